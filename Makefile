@@ -1,0 +1,21 @@
+# Two commands do all set-up on a fresh machine:  make demo   and   make test
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup test test-slow demo experiment bench clean
+
+setup:              ## create .venv and install torch, fairseq, this plugin (idempotent)
+	VENV=$(VENV) bash scripts/setup_env.sh
+
+test: setup         ## the test suite (CPU, a few minutes); CI runs exactly this
+	$(PY) -m pytest -q tests
+
+demo: setup         ## main job: the demo pipeline on Multi30K de-en (about 30 minutes on 2 CPU cores)
+	bash scripts/demo.sh
+
+bench: setup        ## benchmarks, each as a ratio against stock fairseq in the same run
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,67 @@
+"""Console commands: the plugin path, and fairseq's own commands with the plugin loaded.
+
+``fairseq-bt-train`` etc. behave exactly like ``fairseq-train`` etc. with
+``--user-dir $(fairseq-bt-user-dir)`` added, and report plugin user errors
+(:class:`~fairseq_bt_plugin.errors.BTUserError`) as one line with exit status 2.
+"""
+import os
+import sys
+from typing import Callable, List
+
+PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def print_user_dir() -> None:
+    """``fairseq-bt-user-dir``: print the directory to pass as ``--user-dir``."""
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
+        print("usage: fairseq-bt-user-dir\n\nPrint the fairseq_bt_plugin directory, for\n"
+              "  fairseq-train --user-dir \"$(fairseq-bt-user-dir)\" ...\n"
+              "  fairseq-hydra-train common.user_dir=\"$(fairseq-bt-user-dir)\" ...")
+        return
+    print(PLUGIN_DIR)
+
+
+def run_reporting_user_errors(main: Callable[[], None], prog: str) -> None:
+    """Run ``main``; a :class:`BTUserError` becomes ``prog: error: message`` and exit 2."""
+    from .errors import BTUserError
+
+    try:
+        main()
+    except BTUserError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _with_user_dir(argv: List[str]) -> List[str]:
+    if any(a == "--user-dir" or a.startswith("--user-dir=") for a in argv):
+        return argv
+    return argv[:1] + ["--user-dir", PLUGIN_DIR] + argv[1:]
+
+
+def _wrap(module: str, prog: str) -> Callable[[], None]:
+    def entry() -> None:
+        import importlib
+
+        import fairseq_bt_plugin  # noqa: F401  (registers bt_* and the torch.load fix)
+
+        sys.argv = _with_user_dir(sys.argv)
+        run_reporting_user_errors(importlib.import_module(module).cli_main, prog)
+
+    entry.__doc__ = f"``{prog}``: ``{module}`` with the plugin loaded."
+    return entry
+
+
+train = _wrap("fairseq_cli.train", "fairseq-bt-train")
+decode = _wrap("fairseq_cli.generate", "fairseq-bt-decode")
+interactive = _wrap("fairseq_cli.interactive", "fairseq-bt-interactive")
+preprocess = _wrap("fairseq_cli.preprocess", "fairseq-bt-preprocess")
+
+
+def hydra_train() -> None:
+    """``fairseq-bt-hydra-train``: ``fairseq-hydra-train`` with ``common.user_dir`` set."""
+    import fairseq_bt_plugin  # noqa: F401
+    from fairseq_cli import hydra_train as ht
+
+    if not any(a.startswith("common.user_dir=") for a in sys.argv[1:]):
+        sys.argv.append(f"common.user_dir={PLUGIN_DIR}")
+    run_reporting_user_errors(ht.cli_main, "fairseq-bt-hydra-train")

@@ -1,0 +1,1 @@
+from . import bt_transformer_archs  # noqa: F401

@@ -1,0 +1,1 @@
+from . import bt_translation  # noqa: F401
