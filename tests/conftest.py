@@ -92,3 +92,20 @@ def setup_task(args):
 TINY_MODEL = ["--arch", "bt_transformer_tiny", "--optimizer", "adam", "--lr", "0.001",
               "--max-tokens", "2000", "--cpu", "--no-progress-bar", "--log-format", "simple",
               "--seed", "1"]
+
+
+def train_tiny(data, save_dir: Path, extra=(), updates: int = 30, src="de", tgt="en"):
+    """Train a bt_transformer_tiny model for a few updates with fairseq-train; returns the
+    path of checkpoint_last.pt."""
+    cmd = [sys.executable, "-m", "fairseq_cli.train", str(data), "--user-dir", PLUGIN_DIR,
+           "-s", src, "-t", tgt, "--save-dir", str(save_dir), "--max-update", str(updates),
+           "--no-epoch-checkpoints", "--save-interval-updates", str(updates),
+           "--disable-validation"] + TINY_MODEL + list(extra)
+    run(cmd)
+    return save_dir / "checkpoint_last.pt"
+
+
+@pytest.fixture(scope="session")
+def reverse_model(corpus, tmp_path_factory):
+    """A tiny en->de model (stock translation task) trained 30 updates on the bitext."""
+    return train_tiny(corpus.bin, tmp_path_factory.mktemp("reverse"), src="en", tgt="de")
