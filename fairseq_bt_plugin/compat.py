@@ -11,10 +11,21 @@ torch's default, and an explicit ``weights_only=`` is always respected. It is as
 fairseq has always been: fairseq only unpickles checkpoint files the user names on the command
 line (``--restore-file``, ``--path``, ``--finetune-from-model``); never load untrusted
 checkpoints with fairseq.
+
+Keeping every sentence when batching
+------------------------------------
+``fairseq.data.data_utils.batch_by_size`` ends with
+``if bsz_mult > 1 and len(b[-1]) % bsz_mult != 0: b = b[:-1]``: with the default
+``--required-batch-size-multiple 8`` the last, short batch is thrown away, with ``--batch-size``
+and with ``--max-tokens`` alike. ``fairseq-generate`` then silently translates up to 7 sentences
+fewer than it was given (upstream issues #5036, #5351), validation skips them, and every
+training epoch loses them. We keep that remainder as a final batch of its own; all other
+batches are unchanged.
 """
 import functools
 import sys
 
+import numpy as np
 import torch
 
 _TRUSTED_CALLERS = ("fairseq", "fairseq_cli", "fairseq_bt_plugin")
@@ -42,5 +53,28 @@ def patch_torch_load() -> None:
     torch.load = load
 
 
+def patch_batch_by_size() -> None:
+    """Keep the last short batch that fairseq's ``batch_by_size`` drops (idempotent)."""
+    from fairseq.data import data_utils
+
+    if getattr(data_utils.batch_by_size, "_fairseq_bt_patched", False):
+        return
+    original = data_utils.batch_by_size
+
+    @functools.wraps(original)
+    def batch_by_size(indices, *args, **kwargs):
+        if not isinstance(indices, np.ndarray):
+            indices = np.fromiter(indices, dtype=np.int64, count=-1)
+        batches = original(indices, *args, **kwargs)
+        covered = sum(len(b) for b in batches)
+        if covered < len(indices) and kwargs.get("fixed_shapes") is None:
+            batches = list(batches) + [indices[covered:]]
+        return batches
+
+    batch_by_size._fairseq_bt_patched = True
+    data_utils.batch_by_size = batch_by_size
+
+
 def apply_all() -> None:
     patch_torch_load()
+    patch_batch_by_size()
