@@ -42,3 +42,91 @@ def weighted_label_smoothed_nll_loss(
     nll_sum = nll_loss.sum()
     loss = (1.0 - epsilon - eps_i) * nll_sum + eps_i * smooth_loss.sum()
     return loss, nll_sum, token_loss
+
+
+# --- latent-variable (VAE) terms -----------------------------------------------------------
+def gaussian_kl(
+    q_mu: torch.Tensor,
+    q_logvar: torch.Tensor,
+    p_mu: Optional[torch.Tensor] = None,
+    p_logvar: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """KL(q || p) of two diagonal Gaussians, per example and latent dimension.
+
+    Args:
+        q_mu, q_logvar: ``(B, K)`` mean and log-variance of q.
+        p_mu, p_logvar: ``(B, K)`` of p; None means the standard normal N(0, I).
+
+    Returns:
+        ``(B, K)``: ``0.5 * (lv_p - lv_q + (exp(lv_q) + (mu_q - mu_p)^2) / exp(lv_p) - 1)``.
+    """
+    if p_mu is None:
+        return 0.5 * (q_logvar.exp() + q_mu.pow(2) - 1.0 - q_logvar)
+    return 0.5 * (p_logvar - q_logvar
+                  + (q_logvar.exp() + (q_mu - p_mu).pow(2)) / p_logvar.exp() - 1.0)
+
+
+def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """Summed KL with a floor of ``free_bits`` nats per latent dimension (Kingma et al. 2016).
+
+    The floor applies to the batch mean of each dimension, so a dimension whose average KL is
+    below it contributes ``free_bits`` (no gradient) and is not pushed further to the prior.
+    Result is on the same scale as ``kl_per_dim.sum()`` (a sum over the batch).
+
+    Args:
+        kl_per_dim: ``(B, K)`` from :func:`gaussian_kl`.
+        free_bits: floor in nats per dimension; ``<= 0`` returns ``kl_per_dim.sum()``.
+    """
+    if free_bits <= 0:
+        return kl_per_dim.sum()
+    bsz = kl_per_dim.size(0)
+    return kl_per_dim.mean(dim=0).clamp(min=free_bits).sum() * bsz
+
+
+def bow_reconstruction_loss(
+    logits: torch.Tensor, tokens: torch.Tensor, ignore: Tuple[int, ...] = ()
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Bag-of-words reconstruction: each token of the sentence predicted from z alone
+    (Zhao et al. 2017), ``-sum_t log softmax(logits)[token_t]``.
+
+    Args:
+        logits: ``(B, V)`` one distribution per sentence.
+        tokens: ``(B, T)`` token ids of the sentence to reconstruct.
+        ignore: ids that are not scored (padding, eos).
+
+    Returns:
+        ``(loss, ntokens)``: summed loss and number of scored tokens.
+    """
+    lprobs = torch.log_softmax(logits.float(), dim=-1)  # B x V
+    scored = torch.ones_like(tokens, dtype=torch.bool)
+    for idx in ignore:
+        scored &= tokens.ne(idx)
+    token_lprobs = lprobs.gather(dim=1, index=tokens)  # B x T
+    loss = -(token_lprobs * scored.to(token_lprobs.dtype)).sum()
+    return loss, scored.sum()
+
+
+def vae_seq2seq_loss(
+    ce_loss: torch.Tensor,
+    kl_per_dim: Optional[torch.Tensor],
+    beta: float,
+    free_bits: float = 0.0,
+    rec_loss: Optional[torch.Tensor] = None,
+    rec_weight: float = 0.0,
+) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+    """``ce + beta * KL_fb + rec_weight * rec``; a term whose weight is 0 is not added at all,
+    so with ``beta == 0`` and ``rec_weight == 0`` the result *is* ``ce_loss`` (bit-identical).
+
+    Returns:
+        ``(loss, kl, kl_fb)``: total, raw summed KL and the KL after the free-bits floor
+        (both None when there is no latent).
+    """
+    loss, kl, kl_fb = ce_loss, None, None
+    if kl_per_dim is not None:
+        kl = kl_per_dim.sum()
+        kl_fb = free_bits_kl(kl_per_dim, free_bits)
+        if beta != 0:
+            loss = loss + beta * kl_fb
+    if rec_loss is not None and rec_weight != 0:
+        loss = loss + rec_weight * rec_loss
+    return loss, kl, kl_fb
