@@ -30,6 +30,8 @@ setup(
             "fairseq-bt-decode = fairseq_bt_plugin.cli:decode",
             "fairseq-bt-interactive = fairseq_bt_plugin.cli:interactive",
             "fairseq-bt-preprocess = fairseq_bt_plugin.cli:preprocess",
+            "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:main",
+            "fairseq-bt-convert = fairseq_bt_plugin.generate.convert:main",
         ]
     },
 )

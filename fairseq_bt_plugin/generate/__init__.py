@@ -1,0 +1,7 @@
+"""``fairseq-bt-generate``: back-translate target-language monolingual text.
+
+A reverse (target->source) fairseq model turns each input sentence into one or more synthetic
+source sentences. Modules: :mod:`.config` (options), :mod:`.reader` (input chunks),
+:mod:`.decoder` (fairseq decoding), :mod:`.filters`, :mod:`.writer` (resumable chunk store,
+final files, binarized corpus), :mod:`.convert` (``fairseq-generate`` logs), :mod:`.cli`.
+"""

@@ -1,0 +1,5 @@
+"""``python -m fairseq_bt_plugin.generate``: same as ``fairseq-bt-generate``."""
+from .cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""``fairseq-bt-generate`` (decode) and ``fairseq-bt-generate merge`` (join shards)."""
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+from ..cli import run_reporting_user_errors
+from ..errors import check
+from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
+                     options_hash, parse)
+from .reader import count_lines, input_files, read_chunks
+from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
+
+PROG = "fairseq-bt-generate"
+DESCRIPTION = ("Back-translate target-language monolingual text with a reverse fairseq model "
+               "into line-aligned synthetic source / original target files (resumable, "
+               "shardable). 'fairseq-bt-generate merge --help': join shard outputs.")
+
+
+class Progress:
+    """A tqdm bar (sentences/s, ETA) on a terminal; otherwise a log line every few seconds."""
+
+    def __init__(self, total: Optional[int], interval: float, tty: Optional[bool] = None):
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.interval, self.start, self.last = interval, time.time(), time.time()
+        self.lines = self.decoded = 0
+        self.bar = None
+        if self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="line", dynamic_ncols=True, file=sys.stderr)
+
+    def update(self, chunk: int, lines: int, decoded: int) -> None:
+        self.lines += lines
+        self.decoded += decoded
+        if self.bar is not None:
+            self.bar.update(lines)
+            self.bar.set_postfix(chunk=chunk, decoded=self.decoded)
+        elif time.time() - self.last >= self.interval:
+            self.last = time.time()
+            self.log(chunk)
+
+    def log(self, chunk: int) -> None:
+        rate = self.decoded / max(time.time() - self.start, 1e-9)
+        print(f"{PROG}: chunk {chunk}: {self.lines} input lines, {self.decoded} sentences "
+              f"decoded in this run, {rate:.1f} sentences/s", file=sys.stderr, flush=True)
+
+    def close(self, chunk: int) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            self.log(chunk)
+
+
+def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_like: Dict
+                   ) -> Optional[BinarizeSpec]:
+    if not binarize_to:
+        return None
+    return BinarizeSpec(
+        binarize_to, srcdict or os.path.join(data, f"dict.{cfg_like['target_lang']}.txt"),
+        tgtdict or os.path.join(data, f"dict.{cfg_like['source_lang']}.txt"))
+
+
+def generate(cfg: BTGenerateConfig) -> Dict:
+    """Decode every chunk of this shard not yet done, then assemble the final files."""
+    from .decoder import ReverseModel
+    from .filters import filter_hypotheses
+
+    files = input_files(cfg.input)
+    model = ReverseModel(cfg)  # every model / dictionary / spm error before anything is written
+    store = WorkStore(cfg.output_dir, cfg.prefix)
+    store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards))
+
+    def mine(c: int) -> bool:
+        return c % cfg.num_shards == cfg.shard_id
+
+    tty = sys.stderr.isatty()
+    progress = Progress(count_lines(files) if tty else None, cfg.log_interval, tty)
+    num_lines, chunk_count, last = 0, 0, 0
+    for chunk in read_chunks(files, cfg.chunk_size, cfg.max_input_chars, cfg.skip_invalid,
+                             wanted=lambda c: mine(c) and not store.is_done(c)):
+        num_lines += chunk.num_lines
+        chunk_count, last = chunk.index + 1, chunk.index
+        if not chunk.selected:
+            progress.update(chunk.index, chunk.num_lines, 0)
+            continue
+        t0 = time.time()
+        hypotheses, too_long = model.translate_chunk(chunk)
+        seconds = time.time() - t0
+        kept, filtered = filter_hypotheses(hypotheses, cfg)
+        skipped = dict(chunk.skipped)
+        for k, v in too_long.items():
+            skipped[k] = skipped.get(k, 0) + v
+        translated = len(chunk.lines) - sum(too_long.values())
+        store.save_chunk(ChunkHeader(chunk.index, chunk.num_lines, translated, len(hypotheses),
+                                     seconds, skipped, dict(filtered)), kept)
+        progress.update(chunk.index, chunk.num_lines, translated)
+    progress.close(last)
+    store.save_total(num_lines, chunk_count)
+    names = OutputNames(cfg.output_dir, cfg.prefix, cfg.target_lang, cfg.source_lang)
+    summary = {"command": "generate", "model": os.path.abspath(cfg.path), "seed": cfg.seed,
+               "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg)}
+    return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
+                    cfg.keep_duplicates,
+                    _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
+                                   options_dict(cfg)), summary)
+
+
+def merge(cfg: BTMergeConfig) -> Dict:
+    """Join finished shard outputs into exactly what one process would have written."""
+    dirs = [d for d in cfg.shards.split(",") if d]
+    check(bool(dirs), "--shards: no directory given")
+    prefix = cfg.prefix
+    stores = [WorkStore(d, prefix) for d in dirs]
+    infos = [s.options() for s in stores]
+    check(len({i["hash"] for i in infos}) == 1,
+          "--shards: the shards were generated with different options")
+    options = infos[0]["options"]
+    n = options["num_shards"]
+    by_id = {tuple(i["shard"])[0]: s for i, s in zip(infos, stores)}
+    missing = sorted(set(range(n)) - set(by_id))
+    check(not missing and len(dirs) == n,
+          f"--shards: {n} shards expected, got {len(dirs)} (missing shard ids: {missing})")
+    totals = [s.total() for s in stores]
+    for d, t in zip(dirs, totals):
+        check(t is not None, f"{d}: shard not finished (re-run its command)")
+    check(len({(t["lines"], t["chunks"]) for t in totals}) == 1,
+          "--shards: the shards read different inputs")
+    chunks = []
+    for c in range(totals[0]["chunks"]):
+        store = by_id[c % n]
+        check(store.is_done(c), f"{store.dir}: chunk {c} not finished (re-run shard {c % n})")
+        chunks.append((store, c))
+    names = OutputNames(cfg.output_dir, prefix, options["target_lang"], options["source_lang"])
+    data = options["data_dir"] or os.path.dirname(os.path.abspath(options["path"]))
+    summary = {"command": "merge", "model": os.path.abspath(options["path"]),
+               "seed": options["seed"], "merged_from": dirs, "options": options}
+    return assemble(chunks, names, options["keep_duplicates"],
+                    _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, data, options),
+                    summary)
+
+
+def _print_result(summary: Dict) -> None:
+    print(f"{PROG}: {summary['output_pairs']} pairs from {summary['input_lines']} input lines "
+          f"(skipped {summary['skipped_input'] or 0}, filtered {summary['filtered'] or 0}); "
+          f"{summary['sentences_per_second']} sentences/s", file=sys.stderr)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "merge":
+        prog = f"{PROG} merge"
+        run_reporting_user_errors(lambda: _print_result(merge(parse(
+            BTMergeConfig, argv[1:], prog, "Join shard outputs of fairseq-bt-generate into "
+            "the single-process output"))), prog)
+    else:
+        run_reporting_user_errors(lambda: _print_result(generate(parse(
+            BTGenerateConfig, argv, PROG, DESCRIPTION))), PROG)

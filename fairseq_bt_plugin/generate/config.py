@@ -1,0 +1,241 @@
+"""Options of ``fairseq-bt-generate``, ``fairseq-bt-generate merge`` and ``fairseq-bt-convert``.
+
+Each dataclass is the one place for defaults and help text; :func:`parse` turns it into an
+argparse parser with fairseq's own ``gen_parser_from_dataclass``.
+"""
+import argparse
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Type, TypeVar
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass.utils import gen_parser_from_dataclass
+from omegaconf import MISSING
+
+from ..errors import check
+
+MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
+
+
+@dataclass
+class BTGenerateConfig(FairseqDataclass):
+    input: str = field(
+        default=MISSING,
+        metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
+                  "or .gz; several files separated by commas are read in order"})
+    path: str = field(
+        default=MISSING,
+        metadata={"help": "checkpoint of the reverse (target->source) fairseq model"})
+    data_dir: str = field(
+        default="",
+        metadata={"help": "directory with the reverse model's dict.SRC.txt and dict.TGT.txt "
+                  "(default: the checkpoint's directory)", "argparse_alias": "--data"})
+    spm_model: str = field(
+        default=MISSING,
+        metadata={"help": "sentencepiece model that encodes the input and decodes the output"})
+    target_spm_model: str = field(
+        default="",
+        metadata={"help": "sentencepiece model of the reverse model's target (the synthetic "
+                  "source) when it is not the joint --spm-model"})
+    source_lang: str = field(
+        default=MISSING,
+        metadata={"help": "source language of the reverse model: the language of the input "
+                  "(the forward model's target)", "argparse_alias": "-s"})
+    target_lang: str = field(
+        default=MISSING,
+        metadata={"help": "target language of the reverse model: the language of the "
+                  "synthetic sentences (the forward model's source)", "argparse_alias": "-t"})
+    output_dir: str = field(
+        default=MISSING,
+        metadata={"help": "where PREFIX.TGT_LANG (synthetic source), PREFIX.SRC_LANG (input), "
+                  "PREFIX.scores, PREFIX.weights, PREFIX.summary.json and the resume state "
+                  "PREFIX.work/ are written"})
+    prefix: str = field(default="bt", metadata={"help": "file name prefix of the outputs"})
+    mode: MODE_CHOICES = field(
+        default="beam",
+        metadata={"help": "beam: beam search (--beam); greedy: beam 1; sample: sampling from "
+                  "the model (restrict with --sampling-topk/--sampling-topp, sharpen or flatten "
+                  "with --temperature); noised_beam: beam search, then word deletion, filler "
+                  "and local shuffle (Edunov et al. 2018, --noise-*)"})
+    beam: int = field(default=5, metadata={"help": "beam size (beam and noised_beam modes)"})
+    nbest: int = field(
+        default=1,
+        metadata={"help": "synthetic sentences per input sentence: the best N of the beam, or "
+                  "N independent samples", "argparse_alias": "--samples-per-sentence"})
+    sampling_topk: int = field(
+        default=-1, metadata={"help": "sample mode: sample from the K most likely tokens "
+                              "(-1: all)"})
+    sampling_topp: float = field(
+        default=-1.0, metadata={"help": "sample mode: nucleus sampling, smallest token set with "
+                                "probability >= P (-1: off)"})
+    temperature: float = field(
+        default=1.0, metadata={"help": "divide the logits by this before search or sampling"})
+    lenpen: float = field(default=1.0, metadata={"help": "length penalty of beam search"})
+    max_len_a: float = field(
+        default=0.0, metadata={"help": "maximum output length is a*input_length + b tokens"})
+    max_len_b: int = field(default=200, metadata={"help": "see --max-len-a"})
+    noise_word_dropout: float = field(
+        default=0.1, metadata={"help": "noised_beam: delete each word with this probability"})
+    noise_word_blank: float = field(
+        default=0.1, metadata={"help": "noised_beam: replace each word by --noise-filler with "
+                               "this probability"})
+    noise_shuffle_distance: int = field(
+        default=3, metadata={"help": "noised_beam: shuffle words, none moving more than this "
+                             "many positions"})
+    noise_filler: str = field(default="<unk>",
+                              metadata={"help": "noised_beam: filler token for word blanking"})
+    batch_size: Optional[int] = field(
+        default=None, metadata={"help": "maximum sentences per batch; every line is translated "
+                                "whatever the value (no multiple-of-8 rounding)"})
+    max_tokens: Optional[int] = field(
+        default=None, metadata={"help": "maximum padded input tokens per batch (default 4000 "
+                                "when --batch-size is not set either)"})
+    chunk_size: int = field(
+        default=10000,
+        metadata={"help": "input lines read, decoded and saved at a time; each chunk is sorted "
+                  "by length into batches and is the unit of resuming and sharding"})
+    seed: int = field(
+        default=1, metadata={"help": "random seed; sampling and noise depend only on the seed "
+                             "and the chunk / line index"})
+    num_shards: int = field(
+        default=1, metadata={"help": "split the work into this many shards (chunk i belongs "
+                             "to shard i mod N); join them with 'fairseq-bt-generate merge'"})
+    shard_id: int = field(default=0, metadata={"help": "which shard to decode, 0..N-1"})
+    max_input_chars: int = field(
+        default=1000, metadata={"help": "skip (and count) input lines longer than this many "
+                                "characters"})
+    skip_invalid: bool = field(
+        default=False, metadata={"help": "skip (and count) lines that are not valid UTF-8 "
+                                 "instead of stopping with an error"})
+    max_len_ratio: float = field(
+        default=3.0, metadata={"help": "drop pairs whose token-length ratio (either way) "
+                               "exceeds this (0: off)"})
+    max_output_tokens: int = field(
+        default=250, metadata={"help": "drop synthetic sentences longer than this many tokens "
+                               "(0: off)"})
+    keep_identical: bool = field(
+        default=False, metadata={"help": "keep pairs whose synthetic sentence equals the input"})
+    keep_duplicates: bool = field(
+        default=False, metadata={"help": "keep repeated (synthetic, input) pairs"})
+    binarize_to: str = field(
+        default="",
+        metadata={"help": "also write a fairseq mmap corpus here: split 'train' in the forward "
+                  "direction TGT_LANG-SRC_LANG with train.weights, ready for bt_translation "
+                  "--bt-data DIR"})
+    srcdict: str = field(
+        default="", metadata={"help": "--binarize-to: forward source dictionary (default: the "
+                              "reverse model's target dictionary)"})
+    tgtdict: str = field(
+        default="", metadata={"help": "--binarize-to: forward target dictionary (default: the "
+                              "reverse model's source dictionary)"})
+    cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
+    fp16: bool = field(default=False, metadata={"help": "decode in half precision (GPU)"})
+    log_interval: float = field(
+        default=30.0, metadata={"help": "seconds between progress log lines when stderr is "
+                                "not a terminal (a terminal gets a tqdm bar)"})
+
+
+# Options that change where files go or how progress is shown, not what is generated.
+NOT_HASHED = ("output_dir", "binarize_to", "srcdict", "tgtdict", "shard_id", "log_interval",
+              "cpu", "_name")
+
+
+@dataclass
+class BTMergeConfig(FairseqDataclass):
+    shards: str = field(
+        default=MISSING,
+        metadata={"help": "comma-separated --output-dir of every shard, finished"})
+    output_dir: str = field(default=MISSING,
+                            metadata={"help": "where the merged outputs are written"})
+    prefix: str = field(default="bt", metadata={"help": "file name prefix of the shards' "
+                                                "and the merged outputs"})
+    binarize_to: str = field(default="", metadata={"help": "as for fairseq-bt-generate"})
+    srcdict: str = field(default="", metadata={"help": "as for fairseq-bt-generate"})
+    tgtdict: str = field(default="", metadata={"help": "as for fairseq-bt-generate"})
+
+
+@dataclass
+class BTConvertConfig(FairseqDataclass):
+    log: str = field(
+        default=MISSING,
+        metadata={"help": "stdout of fairseq-generate or fairseq-interactive run with the "
+                  "reverse model ('-' reads stdin)"})
+    output_dir: str = field(default=MISSING,
+                            metadata={"help": "where the aligned files are written"})
+    prefix: str = field(default="bt", metadata={"help": "file name prefix of the outputs"})
+    source_lang: str = field(
+        default=MISSING,
+        metadata={"help": "source language of the reverse model (of the S- lines)",
+                  "argparse_alias": "-s"})
+    target_lang: str = field(
+        default=MISSING,
+        metadata={"help": "target language of the reverse model (of the H-/D- lines)",
+                  "argparse_alias": "-t"})
+    spm_model: str = field(
+        default="", metadata={"help": "decode sentencepiece pieces of S-/H- lines with this "
+                              "model (when the log has no D- lines or was not post-processed)"})
+    expected: int = field(
+        default=-1, metadata={"help": "number of input sentences: ids 0..N-1 must all be there "
+                              "(default: ids up to the largest one seen)"})
+    nbest: int = field(default=1, metadata={"help": "hypotheses kept per id (the first N)"})
+    allow_missing: bool = field(
+        default=False, metadata={"help": "write what is there when ids are missing, instead of "
+                                 "failing"})
+
+
+C = TypeVar("C", bound=FairseqDataclass)
+
+
+def build_parser(cls: Type[FairseqDataclass], prog: str, description: str
+                 ) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    gen_parser_from_dataclass(parser, cls())
+    for action in parser._actions:  # fairseq marks required fields with omegaconf's "???"
+        if action.default == MISSING:
+            action.required, action.default = True, None
+    return parser
+
+
+def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
+    args = build_parser(cls, prog, description).parse_args(argv)
+    names = {f.name for f in dataclasses.fields(cls)}
+    cfg = cls(**{k: v for k, v in vars(args).items() if k in names})
+    if isinstance(cfg, BTGenerateConfig):
+        validate(cfg)
+    return cfg
+
+
+def validate(cfg: BTGenerateConfig) -> None:
+    check(cfg.nbest >= 1, f"--nbest must be >= 1, got {cfg.nbest}")
+    check(cfg.beam >= 1, f"--beam must be >= 1, got {cfg.beam}")
+    check(cfg.mode not in ("beam", "noised_beam") or cfg.nbest <= cfg.beam,
+          f"--nbest {cfg.nbest} is larger than --beam {cfg.beam}")
+    check(cfg.mode != "greedy" or cfg.nbest == 1, "--mode greedy gives one output: --nbest 1")
+    check(cfg.mode == "sample" or (cfg.sampling_topk < 0 and cfg.sampling_topp < 0),
+          "--sampling-topk/--sampling-topp need --mode sample")
+    check(cfg.sampling_topp < 0 or 0 < cfg.sampling_topp <= 1,
+          f"--sampling-topp must be in (0, 1], got {cfg.sampling_topp}")
+    check(cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}")
+    check(cfg.chunk_size >= 1, f"--chunk-size must be >= 1, got {cfg.chunk_size}")
+    check(cfg.batch_size is None or cfg.batch_size >= 1, "--batch-size must be >= 1")
+    check(cfg.max_tokens is None or cfg.max_tokens >= 1, "--max-tokens must be >= 1")
+    check(cfg.num_shards >= 1 and 0 <= cfg.shard_id < cfg.num_shards,
+          f"--shard-id must be in 0..{cfg.num_shards - 1}, got {cfg.shard_id}")
+    check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
+
+
+def options_dict(cfg: FairseqDataclass) -> Dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "_name"}
+
+
+def options_hash(cfg: BTGenerateConfig) -> str:
+    """Hash of every option that changes the generated text."""
+    hashed = {k: v for k, v in options_dict(cfg).items() if k not in NOT_HASHED}
+    return hashlib.sha1(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def hashed_options(cfg: BTGenerateConfig) -> Dict[str, Any]:
+    return {k: v for k, v in options_dict(cfg).items() if k not in NOT_HASHED}

@@ -1,0 +1,128 @@
+"""``fairseq-bt-convert``: the stdout of a plain ``fairseq-generate`` / ``fairseq-interactive``
+run with a reverse model -> the aligned files of ``fairseq-bt-generate``.
+
+Pairs are matched by the sentence id of the ``S-``, ``H-`` and ``D-`` lines, never by the order
+of the log lines (fairseq prints batches in length order, and workers interleave). Ids with no
+hypothesis are reported (how many, which); that is an error unless ``--allow-missing``.
+"""
+import math
+import os
+import re
+import shutil
+import sys
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from ..cli import run_reporting_user_errors
+from ..errors import BTUserError, check
+from .config import BTConvertConfig, options_dict, parse
+from .decoder import Hypothesis
+from .writer import ChunkHeader, OutputNames, WorkStore, assemble
+
+PROG = "fairseq-bt-convert"
+LINE = re.compile(r"^([SHD])-(\d+)\t(.*)$")
+SP_SPACE = "\u2581"
+
+
+class ParsedLog:
+    """Sources (S-), hypotheses (H-) and detokenised hypotheses (D-) by sentence id; each
+    hypothesis is ``(score, text)`` in the order printed (best first)."""
+
+    def __init__(self):
+        self.sources: Dict[int, str] = {}
+        self.hyps: Dict[int, List[Tuple[float, str]]] = {}
+        self.detoks: Dict[int, List[Tuple[float, str]]] = {}
+
+
+def parse_log(lines: Iterable[str]) -> ParsedLog:
+    log = ParsedLog()
+    for raw in lines:
+        m = LINE.match(raw.rstrip("\n"))
+        if not m:
+            continue
+        kind, i, rest = m.group(1), int(m.group(2)), m.group(3)
+        if kind == "S":
+            log.sources[i] = rest
+            continue
+        score, _, text = rest.partition("\t")
+        try:
+            value = float(score)
+        except ValueError:
+            continue
+        (log.hyps if kind == "H" else log.detoks).setdefault(i, []).append((value, text))
+    return log
+
+
+def missing_ids(log: ParsedLog, expected: int) -> List[int]:
+    """Ids without a source or a hypothesis: of 0..expected-1, or (expected < 0) of 0 up to
+    the largest id seen."""
+    seen = set(log.sources) | set(log.hyps) | set(log.detoks)
+    n = expected if expected >= 0 else (max(seen) + 1 if seen else 0)
+    return [i for i in range(n) if i not in log.sources or not (log.hyps.get(i) or
+                                                                  log.detoks.get(i))]
+
+
+def convert(cfg: BTConvertConfig) -> Dict:
+    if cfg.log == "-":
+        log = parse_log(sys.stdin)
+    else:
+        check(os.path.isfile(cfg.log), f"{cfg.log}: log file not found")
+        with open(cfg.log, encoding="utf-8", errors="replace") as f:
+            log = parse_log(f)
+    check(bool(log.hyps or log.detoks), f"{cfg.log}: no H-/D- lines (not a fairseq-generate "
+          "or fairseq-interactive log?)")
+    missing = missing_ids(log, cfg.expected)
+    seen = set(log.sources) | set(log.hyps)
+    total = cfg.expected if cfg.expected >= 0 else max(seen) + 1
+    if missing and not cfg.allow_missing:
+        shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+        raise BTUserError(f"{cfg.log}: {len(missing)} of {total} sentence ids have no source or "
+                          f"hypothesis (ids {shown}); pass --allow-missing to write the others")
+    sp = None
+    if cfg.spm_model:
+        from ..text_processing import TextProcessor
+
+        sp = TextProcessor(cfg.spm_model, cfg.target_lang, normalize=False)
+
+    def text(s: str) -> str:
+        return sp.decode(s) if sp is not None and SP_SPACE in s else s
+
+    records, missing_set = [], set(missing)
+    for i in range(total):
+        if i in missing_set:
+            continue
+        hyps = log.hyps.get(i) or log.detoks[i]
+        detoks = log.detoks.get(i) or []
+        for k, (score, hyp) in enumerate(hyps[: cfg.nbest]):
+            synthetic = detoks[k][1] if k < len(detoks) else text(hyp)
+            # fairseq prints log2 scores, length-normalised: the average log-prob per token
+            records.append(Hypothesis(i, k, synthetic, text(log.sources[i]), hyp,
+                                      log.sources[i], score * math.log(2)))
+    store = WorkStore(cfg.output_dir, cfg.prefix + ".convert")
+    os.makedirs(store.dir, exist_ok=True)
+    try:
+        store.save_chunk(ChunkHeader(0, total, total - len(missing), len(records), 0.0,
+                                     {"missing_id": len(missing)} if missing else {}, {}),
+                         records)
+        names = OutputNames(cfg.output_dir, cfg.prefix, cfg.target_lang, cfg.source_lang)
+        summary = {"command": "convert", "log": os.path.abspath(cfg.log) if cfg.log != "-"
+                   else "-", "options": options_dict(cfg), "missing_ids": missing[:1000],
+                   "missing_count": len(missing)}
+        return assemble([(store, 0)], names, keep_duplicates=True, binarize=None,
+                        summary=summary)
+    finally:
+        shutil.rmtree(store.dir, ignore_errors=True)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+
+    def run() -> None:
+        summary = convert(parse(BTConvertConfig, argv, PROG, __doc__.split("\n\n")[0]))
+        print(f"{PROG}: {summary['output_pairs']} pairs; {summary['missing_count']} ids "
+              "missing", file=sys.stderr)
+
+    run_reporting_user_errors(run, PROG)
+
+
+if __name__ == "__main__":
+    main()

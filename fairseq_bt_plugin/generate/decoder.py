@@ -1,0 +1,207 @@
+"""The reverse model: loaded with fairseq's checkpoint utilities, decoded with the task's own
+generator (``task.build_generator`` + ``task.inference_step``), batches built here.
+
+Batches are made from one chunk at a time, sorted by length; no sentence is ever dropped
+(fairseq-generate rounds ``--batch-size`` batches to multiples of 8 and loses the rest).
+Randomness (sampling, noise) depends only on the seed and the chunk / line index.
+"""
+import logging
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..data.noising import WordNoiser
+from ..errors import BTUserError, check
+from ..text_processing import TextProcessor
+from .config import BTGenerateConfig
+from .reader import Chunk
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_TOKENS = 4000
+
+
+@dataclass
+class Hypothesis:
+    line: int  # input line index
+    k: int  # which of the nbest / samples
+    synthetic: str  # raw (detokenised) synthetic source
+    original: str  # raw input sentence
+    synthetic_pieces: str
+    original_pieces: str
+    score: float  # average log-probability per token (eos included)
+
+
+def derived_seed(*values: int) -> int:
+    """A 32-bit seed that depends only on ``values`` (never on process or batch)."""
+    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1)[0])
+
+
+def make_batches(lengths: Sequence[int], batch_size: Optional[int],
+                 max_tokens: Optional[int]) -> List[List[int]]:
+    """Positions of ``lengths`` grouped into batches, longest first; every position is in
+    exactly one batch. A batch holds at most ``batch_size`` sentences and at most
+    ``max_tokens`` padded tokens (a longer single sentence gets a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches: List[List[int]] = []
+    current: List[int] = []
+    longest = 0
+    for i in order:
+        new_longest = max(longest, lengths[i])
+        full = current and (
+            (batch_size is not None and len(current) + 1 > batch_size)
+            or (max_tokens is not None and new_longest * (len(current) + 1) > max_tokens))
+        if full:
+            batches.append(current)
+            current, new_longest = [], lengths[i]
+        current.append(i)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    return batches
+
+
+class ReverseModel:
+    """A reverse (target->source) model, ready to back-translate chunks of raw sentences."""
+
+    def __init__(self, cfg: BTGenerateConfig):
+        import fairseq_bt_plugin  # noqa: F401  (bt_* archs, torch.load fix)
+
+        self.cfg = cfg
+        self.data = cfg.data_dir or os.path.dirname(os.path.abspath(cfg.path))
+        check(os.path.isfile(cfg.path), f"{cfg.path}: checkpoint not found (--path)")
+        for lang in (cfg.source_lang, cfg.target_lang):
+            d = os.path.join(self.data, f"dict.{lang}.txt")
+            check(os.path.isfile(d), f"{d}: dictionary not found (set --data to the directory "
+                  "holding the reverse model's dictionaries)")
+        self.src_proc = TextProcessor(cfg.spm_model, cfg.source_lang)
+        self.tgt_proc = TextProcessor(cfg.target_spm_model or cfg.spm_model, cfg.target_lang)
+        self.models, self.task = self._load()
+        self.src_dict, self.tgt_dict = self.task.source_dictionary, self.task.target_dictionary
+        self.use_cuda = torch.cuda.is_available() and not cfg.cpu
+        for m in self.models:
+            m.eval()
+            if cfg.fp16:
+                m.half()
+            if self.use_cuda:
+                m.cuda()
+        from fairseq import utils
+
+        self.max_source_positions = utils.resolve_max_positions(
+            self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
+        self.generator = self.task.build_generator(self.models, self._generation_config())
+        self.noiser = None
+        if cfg.mode == "noised_beam":
+            try:
+                self.noiser = WordNoiser(self.tgt_dict, cfg.noise_word_dropout,
+                                         cfg.noise_word_blank, cfg.noise_shuffle_distance,
+                                         cfg.noise_filler)
+            except ValueError as e:
+                raise BTUserError(f"--noise-*: {e}") from None
+
+    def _load(self):
+        from fairseq import checkpoint_utils
+
+        cfg = self.cfg
+        overrides = {"data": self.data}
+        try:
+            state = checkpoint_utils.load_checkpoint_to_cpu(cfg.path, overrides)
+        except Exception as e:  # unpickling errors of all kinds
+            raise BTUserError(f"{cfg.path}: not a fairseq checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        task_cfg = state["cfg"]["task"] if state.get("cfg") is not None else state.get("args")
+        saved = (getattr(task_cfg, "source_lang", None), getattr(task_cfg, "target_lang", None))
+        check(None in saved or saved == (cfg.source_lang, cfg.target_lang),
+              f"{cfg.path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
+              f"-s {cfg.source_lang} -t {cfg.target_lang} was given (the reverse model "
+              "translates the monolingual language into the synthetic one)")
+        try:
+            models, _, task = checkpoint_utils.load_model_ensemble_and_task(
+                [cfg.path], arg_overrides=overrides, state=state)
+        except RuntimeError as e:
+            lines = [x.strip() for x in str(e).splitlines() if "size mismatch" in x]
+            detail = lines[0] if lines else str(e).splitlines()[0]
+            raise BTUserError(f"{cfg.path}: checkpoint does not match the dictionaries in "
+                              f"{self.data} ({detail})") from None
+        check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
+              f"{cfg.path}: task {type(task).__name__} is not a translation task")
+        return models, task
+
+    def _generation_config(self):
+        from fairseq.dataclass.configs import GenerationConfig
+
+        cfg = self.cfg
+        sampling = cfg.mode == "sample"
+        beam = {"greedy": 1, "sample": cfg.nbest}.get(cfg.mode, cfg.beam)
+        return GenerationConfig(
+            beam=beam, nbest=cfg.nbest, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b,
+            lenpen=cfg.lenpen, temperature=cfg.temperature, sampling=sampling,
+            sampling_topk=cfg.sampling_topk, sampling_topp=cfg.sampling_topp)
+
+    @property
+    def batch_limits(self) -> Tuple[Optional[int], Optional[int]]:
+        bs, mt = self.cfg.batch_size, self.cfg.max_tokens
+        return bs, (DEFAULT_MAX_TOKENS if bs is None and mt is None else mt)
+
+    # ------------------------------------------------------------------------------------
+    def translate_chunk(self, chunk: Chunk) -> Tuple[List[Hypothesis], Dict[str, int]]:
+        """Hypotheses of every line of ``chunk`` ordered by (line, k), and counts of lines
+        skipped here (too long for the model)."""
+        cfg = self.cfg
+        skipped: Dict[str, int] = {}
+        items = []  # (line index, raw text, pieces, token ids)
+        for line, text in chunk.lines:
+            pieces = self.src_proc.encode(text)
+            ids = self.src_dict.encode_line(pieces, add_if_not_exist=False,
+                                            append_eos=True).long()
+            if len(ids) > self.max_source_positions:
+                skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
+                continue
+            items.append((line, text, pieces, ids))
+        torch.manual_seed(derived_seed(cfg.seed, chunk.index))
+        out: List[Hypothesis] = []
+        batch_size, max_tokens = self.batch_limits
+        for batch in make_batches([len(x[3]) for x in items], batch_size, max_tokens):
+            out.extend(self._translate_batch([items[i] for i in batch]))
+        out.sort(key=lambda h: (h.line, h.k))
+        return out, skipped
+
+    def _translate_batch(self, items) -> List[Hypothesis]:
+        from fairseq.data import data_utils
+        from fairseq import utils
+
+        tokens = [x[3] for x in items]
+        src_tokens = data_utils.collate_tokens(
+            tokens, self.src_dict.pad(), self.src_dict.eos(),
+            left_pad=getattr(self.task.cfg, "left_pad_source", True))
+        sample = {
+            "id": torch.arange(len(items)),
+            "nsentences": len(items),
+            "ntokens": sum(len(t) for t in tokens),
+            "net_input": {"src_tokens": src_tokens,
+                          "src_lengths": torch.tensor([len(t) for t in tokens])},
+        }
+        if self.use_cuda:
+            sample = utils.move_to_cuda(sample)
+        results = self.task.inference_step(self.generator, self.models, sample)
+        out = []
+        for (line, text, pieces, _), hypos in zip(items, results):
+            for k, hypo in enumerate(hypos[: self.cfg.nbest]):
+                out.append(self._hypothesis(line, k, text, pieces, hypo))
+        return out
+
+    def _hypothesis(self, line: int, k: int, text: str, pieces: str, hypo) -> Hypothesis:
+        tokens = hypo["tokens"].cpu()
+        score = float(hypo["positional_scores"].float().mean().item())
+        if self.noiser is not None:
+            tokens = self.noiser(tokens, np.random.RandomState(
+                derived_seed(self.cfg.seed, line, k)))
+            out_pieces = self.tgt_dict.string(tokens)
+            synthetic = self.tgt_proc.decode_keeping(out_pieces, {self.cfg.noise_filler})
+        else:
+            out_pieces = self.tgt_dict.string(tokens)
+            synthetic = self.tgt_proc.decode(out_pieces)
+        return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score)
