@@ -32,6 +32,10 @@ setup(
             "fairseq-bt-preprocess = fairseq_bt_plugin.cli:preprocess",
             "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:main",
             "fairseq-bt-convert = fairseq_bt_plugin.generate.convert:main",
+            "fairseq-bt-prepare = fairseq_bt_plugin.prepare:main",
+            "fairseq-bt-evaluate = fairseq_bt_plugin.evaluate:main",
+            "fairseq-bt-report = fairseq_bt_plugin.report:main",
+            "fairseq-bt-init-checkpoint = fairseq_bt_plugin.init_checkpoint:cli_main",
         ]
     },
 )

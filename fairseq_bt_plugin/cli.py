@@ -62,6 +62,11 @@ def hydra_train() -> None:
     import fairseq_bt_plugin  # noqa: F401
     from fairseq_cli import hydra_train as ht
 
-    if not any(a.startswith("common.user_dir=") for a in sys.argv[1:]):
-        sys.argv.append(f"common.user_dir={PLUGIN_DIR}")
+    save_dir = [a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("checkpoint.save_dir=")]
+    defaults = {"common.user_dir": PLUGIN_DIR,  # the plugin, wherever it is installed
+                # hydra's log beside the checkpoints, not in ./outputs/DATE/
+                "hydra.run.dir": save_dir[-1] if save_dir else ".", "hydra.output_subdir": "null"}
+    for key, value in defaults.items():
+        if not any(a.startswith(key + "=") for a in sys.argv[1:]):
+            sys.argv.append(f"{key}={value}")
     run_reporting_user_errors(ht.cli_main, "fairseq-bt-hydra-train")

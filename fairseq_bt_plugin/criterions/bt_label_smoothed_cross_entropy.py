@@ -78,12 +78,13 @@ class BTLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
     def reduce_metrics(cls, logging_outputs) -> None:
         super().reduce_metrics(logging_outputs)
         total = {k: utils.item(sum(log.get(k, 0) for log in logging_outputs)) for k in _SPLIT_KEYS}
+        nsent = total["nsentences_bitext"] + total["nsentences_synth"]
+        if nsent == 0:  # a batch without bt_translation's mixing (e.g. validation)
+            return
         for part in ("bitext", "synth"):
             ntok = total[f"ntokens_{part}"]
             if ntok > 0:
                 metrics.log_scalar(f"loss_{part}", total[f"loss_{part}"] / ntok / math.log(2),
                                    ntok, round=3)
             metrics.log_scalar_sum(f"nsentences_{part}", total[f"nsentences_{part}"], round=0)
-        nsent = total["nsentences_bitext"] + total["nsentences_synth"]
-        if nsent > 0:
-            metrics.log_scalar("synth_frac", total["nsentences_synth"] / nsent, nsent, round=3)
+        metrics.log_scalar("synth_frac", total["nsentences_synth"] / nsent, nsent, round=3)

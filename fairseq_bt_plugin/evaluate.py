@@ -1,0 +1,117 @@
+"""``fairseq-bt-evaluate``: translate a raw test set and score it with sacrebleu.
+
+Decodes with the same model loading, text processing and fairseq ``SequenceGenerator`` as
+``fairseq-bt-generate`` (every line, in order; an input line that cannot be translated gives
+an empty hypothesis, never a shifted one), detokenises, and scores BLEU and chrF against the
+raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with their sacrebleu
+signatures) atomically; the JSON file marks the stage as finished.
+"""
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import MISSING
+
+from .cli import run_reporting_user_errors
+from .errors import check
+from .generate.config import BTGenerateConfig, parse
+from .generate.decoder import ReverseModel
+from .generate.reader import input_files, read_chunks
+from .text_processing import invalid_utf8_error, read_raw_lines
+
+PROG = "fairseq-bt-evaluate"
+
+
+@dataclass
+class EvaluateConfig(FairseqDataclass):
+    path: str = field(default=MISSING, metadata={"help": "model checkpoint"})
+    data_dir: str = field(default=MISSING,
+                          metadata={"help": "directory with the model's dictionaries"})
+    spm_model: str = field(default=MISSING, metadata={"help": "sentencepiece model"})
+    source_lang: str = field(default=MISSING, metadata={"help": "source language"})
+    target_lang: str = field(default=MISSING, metadata={"help": "target language"})
+    input: str = field(default=MISSING, metadata={"help": "raw source sentences (test set)"})
+    reference: str = field(default=MISSING, metadata={"help": "raw reference translations"})
+    output_prefix: str = field(default=MISSING,
+                               metadata={"help": "writes PREFIX.hyp and PREFIX.json"})
+    system: str = field(default="", metadata={"help": "system name stored in the JSON"})
+    beam: int = field(default=5, metadata={"help": "beam size"})
+    lenpen: float = field(default=1.0, metadata={"help": "length penalty"})
+    max_tokens: int = field(default=4000, metadata={"help": "tokens per batch"})
+    cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
+
+
+def read_text(path: str) -> List[str]:
+    out = []
+    for n, text in read_raw_lines(path):
+        if text is None:
+            raise invalid_utf8_error(path, n)
+        out.append(text.strip())
+    return out
+
+
+def translate_file(cfg: EvaluateConfig) -> List[str]:
+    gen_cfg = BTGenerateConfig(
+        input=cfg.input, path=cfg.path, data_dir=cfg.data_dir, spm_model=cfg.spm_model,
+        source_lang=cfg.source_lang, target_lang=cfg.target_lang, output_dir="", mode="beam",
+        beam=cfg.beam, lenpen=cfg.lenpen, max_tokens=cfg.max_tokens, cpu=cfg.cpu,
+        max_len_a=1.5, max_len_b=10)
+    model = ReverseModel(gen_cfg)
+    files = input_files(cfg.input)
+    hyps: Dict[int, str] = {}
+    total = 0
+    for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
+        out, _ = model.translate_chunk(chunk)
+        hyps.update({h.line: h.synthetic for h in out if h.k == 0})
+        total += chunk.num_lines
+    return [hyps.get(i, "") for i in range(total)]
+
+
+def evaluate(cfg: EvaluateConfig) -> Dict:
+    import sacrebleu
+
+    refs = read_text(cfg.reference)
+    start = time.time()
+    hyps = translate_file(cfg)
+    seconds = time.time() - start
+    check(len(hyps) == len(refs),
+          f"{cfg.input} has {len(hyps)} lines but {cfg.reference} has {len(refs)}")
+    bleu = sacrebleu.metrics.BLEU()
+    chrf = sacrebleu.metrics.CHRF()
+    b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
+    result = {
+        "system": cfg.system or os.path.basename(os.path.dirname(os.path.abspath(cfg.path))),
+        "checkpoint": os.path.abspath(cfg.path), "sentences": len(hyps),
+        "bleu": round(b.score, 2), "chrf": round(c.score, 2),
+        "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
+        "beam": cfg.beam, "decode_seconds": round(seconds, 1),
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(cfg.output_prefix)), exist_ok=True)
+    _atomic_write(cfg.output_prefix + ".hyp", "".join(h + "\n" for h in hyps))
+    _atomic_write(cfg.output_prefix + ".json", json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _atomic_write(path: str, text: str) -> None:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    def run() -> None:
+        cfg = parse(EvaluateConfig, sys.argv[1:] if argv is None else argv, PROG,
+                    __doc__.split("\n\n")[0])
+        r = evaluate(cfg)
+        print(f"{r['system']}: BLEU {r['bleu']} chrF {r['chrf']} ({r['sentences']} sentences; "
+              f"{r['bleu_signature']})")
+
+    run_reporting_user_errors(run, PROG)
+
+
+if __name__ == "__main__":
+    main()

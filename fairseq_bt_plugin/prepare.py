@@ -1,0 +1,177 @@
+"""``fairseq-bt-prepare``: raw parallel text -> sentencepiece model + fairseq-binarized data.
+
+Stage 1 of the pipeline. Reads ``PREFIX.SRC`` / ``PREFIX.TGT`` (plain or ``.gz``) for train,
+valid and test; checks them (line counts, UTF-8, empty and over-long lines); normalises with
+Moses and trains one joint sentencepiece model on the training text (or reuses
+``--spm-model``); encodes; binarizes with ``fairseq-preprocess`` and a joined dictionary,
+optionally adding a back-translation tag (``--tag <BT>``) to the dictionaries so that plain
+``--task translation`` can load tagged models. Everything goes to temporary names first and is
+moved into place at the end; a finished ``DESTDIR/prepare.json`` means the stage is done.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import MISSING
+
+from .cli import run_reporting_user_errors
+from .errors import BTUserError, check
+from .generate.config import parse
+from .text_processing import (TextProcessor, invalid_utf8_error, moses_normalizer, read_raw_lines,
+                              train_sentencepiece)
+
+PROG = "fairseq-bt-prepare"
+
+
+@dataclass
+class PrepareConfig(FairseqDataclass):
+    source_lang: str = field(default=MISSING, metadata={"help": "source language code, e.g. de"})
+    target_lang: str = field(default=MISSING, metadata={"help": "target language code, e.g. en"})
+    trainpref: str = field(default=MISSING,
+                           metadata={"help": "raw training bitext PREFIX (PREFIX.SRC, PREFIX.TGT, "
+                                     "optionally .gz)"})
+    validpref: str = field(default="", metadata={"help": "raw validation bitext prefix"})
+    testpref: str = field(default="", metadata={"help": "raw test bitext prefix"})
+    destdir: str = field(default=MISSING, metadata={"help": "output directory"})
+    spm_model: str = field(default="",
+                           metadata={"help": "reuse this sentencepiece model instead of training "
+                                     "one"})
+    spm_vocab_size: int = field(default=8000,
+                                metadata={"help": "joint sentencepiece vocabulary size"})
+    spm_train_lines: int = field(default=2_000_000,
+                                 metadata={"help": "at most this many sentences train the "
+                                           "sentencepiece model"})
+    max_chars: int = field(default=1000,
+                           metadata={"help": "drop pairs with a side longer than this many "
+                                     "characters (counted in prepare.json)"})
+    tag: str = field(default="",
+                     metadata={"help": "add this back-translation tag (e.g. <BT>) to the "
+                               "dictionaries"})
+    workers: int = field(default=1, metadata={"help": "fairseq-preprocess workers"})
+
+
+def read_parallel(prefix: str, src: str, tgt: str, max_chars: int
+                  ) -> Tuple[List[Tuple[str, str]], Counter]:
+    """Aligned, checked pairs of a raw bitext; drops (and counts) empty and over-long pairs."""
+    paths = []
+    for lang in (src, tgt):
+        cands = [f"{prefix}.{lang}", f"{prefix}.{lang}.gz"]
+        found = [p for p in cands if os.path.isfile(p)]
+        check(bool(found), f"{cands[0]}: file not found (nor {cands[1]})")
+        paths.append(found[0])
+    sides = []
+    for path in paths:
+        lines = []
+        for n, text in read_raw_lines(path):
+            if text is None:
+                raise invalid_utf8_error(path, n)
+            check("\x00" not in text, f"{path}:{n}: contains a NUL byte")
+            lines.append(text.strip())
+        sides.append(lines)
+    check(len(sides[0]) == len(sides[1]),
+          f"{paths[0]} has {len(sides[0])} lines but {paths[1]} has {len(sides[1])}: "
+          "parallel files must be line-aligned")
+    check(len(sides[0]) > 0, f"{paths[0]}: empty file")
+    pairs, dropped = [], Counter()
+    for s, t in zip(*sides):
+        if not s or not t:
+            dropped["empty"] += 1
+        elif max(len(s), len(t)) > max_chars:
+            dropped["too_long"] += 1
+        else:
+            pairs.append((s, t))
+    return pairs, dropped
+
+
+def _write(path: str, lines: List[str]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def prepare(cfg: PrepareConfig) -> Dict:
+    src, tgt = cfg.source_lang, cfg.target_lang
+    done = os.path.join(cfg.destdir, "prepare.json")
+    if os.path.exists(done):
+        with open(done, encoding="utf-8") as f:
+            return json.load(f)
+    splits = {"train": cfg.trainpref, "valid": cfg.validpref, "test": cfg.testpref}
+    splits = {k: v for k, v in splits.items() if v}
+    data = {k: read_parallel(v, src, tgt, cfg.max_chars) for k, v in splits.items()}
+    os.makedirs(cfg.destdir, exist_ok=True)
+    work = os.path.join(cfg.destdir, "work.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "norm"))
+    os.makedirs(os.path.join(work, "tok"))
+
+    spm = cfg.spm_model
+    if not spm:
+        norm = {lang: moses_normalizer(lang) for lang in (src, tgt)}
+        inputs = []
+        for i, lang in enumerate((src, tgt)):
+            path = os.path.join(work, "norm", f"train.{lang}")
+            _write(path, [norm[lang](p[i]) for p in data["train"][0]])
+            inputs.append(path)
+        spm = train_sentencepiece(inputs, os.path.join(work, "spm"), cfg.spm_vocab_size,
+                                  input_sentence_size=cfg.spm_train_lines)
+    procs = {lang: TextProcessor(spm, lang) for lang in (src, tgt)}
+    for split, (pairs, _) in data.items():
+        for i, lang in enumerate((src, tgt)):
+            _write(os.path.join(work, "tok", f"{split}.{lang}"),
+                   [procs[lang].encode(p[i]) for p in pairs])
+    binarize(os.path.join(work, "bin"), src, tgt,
+             {k: os.path.join(work, "tok", k) for k in data}, cfg.workers)
+    if cfg.tag:
+        for lang in (src, tgt):
+            with open(os.path.join(work, "bin", f"dict.{lang}.txt"), "a", encoding="utf-8") as f:
+                f.write(f"{cfg.tag} 0\n")
+    summary = {
+        "source_lang": src, "target_lang": tgt, "tag": cfg.tag,
+        "pairs": {k: len(v[0]) for k, v in data.items()},
+        "dropped": {k: dict(v[1]) for k, v in data.items()},
+    }
+    for name in ("bin", "tok"):
+        final = os.path.join(cfg.destdir, name)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(os.path.join(work, name), final)
+    if not cfg.spm_model:
+        for ext in ("model", "vocab"):
+            os.replace(os.path.join(work, f"spm.{ext}"), os.path.join(cfg.destdir, f"spm.{ext}"))
+    summary["spm_model"] = os.path.abspath(cfg.spm_model or os.path.join(cfg.destdir, "spm.model"))
+    shutil.rmtree(work, ignore_errors=True)
+    with open(done + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    os.replace(done + ".tmp", done)
+    return summary
+
+
+def binarize(destdir: str, src: str, tgt: str, prefixes: Dict[str, str], workers: int = 1,
+             srcdict: Optional[str] = None, tgtdict: Optional[str] = None) -> None:
+    """Run ``fairseq-preprocess`` (joined dictionary unless dictionaries are given)."""
+    cmd = [sys.executable, "-m", "fairseq_cli.preprocess", "--source-lang", src,
+           "--target-lang", tgt, "--destdir", destdir, "--workers", str(workers)]
+    for split, prefix in prefixes.items():
+        cmd += [f"--{split}pref", prefix]
+    cmd += ["--srcdict", srcdict, "--tgtdict", tgtdict] if srcdict else ["--joined-dictionary"]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise BTUserError(f"fairseq-preprocess failed for {destdir}: {tail}")
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    def run() -> None:
+        cfg = parse(PrepareConfig, sys.argv[1:] if argv is None else argv, PROG, __doc__.split("\n\n")[0])
+        summary = prepare(cfg)
+        print(json.dumps(summary))
+
+    run_reporting_user_errors(run, PROG)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Raw text to a sacrebleu table in one command: Multi30K de->en, baseline vs back-translation.
+#   prepare -> train reverse (en->de) -> back-translate English monolingual text ->
+#   train forward twice (bitext only; bitext + tagged BT) -> evaluate -> report.
+# Every stage skips finished work and resumes after a kill. Settings below, all overridable:
+#   WORK=runs/x BITEXT=29000 MONO=100000 PROFILE=base_gpu bash scripts/pipeline.sh
+set -euo pipefail
+
+WORK=${WORK:-runs/demo}                 # run directory (everything is written here)
+CORPUS=${CORPUS:-}                      # Multi30K folder; default: ../shared/data/multi30k, else download
+PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, tiny, base_gpu)
+SRC=${SRC:-de}
+TGT=${TGT:-en}
+BITEXT=${BITEXT:-10000}                 # task1 training pairs used as bitext (low-resource subset)
+MONO=${MONO:-10000}                     # monolingual TGT sentences to back-translate
+VALID=${VALID:-1014}                    # validation pairs (task1 val)
+TEST=${TEST:-1000}                      # test pairs (test_2016_flickr)
+SPM_VOCAB=${SPM_VOCAB:-6000}            # joint sentencepiece vocabulary
+BT_TAG=${BT_TAG:-<BT>}                  # tagged back-translation (Caswell et al. 2019); empty: off
+BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
+BT_BEAM=${BT_BEAM:-2}
+BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
+TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
+ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
+export WORK PROFILE BT_MODE BT_BEAM
+
+trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
+usage() { sed -n '2,7p' "$0" >&2; exit 2; }
+take() {  # take FILE.gz N: the first N lines (head closing the pipe early is not an error)
+  [ -f "$1" ] || { echo "error: $1: not found" >&2; return 1; }
+  (set +o pipefail; zcat "$1" | head -n "$2")
+}
+[ $# -eq 0 ] || usage
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+if [ -z "$CORPUS" ] && [ -d "$root/../shared/data/multi30k" ]; then CORPUS="$root/../shared/data/multi30k"; fi
+mkdir -p "$WORK"
+WORK=$(cd "$WORK" && pwd)
+# shellcheck disable=SC2206
+train_args=($TRAIN_ARGS)
+
+echo "== data: Multi30K subset ($BITEXT bitext pairs, $MONO monolingual $TGT sentences)"
+corpus=$(CORPUS="$CORPUS" bash "$here/stages/fetch_multi30k.sh")
+if [ ! -f "$WORK/raw/DONE" ]; then
+  mkdir -p "$WORK/raw.tmp"
+  for l in "$SRC" "$TGT"; do
+    take "$corpus/task1/train.$l.gz" "$BITEXT" > "$WORK/raw.tmp/train.$l"
+    take "$corpus/task1/val.$l.gz" "$VALID" > "$WORK/raw.tmp/valid.$l"
+    take "$corpus/task1/test_2016_flickr.$l.gz" "$TEST" > "$WORK/raw.tmp/test.$l"
+    take "$corpus/mono/task2_train.$l.dedup_notask1.gz" "$MONO" > "$WORK/raw.tmp/mono.$l"
+  done
+  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; touch "$WORK/raw/DONE"
+fi
+
+echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
+fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/raw/train" \
+  --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
+  --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
+
+tag_args=()
+[ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
+bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
+bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}"
+reverse=reverse
+for round in $(seq 1 "$ROUNDS"); do
+  sfx=$([ "$round" = 1 ] && echo "" || echo "_r$round")
+  bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "mono_$TGT$sfx"
+  # shellcheck disable=SC2206
+  bash "$here/stages/train.sh" "bt$sfx" "$SRC" "$TGT" "${train_args[@]}" \
+    ++task.bt_data="$WORK/bt/mono_$TGT$sfx/bin" "${tag_args[@]}" $BT_TRAIN_ARGS
+  if [ "$round" -lt "$ROUNDS" ]; then  # the better forward model improves the reverse one
+    nxt="_r$((round + 1))"
+    bash "$here/stages/backtranslate.sh" "bt$sfx" "$SRC" "$TGT" "mono_$SRC$nxt"
+    bash "$here/stages/train.sh" "reverse$nxt" "$TGT" "$SRC" "${train_args[@]}" \
+      ++task.bt_data="$WORK/bt/mono_$SRC$nxt/bin" "${tag_args[@]}"
+    reverse="reverse$nxt"
+  fi
+done
+
+for m in "$WORK"/models/*/; do
+  name=$(basename "$m")
+  case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" ;;
+                  *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" ;; esac
+done
+
+echo "== report: $WORK/report.{md,json,png}"
+fairseq-bt-report --work-dir "$WORK" --title "Multi30K $SRC->$TGT: baseline vs back-translation ($PROFILE)"

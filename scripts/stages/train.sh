@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Train one model with fairseq-bt-hydra-train; skipped when WORK/models/NAME/DONE exists.
+# A killed run started again resumes from its checkpoint_last.pt (fairseq's own restore).
+set -euo pipefail
+trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
+usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFILE)" >&2; exit 2; }
+[ $# -ge 3 ] || usage
+WORK=${WORK:?set WORK}
+PROFILE=${PROFILE:-cpu_demo}
+name=$1 src=$2 tgt=$3; shift 3
+here=$(cd "$(dirname "$0")/../.." && pwd)
+dir="$WORK/models/$name"
+if [ -f "$dir/DONE" ]; then echo "== train $name: done already"; exit 0; fi
+echo "== train $name ($src->$tgt, profile $PROFILE)"
+mkdir -p "$dir"
+fairseq-bt-hydra-train --config-dir "$here/configs" --config-name "$PROFILE" \
+  task.data="$WORK/prep/bin" task.source_lang="$src" task.target_lang="$tgt" \
+  checkpoint.save_dir="$dir" "$@" > "$dir/train.stdout" 2>&1 || {
+    echo "error: training $name failed; last lines of $dir/hydra_train.log:" >&2
+    tail -n 5 "$dir/train.stdout" >&2; exit 1; }
+[ -f "$dir/checkpoint_best.pt" ] || { echo "error: $dir/checkpoint_best.pt missing" >&2; exit 1; }
+touch "$dir/DONE"
