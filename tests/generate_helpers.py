@@ -6,7 +6,8 @@ from typing import List
 from conftest import ROOT, write_lines
 
 # Short outputs keep the untrained tiny model fast.
-FAST = ["--max-len-a", "1.2", "--max-len-b", "5", "--log-interval", "1000"]
+# One torch thread: the test machine's 2 cores are shared (7x faster than 2 contending threads).
+FAST = ["--max-len-a", "1.2", "--max-len-b", "5", "--log-interval", "1000", "--cpu-threads", "1"]
 
 
 def mono_lines(corpus, n: int, skip: int = 0) -> List[str]:
@@ -34,11 +35,17 @@ def generate_cmd(corpus, model, inputs, out, *extra) -> List[str]:
 
 def run_generate(corpus, model, inputs, out, *extra):
     """Run the generator in this process; returns the summary."""
+    import torch
+
     from fairseq_bt_plugin.generate.cli import generate
     from fairseq_bt_plugin.generate.config import BTGenerateConfig, parse
 
-    return generate(parse(BTGenerateConfig, generate_args(corpus, model, inputs, out, *extra),
-                          "fairseq-bt-generate", ""))
+    threads = torch.get_num_threads()
+    try:
+        return generate(parse(BTGenerateConfig, generate_args(corpus, model, inputs, out, *extra),
+                              "fairseq-bt-generate", ""))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def outputs(out: Path, prefix: str = "bt"):

@@ -132,6 +132,9 @@ class BTGenerateConfig(FairseqDataclass):
                               "reverse model's source dictionary)"})
     cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
     fp16: bool = field(default=False, metadata={"help": "decode in half precision (GPU)"})
+    cpu_threads: int = field(
+        default=0, metadata={"help": "torch CPU threads (0: torch's default); use 1 when "
+                             "running one shard per core"})
     log_interval: float = field(
         default=30.0, metadata={"help": "seconds between progress log lines when stderr is "
                                 "not a terminal (a terminal gets a tqdm bar)"})
@@ -139,7 +142,7 @@ class BTGenerateConfig(FairseqDataclass):
 
 # Options that change where files go or how progress is shown, not what is generated.
 NOT_HASHED = ("output_dir", "binarize_to", "srcdict", "tgtdict", "shard_id", "log_interval",
-              "cpu", "_name")
+              "cpu", "cpu_threads", "_name")
 
 
 @dataclass

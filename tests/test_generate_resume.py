@@ -1,0 +1,85 @@
+"""Sharded + merged == single process; killed + resumed == uninterrupted; changed options are
+refused (real subprocesses, real decoding)."""
+import os
+import signal
+import subprocess
+import time
+
+from fairseq_bt_plugin.generate.cli import main
+
+from generate_helpers import generate_args, generate_cmd, make_input, outputs, run_generate
+
+SAMPLE = ["--mode", "sample", "--nbest", "2", "--batch-size", "4", "--chunk-size", "10",
+          "--max-len-a", "0", "--max-len-b", "6", "--max-len-ratio", "0", "--seed", "7"]
+
+
+def test_sharded_and_merged_equals_single(corpus, reverse_model, tmp_path):
+    inp = make_input(corpus, tmp_path / "mono.en", 43)
+    single = run_generate(corpus, reverse_model, inp, tmp_path / "single", *SAMPLE)
+    shards = []
+    for i in range(3):
+        d = tmp_path / f"shard{i}"
+        run_generate(corpus, reverse_model, inp, d, *SAMPLE, "--num-shards", "3",
+                     "--shard-id", str(i))
+        shards.append(str(d))
+    main(["merge", "--shards", ",".join(shards), "--output-dir", str(tmp_path / "merged")])
+    assert outputs(tmp_path / "merged") == outputs(tmp_path / "single")
+    import json
+
+    merged = json.loads((tmp_path / "merged" / "bt.summary.json").read_text())
+    for key in ("input_lines", "translated", "hypotheses", "filtered", "output_pairs"):
+        assert merged[key] == single[key], key
+
+
+def test_merge_refuses_missing_shard(corpus, reverse_model, tmp_path, capsys):
+    inp = make_input(corpus, tmp_path / "mono.en", 12)
+    d = tmp_path / "shard0"
+    run_generate(corpus, reverse_model, inp, d, *SAMPLE, "--num-shards", "2", "--shard-id", "0")
+    try:
+        main(["merge", "--shards", str(d), "--output-dir", str(tmp_path / "merged")])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "missing shard ids: [1]" in capsys.readouterr().err
+    assert not (tmp_path / "merged" / "bt.de").exists()
+
+
+def test_killed_run_resumes_to_uninterrupted_output(corpus, reverse_model, tmp_path):
+    inp = make_input(corpus, tmp_path / "mono.en", 100)
+    out = tmp_path / "killed"
+    flags = SAMPLE[:2] + SAMPLE[4:]  # one sample per line
+    proc = subprocess.Popen(generate_cmd(corpus, reverse_model, inp, out, *flags),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = out / "bt.work"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if len(list(work.glob("chunk-*.jsonl"))) >= 2:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in work.glob("chunk-*.jsonl")}
+    assert 2 <= len(done) < 10
+    assert not (out / "bt.de").exists() and not (out / "bt.summary.json").exists()
+
+    subprocess.run(generate_cmd(corpus, reverse_model, inp, out, *flags), check=True,
+                   capture_output=True)
+    for name, mtime in done.items():  # finished chunks were not decoded again
+        assert (work / name).stat().st_mtime_ns == mtime
+    run_generate(corpus, reverse_model, inp, tmp_path / "whole", *flags)
+    assert outputs(out) == outputs(tmp_path / "whole")
+
+
+def test_rerun_with_other_options_is_refused(corpus, reverse_model, tmp_path, capsys):
+    inp = make_input(corpus, tmp_path / "mono.en", 5)
+    out = tmp_path / "out"
+    run_generate(corpus, reverse_model, inp, out, *SAMPLE)
+    before = (out / "bt.de").read_bytes()
+    try:
+        main(generate_args(corpus, reverse_model, inp, out, *SAMPLE[:-1], "8"))
+        raise AssertionError("not refused")
+    except SystemExit as e:
+        assert e.code == 2
+    err = capsys.readouterr().err
+    assert "other options" in err and "--seed 7 -> 8" in err, err
+    assert (out / "bt.de").read_bytes() == before
