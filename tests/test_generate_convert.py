@@ -1,0 +1,81 @@
+"""fairseq-bt-convert: a real fairseq-generate log -> aligned files, by sentence id."""
+import math
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PLUGIN_DIR
+from fairseq_bt_plugin.generate.convert import main
+
+from generate_helpers import outputs
+
+
+@pytest.fixture(scope="module")
+def generate_log(corpus, reverse_model, tmp_path_factory):
+    """stdout of a stock fairseq-generate run of the en->de model on the 50 test sentences."""
+    cmd = [sys.executable, "-m", "fairseq_cli.generate", str(corpus.bin), "--user-dir",
+           PLUGIN_DIR, "-s", "en", "-t", "de", "--path", str(reverse_model), "--gen-subset",
+           "test", "--batch-size", "8", "--beam", "2", "--max-len-a", "0", "--max-len-b", "5",
+           "--post-process", "sentencepiece", "--cpu"]
+    p = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    path = tmp_path_factory.mktemp("log") / "generate.log"
+    path.write_text(p.stdout, encoding="utf-8")
+    return path
+
+
+def convert(log, out, *extra):
+    main(["--log", str(log), "--output-dir", str(out), "-s", "en", "-t", "de", *extra])
+
+
+def by_id(log, kind):
+    out = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.startswith(kind + "-"):
+            i, _, rest = line[len(kind) + 1:].partition("\t")
+            out[int(i)] = rest
+    return out
+
+
+def test_converts_by_id(generate_log, corpus, tmp_path):
+    convert(generate_log, tmp_path / "out", "--expected", "50")
+    syn, orig, scores, weights = outputs(tmp_path / "out")
+    sources, hyps, detoks = (by_id(generate_log, k) for k in "SHD")
+    assert orig == [sources[i] for i in range(50)]
+    assert syn == [detoks[i].split("\t")[1] for i in range(50)]
+    for i in (0, 17, 49):  # log2 scores become natural-log average log-probabilities
+        assert float(scores[i].split("\t")[0]) == pytest.approx(
+            float(hyps[i].split("\t")[0]) * math.log(2), abs=1e-5)
+    # input order, not the log's (length) order: most lines equal the raw test set
+    raw = (corpus.raw / "test.en").read_text(encoding="utf-8").splitlines()
+    assert sum(a == b for a, b in zip(orig, raw)) >= 45
+
+
+def test_shuffled_log_gives_the_same_files(generate_log, tmp_path):
+    lines = generate_log.read_text(encoding="utf-8").splitlines(keepends=True)
+    random.Random(0).shuffle(lines)
+    shuffled = tmp_path / "shuffled.log"
+    shuffled.write_text("".join(lines), encoding="utf-8")
+    convert(generate_log, tmp_path / "a")
+    convert(shuffled, tmp_path / "b")
+    assert outputs(tmp_path / "a") == outputs(tmp_path / "b")
+
+
+def test_missing_id_is_reported(generate_log, tmp_path, capsys):
+    lines = generate_log.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = tmp_path / "cut.log"
+    cut.write_text("".join(x for x in lines if not x.startswith(("H-17\t", "D-17\t"))),
+                   encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        convert(cut, tmp_path / "out", "--expected", "50")
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "1 of 50 sentence ids" in err and "ids 17" in err, err
+    assert not (tmp_path / "out" / "bt.de").exists()
+    convert(cut, tmp_path / "out", "--expected", "50", "--allow-missing")
+    syn, orig, _, _ = outputs(tmp_path / "out")
+    assert len(syn) == len(orig) == 49
+    assert by_id(generate_log, "S")[17] not in orig
