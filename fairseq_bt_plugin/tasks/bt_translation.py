@@ -15,12 +15,13 @@ from ..data.bt_mix_dataset import BTMixDataset
 from ..data.noising import build_noiser
 from ..data.synthetic_source_dataset import SyntheticSourceDataset
 from ..errors import BTUserError, check
+from ..transfer import TransferConfig, TransferTaskMixin
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class BTTranslationConfig(TranslationConfig):
+class BTTranslationConfig(TranslationConfig, TransferConfig):
     upsample_primary: int = field(
         default=1,
         metadata={"help": "repeat the bitext this many times per epoch when mixing with "
@@ -96,7 +97,7 @@ def read_weights(path: str, expected: int) -> np.ndarray:
 
 
 @register_task("bt_translation", dataclass=BTTranslationConfig)
-class BTTranslationTask(TranslationTask):
+class BTTranslationTask(TransferTaskMixin, TranslationTask):
     """Translation on bitext plus back-translated corpora (upsampling or fraction mixing,
     tagging, on-the-fly word noise, per-pair loss weights). Valid and test read bitext only."""
 

@@ -1,0 +1,312 @@
+"""Initialise a freshly built model from a parent checkpoint (transfer learning).
+
+Applied after the model is built (:class:`TransferTaskMixin` does it for ``bt_translation``
+and ``bt_denoising``; ``fairseq-bt-init-checkpoint`` does it offline for stock tasks):
+
+* parts: ``encoder``, ``decoder`` (their layers, norms, learned positions), ``embeddings``
+  (token embeddings), ``output_projection``, ``latent`` (the z modules of
+  ``bt_transformer_vae``); ``all`` is every part that both models have.
+* vocabulary remapping: parent and child dictionaries may differ. A row of a vocabulary-sized
+  parameter (embeddings, output projection, bag-of-words head) is copied bit-exactly when its
+  token is in both dictionaries; tokens new to the child keep the child's own initialisation.
+  The share of the child's tokens found in the parent (coverage) is logged.
+* every other loaded parameter must have the same name and shape in both models; a
+  mismatch is an error naming the parameter. Latent modules that only one mode has (the
+  posterior of a translation-mode VAE) are left at their initialisation and listed.
+* freezing: the loaded parameters get no gradient for the first ``--init-freeze-updates``
+  updates (their gradients are dropped after each backward, so the optimizer skips them;
+  exact for fp32 training), then train normally.
+
+The parent's dictionaries are read from ``--init-parent-dicts`` or else from the data
+directory recorded in the parent checkpoint: ``dict.SRC.txt`` and ``dict.TGT.txt`` of its
+language pair, or ``dict.LANG.txt`` of a ``bt_denoising`` parent.
+"""
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from fairseq.data import Dictionary
+from fairseq.dataclass import FairseqDataclass
+
+from .errors import BTUserError, check
+
+logger = logging.getLogger(__name__)
+
+INIT_PARTS = ("encoder", "decoder", "embeddings", "output_projection", "latent")
+
+#: vocabulary-sized parameters of fairseq's transformer and the side of their dictionary
+TRANSFORMER_VOCAB_PARAMETERS = {
+    "encoder.embed_tokens.weight": "source",
+    "decoder.embed_tokens.weight": "target",
+    "decoder.output_projection.weight": "target",
+}
+
+
+@dataclass
+class TransferConfig(FairseqDataclass):
+    init_from: str = field(
+        default="",
+        metadata={"help": "parent checkpoint to initialise the new model from (transfer "
+                  "learning); ignored when the model is loaded from a checkpoint, e.g. when "
+                  "training resumes from checkpoint_last.pt"})
+    init_parts: str = field(
+        default="all",
+        metadata={"help": "comma-separated parts to take from --init-from: encoder, decoder, "
+                  "embeddings, output_projection, latent; 'all': every part both models have"})
+    init_freeze_updates: int = field(
+        default=0,
+        metadata={"help": "keep the loaded parameters fixed for this many updates, then "
+                  "train them (0: never frozen)"})
+    init_parent_dicts: str = field(
+        default="",
+        metadata={"help": "directory with the parent's dict.*.txt; default: the data "
+                  "directory recorded in the parent checkpoint"})
+
+
+@dataclass
+class TransferResult:
+    """What :func:`init_from_parent` did."""
+
+    loaded: List[str]
+    frozen: List[str]
+    freeze_updates: int
+    coverage: Dict[str, float]
+    skipped: List[str]
+
+
+# --- naming ---------------------------------------------------------------------------------
+def parse_parts(spec: str) -> Tuple[List[str], bool]:
+    """``(parts, is_all)`` from the ``--init-parts`` string."""
+    names = [p.strip() for p in spec.split(",") if p.strip()]
+    if names == ["all"]:
+        return list(INIT_PARTS), True
+    bad = [p for p in names if p not in INIT_PARTS]
+    check(not bad and names, f"--init-parts: unknown part(s) {', '.join(bad) or '(none)'}; "
+          f"choose from {', '.join(INIT_PARTS)} or 'all'")
+    return names, False
+
+
+def parameter_part(name: str, latent_prefixes=()) -> Optional[str]:
+    """The part a parameter belongs to (None: none of them)."""
+    if any(name.startswith(p) for p in latent_prefixes):
+        return "latent"
+    if name in ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight"):
+        return "embeddings"
+    if name.startswith("decoder.output_projection."):
+        return "output_projection"
+    if name.startswith("encoder."):
+        return "encoder"
+    if name.startswith("decoder."):
+        return "decoder"
+    return None
+
+
+def vocab_parameters(model) -> Dict[str, str]:
+    return {**TRANSFORMER_VOCAB_PARAMETERS, **dict(getattr(model, "bt_vocab_parameters", {}))}
+
+
+def _strip_wrappers(name: str) -> str:
+    while name.startswith("module."):
+        name = name[len("module."):]
+    return name
+
+
+def _tied_groups(model) -> List[List[Tuple[str, torch.nn.Parameter]]]:
+    """Parameters grouped by identity (tied embeddings share one tensor), in model order."""
+    groups: Dict[int, List[Tuple[str, torch.nn.Parameter]]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        groups.setdefault(id(p), []).append((_strip_wrappers(name), p))
+    return list(groups.values())
+
+
+# --- parent dictionaries --------------------------------------------------------------------
+def _cfg_get(cfg, *keys):
+    for key in keys:
+        if cfg is None:
+            return None
+        cfg = cfg.get(key) if hasattr(cfg, "get") else getattr(cfg, key, None)
+    return cfg
+
+
+def parent_dictionaries(state, path: str, dicts_dir: str = "") -> Dict[str, Dictionary]:
+    """``{"source": Dictionary, "target": Dictionary}`` of the parent checkpoint."""
+    task_cfg = _cfg_get(state.get("cfg"), "task")
+    if task_cfg is None and state.get("args") is not None:
+        task_cfg = vars(state["args"])
+    data = _cfg_get(task_cfg, "data") or ""
+    directory = dicts_dir or (data.split(os.pathsep)[0] if data else "")
+    check(bool(directory), f"--init-from {path}: the checkpoint records no data directory; "
+          "give the parent's dictionaries with --init-parent-dicts DIR")
+    src, tgt = _cfg_get(task_cfg, "source_lang"), _cfg_get(task_cfg, "target_lang")
+    mono = _cfg_get(task_cfg, "mono_langs")
+    if not (src and tgt) and mono:
+        src = tgt = str(mono).split(",")[0].strip()
+    if not (src and tgt):
+        found = sorted(f for f in os.listdir(directory) if f.startswith("dict.")
+                       and f.endswith(".txt")) if os.path.isdir(directory) else []
+        check(len(found) == 1, f"--init-from {path}: cannot tell the parent's languages; "
+              f"found {found or 'no dict.*.txt'} in {directory}; use --init-parent-dicts")
+        src = tgt = found[0][len("dict."):-len(".txt")]
+    out = {}
+    for side, lang in (("source", src), ("target", tgt)):
+        f = os.path.join(directory, f"dict.{lang}.txt")
+        check(os.path.isfile(f), f"--init-from {path}: parent dictionary {f} not found; "
+              "give its directory with --init-parent-dicts")
+        out[side] = Dictionary.load(f)
+    return out
+
+
+def row_mapping(child: Dictionary, parent: Dictionary) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(child_rows, parent_rows)``: indices of the tokens present in both dictionaries."""
+    pairs = [(i, parent.indices[sym]) for i, sym in enumerate(child.symbols)
+             if sym in parent.indices]
+    c, p = zip(*pairs) if pairs else ((), ())
+    return torch.tensor(c, dtype=torch.long), torch.tensor(p, dtype=torch.long)
+
+
+def coverage(child: Dictionary, parent: Dictionary) -> float:
+    """Share of the child's real tokens (no specials, no padding ``madeupword``) in parent."""
+    real = [s for s in child.symbols[child.nspecial:] if not s.startswith("madeupword")]
+    return sum(s in parent.indices for s in real) / max(len(real), 1)
+
+
+# --- the initialisation ---------------------------------------------------------------------
+def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
+                     target_dictionary: Dictionary) -> Optional[TransferResult]:
+    """Copy the parent's parameters into ``model`` in place (see the module docstring).
+    Returns None when ``cfg.init_from`` is empty."""
+    path = getattr(cfg, "init_from", "") or ""
+    if not path:
+        return None
+    from fairseq import checkpoint_utils
+
+    check(os.path.isfile(path), f"--init-from {path}: checkpoint not found")
+    parts, is_all = parse_parts(cfg.init_parts)
+    check(cfg.init_freeze_updates >= 0,
+          f"--init-freeze-updates must be >= 0, got {cfg.init_freeze_updates}")
+    state = checkpoint_utils.load_checkpoint_to_cpu(path)
+    parent_sd = state["model"]
+    parent_arch = _cfg_get(state.get("cfg"), "model", "_name") or _cfg_get(
+        state.get("cfg"), "model", "arch")
+    child_arch = getattr(getattr(model, "args", None), "arch", None) or type(model).__name__
+    from .models.bt_transformer_vae import BTTransformerVAEModel
+
+    # the parent may be a VAE while the child is not: classify its latent modules as such
+    latent_prefixes = tuple(dict.fromkeys(tuple(getattr(model, "bt_latent_prefixes", ()))
+                                          + BTTransformerVAEModel.bt_latent_prefixes))
+    child_dicts = {"source": source_dictionary, "target": target_dictionary}
+    vocab = vocab_parameters(model)
+    parent_dicts = None
+
+    def mismatch(msg):
+        return BTUserError(f"--init-from {path}: {msg} (parent arch {parent_arch}, this model "
+                           f"{child_arch}); choose other --init-parts or a matching --arch")
+
+    groups = _tied_groups(model)
+    child_keys = {_strip_wrappers(k) for k in model.state_dict()}
+    if is_all:
+        present = {parameter_part(k, latent_prefixes) for k in parent_sd}
+        parts = [p for p in parts if p in present]
+    loaded, skipped = [], []
+    for group in groups:
+        names = [n for n, _ in group]
+        selected = [n for n in names if parameter_part(n, latent_prefixes) in parts]
+        if not selected:
+            continue
+        param = group[0][1]
+        key = next((n for n in selected if n in parent_sd), None)
+        if key is None:
+            key = next((n for n in names if n in parent_sd), None)
+        if key is None:
+            if all(parameter_part(n, latent_prefixes) == "latent" for n in selected):
+                skipped.append(selected[0])
+                continue
+            raise mismatch(f"the parent has no parameter {selected[0]}")
+        value = parent_sd[key]
+        side = vocab.get(key) or next((vocab[n] for n in names if n in vocab), None)
+        with torch.no_grad():
+            if side is not None:
+                if parent_dicts is None:
+                    parent_dicts = parent_dictionaries(state, path, cfg.init_parent_dicts)
+                pdict, cdict = parent_dicts[side], child_dicts[side]
+                check(value.size(0) == len(pdict),
+                      f"--init-from {path}: parameter {key} has {value.size(0)} rows but the "
+                      f"parent's {side} dictionary has {len(pdict)} entries; give the "
+                      "dictionaries the parent was trained with (--init-parent-dicts)")
+                if tuple(value.shape[1:]) != tuple(param.shape[1:]):
+                    raise mismatch(f"parameter {key} has rows of shape {tuple(value.shape[1:])} "
+                                   f"in the parent but {tuple(param.shape[1:])} in this model")
+                c_rows, p_rows = row_mapping(cdict, pdict)
+                param.data[c_rows] = value.to(param.dtype)[p_rows]
+            else:
+                if tuple(value.shape) != tuple(param.shape):
+                    raise mismatch(f"parameter {key} has shape {tuple(value.shape)} in the "
+                                   f"parent but {tuple(param.shape)} in this model")
+                param.data.copy_(value)
+        loaded.append(selected[0])
+        others = [n for n in names if n not in selected]
+        if others:
+            logger.info(f"init: {selected[0]} is tied to {', '.join(others)}: loaded with it")
+    if "latent" in parts and not is_all and skipped and not any(
+            parameter_part(n, latent_prefixes) == "latent" for n in loaded):
+        raise mismatch("--init-parts latent: the parent has none of this model's latent "
+                       f"parameters (e.g. {skipped[0]})")
+    # parent parameters of the chosen parts that this model lacks (e.g. more layers)
+    for k in parent_sd:
+        part = parameter_part(k, latent_prefixes)
+        if part in parts and part != "latent" and k not in child_keys:
+            raise mismatch(f"the parent parameter {k} has no counterpart in this model")
+
+    cov = {}
+    if parent_dicts is not None:
+        for side in ("source", "target"):
+            cov[side] = coverage(child_dicts[side], parent_dicts[side])
+    frozen = list(loaded) if cfg.init_freeze_updates > 0 else []
+    by_part: Dict[str, int] = {}
+    for n in loaded:
+        part = parameter_part(n, latent_prefixes)
+        by_part[part] = by_part.get(part, 0) + 1
+    logger.info(f"init from {path}: loaded {len(loaded)} parameter tensors "
+                f"({', '.join(f'{p} {c}' for p, c in sorted(by_part.items()))})"
+                + (f"; vocabulary coverage " + ", ".join(f"{s} {v:.1%}" for s, v in cov.items())
+                   if cov else "")
+                + (f"; frozen for {cfg.init_freeze_updates} updates" if frozen else ""))
+    if skipped:
+        logger.info(f"init: latent parameters not in the parent, left as initialised: "
+                    f"{', '.join(skipped)}")
+    return TransferResult(loaded=loaded, frozen=frozen, freeze_updates=cfg.init_freeze_updates,
+                          coverage=cov, skipped=skipped)
+
+
+def drop_frozen_gradients(model, result: Optional[TransferResult], update_num: int) -> bool:
+    """After backward: remove the gradients of the frozen parameters while
+    ``update_num < freeze_updates``. Returns True when it did."""
+    if result is None or not result.frozen or update_num >= result.freeze_updates:
+        return False
+    frozen = set(result.frozen)
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if _strip_wrappers(name) in frozen:
+            p.grad = None
+    return True
+
+
+class TransferTaskMixin:
+    """Task mixin (put it first among the bases) for a task whose config inherits
+    :class:`TransferConfig`: initialises new models from ``--init-from`` and keeps the loaded
+    parameters fixed for ``--init-freeze-updates``."""
+
+    transfer: Optional[TransferResult] = None
+
+    def build_model(self, cfg, from_checkpoint=False):
+        model = super().build_model(cfg, from_checkpoint)
+        if not from_checkpoint:
+            self.transfer = init_from_parent(model, self.cfg, self.source_dictionary,
+                                             self.target_dictionary)
+        return model
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+        drop_frozen_gradients(model, self.transfer, update_num)
+        return out
