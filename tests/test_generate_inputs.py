@@ -133,3 +133,32 @@ def test_summary_records_the_run(corpus, reverse_model, tmp_path):
     assert s["model"].endswith("checkpoint_last.pt") and s["seed"] == 5
     assert s["options"]["mode"] == "greedy" and s["input_lines"] == 5
     assert s["sentences_per_second"] > 0
+
+
+def test_every_option_is_explained_in_help(capsys):
+    import dataclasses
+
+    from fairseq_bt_plugin.generate.config import BTConvertConfig, BTGenerateConfig, BTMergeConfig
+
+    for cls in (BTGenerateConfig, BTMergeConfig, BTConvertConfig):
+        for f in dataclasses.fields(cls):
+            if f.name != "_name":
+                assert f.metadata.get("help"), (cls.__name__, f.name)
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--input", "--mode", "--samples-per-sentence", "--sampling-topp",
+                 "--chunk-size", "--num-shards", "--binarize-to", "--skip-invalid"):
+        assert flag in out, flag
+
+
+def test_progress_without_terminal_logs_lines(capsys):
+    from fairseq_bt_plugin.generate.cli import Progress
+
+    p = Progress(None, interval=0.0, tty=False)
+    p.update(0, 10, 9)
+    p.close(0)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "10 input lines, 9 sentences decoded" in err[0]
+    assert "sentences/s" in err[0]

@@ -28,7 +28,7 @@ class Progress:
         if self.tty:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="line", dynamic_ncols=True, file=sys.stderr)
+            self.bar = tqdm(total=total, unit="sent", dynamic_ncols=True, file=sys.stderr)
 
     def update(self, chunk: int, lines: int, decoded: int) -> None:
         self.lines += lines

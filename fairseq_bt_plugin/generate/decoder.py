@@ -82,6 +82,7 @@ class ReverseModel:
         self.models, self.task = self._load()
         self.src_dict, self.tgt_dict = self.task.source_dictionary, self.task.target_dictionary
         self.use_cuda = torch.cuda.is_available() and not cfg.cpu
+        check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
         if cfg.cpu_threads > 0:
             torch.set_num_threads(cfg.cpu_threads)
         for m in self.models:
