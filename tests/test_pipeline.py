@@ -1,0 +1,92 @@
+"""The whole pipeline on a very small slice (tiny model, a few updates): every artefact,
+a re-run that does no work, and a run killed mid-stage that finishes when started again."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+
+ENV = dict(PROFILE="tiny", BITEXT="300", MONO="101", VALID="40", TEST="37", SPM_VOCAB="300",
+           BT_ARGS="--max-len-a 1.2 --max-len-b 5", EVAL_BEAM="2",
+           CORPUS=str(SHARED_DATA / "multi30k"))
+
+
+def pipeline(work: Path, **popen):
+    env = {**os.environ, **ENV, "WORK": str(work),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    return subprocess.Popen(["bash", str(ROOT / "scripts" / "pipeline.sh")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(p):
+    out, _ = p.communicate(timeout=900)
+    assert p.returncode == 0, out[-3000:]
+    return out
+
+
+def lines(path: Path) -> int:
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for _ in f)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    if not (SHARED_DATA / "multi30k").exists():
+        pytest.skip("no Multi30K in ../shared/data")
+    work = tmp_path_factory.mktemp("pipeline")
+    return work, finish(pipeline(work))
+
+
+def test_every_artefact(finished_run):
+    work, out = finished_run
+    for split, n in (("train", 300), ("valid", 40), ("test", 37), ("mono", 101)):
+        assert lines(work / "raw" / f"{split}.de") == lines(work / "raw" / f"{split}.en") == n
+    summary = json.loads((work / "bt" / "mono_en" / "bt.summary.json").read_text())
+    kept = lines(work / "bt" / "mono_en" / "bt.de")
+    assert kept == lines(work / "bt" / "mono_en" / "bt.en") == lines(work / "bt" / "mono_en" / "bt.weights")
+    assert lines(work / "bt" / "mono_en" / "bin" / "train.weights") == kept
+    assert "101" in json.dumps(summary)  # every input line accounted for
+    report = json.loads((work / "report.json").read_text())
+    systems = {s["system"]: s for s in report["systems"]}
+    assert set(systems) == {"reverse", "baseline", "bt"}
+    for s in systems.values():
+        assert s["sentences"] == 37 and 0 <= s["bleu"] <= 100 and "nrefs:1" in s["bleu_signature"]
+        assert lines(work / "eval" / f"{s['system']}.hyp") == 37
+    assert set(report["validation"]) == {"reverse", "baseline", "bt"}
+    assert all(len(v) >= 1 for v in report["validation"].values())
+    assert (work / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (work / "report.md").read_text()
+    assert "| baseline |" in md and "| bt |" in md
+
+
+def test_rerun_does_no_work(finished_run):
+    work, _ = finished_run
+    stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
+              and not p.name.startswith("report")}
+    out = finish(pipeline(work))
+    for stage in ("train reverse", "train baseline", "train bt", "back-translate mono_en",
+                  "evaluate bt"):
+        assert f"== {stage}: done already" in out
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_killed_run_finishes_when_started_again(tmp_path):
+    if not (SHARED_DATA / "multi30k").exists():
+        pytest.skip("no Multi30K in ../shared/data")
+    p = pipeline(tmp_path, start_new_session=True)
+    deadline = time.time() + 600
+    while not (tmp_path / "models" / "baseline").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # inside the baseline training
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (tmp_path / "models" / "baseline" / "DONE").exists()
+    assert not (tmp_path / "report.json").exists()
+    finish(pipeline(tmp_path))
+    assert json.loads((tmp_path / "report.json").read_text())["systems"]
