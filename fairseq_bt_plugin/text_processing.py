@@ -104,6 +104,7 @@ def train_sentencepiece(inputs: Iterable[str], model_prefix: str, vocab_size: in
         character_coverage=character_coverage, model_type=model_type,
         input_sentence_size=input_sentence_size, shuffle_input_sentence=True,
         bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, minloglevel=2,
+        hard_vocab_limit=False,  # small corpora: a smaller vocabulary instead of an error
     )
     if user_symbols:
         options["user_defined_symbols"] = ",".join(user_symbols)

@@ -1,0 +1,19 @@
+"""Every benchmark with its default settings (``make bench``); each prints its figures as
+ratios against the stock fairseq path measured in the same run."""
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = [
+    ["bench_train.py"],                 # training words/s: bt_translation vs translation
+    ["bench_generate.py"],              # generation sentences/s vs fairseq-generate
+    ["bench_generate.py", "--memory"],  # peak memory, 10k vs 100k input lines
+]
+
+if __name__ == "__main__":
+    failed = 0
+    for bench in BENCHES:
+        print(f"== {' '.join(bench)}", flush=True)
+        failed += subprocess.run([sys.executable, str(HERE / bench[0])] + bench[1:]).returncode != 0
+    sys.exit(1 if failed else 0)
