@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from conftest import ROOT, write_lines
+from conftest import write_lines
 
 # Short outputs keep the untrained tiny model fast.
 # One torch thread: the test machine's 2 cores are shared (7x faster than 2 contending threads).
@@ -22,10 +22,10 @@ def make_input(corpus, path: Path, n: int, skip: int = 0) -> Path:
 
 
 def generate_args(corpus, model, inputs, out, *extra) -> List[str]:
-    return ["--input", ",".join(str(p) for p in ([inputs] if not isinstance(inputs, list)
-                                                 else inputs)),
-            "--path", str(model), "--data", str(corpus.bin), "--spm-model", str(corpus.spm),
-            "-s", "en", "-t", "de", "--output-dir", str(out), "--cpu"] + FAST + [str(x) for x in extra]
+    files = inputs if isinstance(inputs, list) else [inputs]
+    return ["--input", ",".join(str(p) for p in files), "--path", str(model), "--data",
+            str(corpus.bin), "--spm-model", str(corpus.spm), "-s", "en", "-t", "de",
+            "--output-dir", str(out), "--cpu"] + FAST + [str(x) for x in extra]
 
 
 def generate_cmd(corpus, model, inputs, out, *extra) -> List[str]:
@@ -54,5 +54,5 @@ def outputs(out: Path, prefix: str = "bt"):
     return read("de"), read("en"), read("scores"), read("weights")
 
 
-__all__ = ["ROOT", "FAST", "mono_lines", "make_input", "generate_args", "generate_cmd",
+__all__ = ["FAST", "mono_lines", "make_input", "generate_args", "generate_cmd",
            "run_generate", "outputs"]

@@ -76,7 +76,8 @@ class WorkStore:
                     f"({shown}); use another --output-dir or remove {self.dir} to start over")
             return
         with atomic_open(path) as f:
-            json.dump({"hash": options_hash, "options": options, "shard": list(shard)}, f, indent=1, sort_keys=True)
+            json.dump({"hash": options_hash, "options": options, "shard": list(shard)}, f,
+                      indent=1, sort_keys=True)
 
     def options(self) -> Dict:
         path = os.path.join(self.dir, "options.json")
