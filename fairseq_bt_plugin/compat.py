@@ -21,8 +21,20 @@ and with ``--max-tokens`` alike. ``fairseq-generate`` then silently translates u
 fewer than it was given (upstream issues #5036, #5351), validation skips them, and every
 training epoch loses them. We keep that remainder as a final batch of its own; all other
 batches are unchanged.
+
+Distributed training on CPU
+---------------------------
+Under ``torchrun`` without GPUs, fairseq 0.12 either trains one independent copy per process
+(``--distributed-world-size`` defaults to the number of GPUs, 0 -> 1, so the launch is
+ignored) or, with ``--distributed-world-size N``, crashes in
+``rank % torch.cuda.device_count()``. When the torchrun environment (``WORLD_SIZE`` > 1) is
+present and there is no GPU, we configure fairseq's own distributed trainer from it: env://
+rendezvous, the gloo backend, and fairseq's ``legacy_ddp`` gradient all-reduce (PyTorch's
+DDP wrapper is given ``device_ids`` by fairseq, which it refuses for CPU modules). A
+``--distributed-world-size`` that disagrees with the launch is refused with a clear message.
 """
 import functools
+import os
 import sys
 
 import numpy as np
@@ -75,6 +87,54 @@ def patch_batch_by_size() -> None:
     data_utils.batch_by_size = batch_by_size
 
 
+def _launched_world_size() -> int:
+    keys = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK")
+    return int(os.environ["WORLD_SIZE"]) if all(k in os.environ for k in keys) else 0
+
+
+def configure_cpu_launch(cfg) -> bool:
+    """Set fairseq's distributed options from a torchrun launch on a machine without GPUs.
+    Returns True when it did (the caller then skips fairseq's own inference)."""
+    world = _launched_world_size()
+    if world <= 1 or torch.cuda.device_count() > 0 or cfg.distributed_init_method is not None:
+        return False
+    if cfg.distributed_world_size not in (1, world):
+        from .errors import BTUserError
+
+        raise BTUserError(
+            f"torchrun started {world} processes (WORLD_SIZE={world}) but "
+            f"--distributed-world-size is {cfg.distributed_world_size}: drop the flag or make "
+            "them agree (otherwise the processes would not train one model together)")
+    cfg.distributed_init_method = "env://"
+    cfg.distributed_world_size = world
+    cfg.distributed_rank = int(os.environ["RANK"])
+    cfg.device_id = int(os.environ.get("LOCAL_RANK", 0))
+    cfg.distributed_no_spawn = True
+    if cfg.distributed_backend == "nccl":
+        cfg.distributed_backend = "gloo"
+    if cfg.ddp_backend in ("pytorch_ddp", "c10d"):
+        cfg.ddp_backend = "legacy_ddp"
+    return True
+
+
+def patch_cpu_distributed() -> None:
+    """Make ``torchrun ... fairseq-train --cpu`` train one model across processes."""
+    from fairseq.distributed import utils as dist_utils
+
+    if getattr(dist_utils.infer_init_method, "_fairseq_bt_patched", False):
+        return
+    original = dist_utils.infer_init_method
+
+    @functools.wraps(original)
+    def infer_init_method(cfg, force_distributed=False):
+        if not configure_cpu_launch(cfg):
+            original(cfg, force_distributed)
+
+    infer_init_method._fairseq_bt_patched = True
+    dist_utils.infer_init_method = infer_init_method
+
+
 def apply_all() -> None:
     patch_torch_load()
     patch_batch_by_size()
+    patch_cpu_distributed()
