@@ -85,7 +85,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
             progress.update(chunk.index, chunk.num_lines, 0)
             continue
         t0 = time.time()
-        hypotheses, too_long = model.translate_chunk(chunk)
+        hypotheses, too_long, generate_seconds = model.translate_chunk(chunk)
         seconds = time.time() - t0
         kept, filtered = filter_hypotheses(hypotheses, cfg)
         skipped = dict(chunk.skipped)
@@ -93,7 +93,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
             skipped[k] = skipped.get(k, 0) + v
         translated = len(chunk.lines) - sum(too_long.values())
         store.save_chunk(ChunkHeader(chunk.index, chunk.num_lines, translated, len(hypotheses),
-                                     seconds, skipped, dict(filtered)), kept)
+                                     seconds, skipped, dict(filtered), generate_seconds), kept)
         progress.update(chunk.index, chunk.num_lines, translated)
     progress.close(last)
     store.save_total(num_lines, chunk_count)

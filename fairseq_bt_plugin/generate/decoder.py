@@ -7,6 +7,7 @@ Randomness (sampling, noise) depends only on the seed and the chunk / line index
 """
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -150,9 +151,9 @@ class ReverseModel:
         return bs, (DEFAULT_MAX_TOKENS if bs is None and mt is None else mt)
 
     # ------------------------------------------------------------------------------------
-    def translate_chunk(self, chunk: Chunk) -> Tuple[List[Hypothesis], Dict[str, int]]:
-        """Hypotheses of every line of ``chunk`` ordered by (line, k), and counts of lines
-        skipped here (too long for the model)."""
+    def translate_chunk(self, chunk: Chunk) -> Tuple[List[Hypothesis], Dict[str, int], float]:
+        """Hypotheses of every line of ``chunk`` ordered by (line, k), counts of lines skipped
+        here (too long for the model), and the seconds spent in fairseq's generator."""
         cfg = self.cfg
         skipped: Dict[str, int] = {}
         items = []  # (line index, raw text, pieces, token ids)
@@ -167,12 +168,15 @@ class ReverseModel:
         torch.manual_seed(derived_seed(cfg.seed, chunk.index))
         out: List[Hypothesis] = []
         batch_size, max_tokens = self.batch_limits
+        generate_seconds = 0.0
         for batch in make_batches([len(x[3]) for x in items], batch_size, max_tokens):
-            out.extend(self._translate_batch([items[i] for i in batch]))
+            hypotheses, seconds = self._translate_batch([items[i] for i in batch])
+            out.extend(hypotheses)
+            generate_seconds += seconds
         out.sort(key=lambda h: (h.line, h.k))
-        return out, skipped
+        return out, skipped, generate_seconds
 
-    def _translate_batch(self, items) -> List[Hypothesis]:
+    def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
         from fairseq.data import data_utils
         from fairseq import utils
 
@@ -189,12 +193,16 @@ class ReverseModel:
         }
         if self.use_cuda:
             sample = utils.move_to_cuda(sample)
+        t0 = time.perf_counter()
         results = self.task.inference_step(self.generator, self.models, sample)
+        if self.use_cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
         out = []
         for (line, text, pieces, _), hypos in zip(items, results):
             for k, hypo in enumerate(hypos[: self.cfg.nbest]):
                 out.append(self._hypothesis(line, k, text, pieces, hypo))
-        return out
+        return out, seconds
 
     def _hypothesis(self, line: int, k: int, text: str, pieces: str, hypo) -> Hypothesis:
         tokens = hypo["tokens"].cpu()

@@ -43,9 +43,10 @@ class ChunkHeader:
     num_lines: int  # input lines in the chunk
     translated: int  # sentences decoded
     hypotheses: int
-    seconds: float  # decoding time
+    seconds: float  # time to translate the chunk: text processing and generation
     skipped: Dict[str, int]  # input lines skipped, by reason
     filtered: Dict[str, int]  # hypotheses dropped, by reason
+    generate_seconds: float = 0.0  # of which in fairseq's generator
 
 
 class WorkStore:
@@ -142,7 +143,7 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
     counts: Counter = Counter()
     skipped: Counter = Counter()
     filtered: Counter = Counter()
-    seconds = 0.0
+    seconds = generate_seconds = 0.0
     dedup = None if keep_duplicates else DuplicateFilter()
     syn_path, orig_path = names.path(names.synthetic_lang), names.path(names.original_lang)
     tok_paths = (syn_path + ".pieces", orig_path + ".pieces")
@@ -159,6 +160,7 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
             skipped.update(header.skipped)
             filtered.update(header.filtered)
             seconds += header.seconds
+            generate_seconds += header.generate_seconds
             for h in store.read_hypotheses(c):
                 if dedup is not None and dedup.is_duplicate(h.synthetic, h.original):
                     filtered["duplicate"] += 1
@@ -191,8 +193,10 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
         input_lines=counts["lines"], skipped_input=dict(sorted(skipped.items())),
         translated=counts["translated"], hypotheses=counts["hypotheses"],
         filtered=dict(sorted(filtered.items())), output_pairs=kept,
-        decode_seconds=round(seconds, 3),
+        decode_seconds=round(seconds, 3), generate_seconds=round(generate_seconds, 3),
         sentences_per_second=round(counts["translated"] / seconds, 2) if seconds else None,
+        generator_sentences_per_second=(round(counts["translated"] / generate_seconds, 2)
+                                        if generate_seconds else None),
         files={k: os.path.basename(v) for k, v in (
             ("synthetic_source", syn_path), ("original_target", orig_path),
             ("scores", names.path("scores")), ("weights", names.path("weights")))},
