@@ -63,11 +63,14 @@ def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_
 
 def generate(cfg: BTGenerateConfig) -> Dict:
     """Decode every chunk of this shard not yet done, then assemble the final files."""
-    from .decoder import ReverseModel
     from .filters import filter_hypotheses
 
     files = input_files(cfg.input)
-    model = ReverseModel(cfg)  # every model / dictionary / spm error before anything is written
+    if cfg.backend == "ctranslate2":
+        from .decoder_ct2 import CT2ReverseModel as Model
+    else:
+        from .decoder import ReverseModel as Model
+    model = Model(cfg)  # every model / dictionary / spm error before anything is written
     store = WorkStore(cfg.output_dir, cfg.prefix)
     store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards))
 

@@ -17,6 +17,7 @@ from omegaconf import MISSING
 from ..errors import check
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
+BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
 
 
 @dataclass
@@ -130,6 +131,14 @@ class BTGenerateConfig(FairseqDataclass):
     tgtdict: str = field(
         default="", metadata={"help": "--binarize-to: forward target dictionary (default: the "
                               "reverse model's source dictionary)"})
+    backend: BACKEND_CHOICES = field(
+        default="fairseq",
+        metadata={"help": "fairseq: fairseq's own generator; ctranslate2: convert the "
+                  "checkpoint once (standard transformer architectures) and decode with "
+                  "CTranslate2 (pip install ctranslate2); outputs differ slightly"})
+    ct2_model_dir: str = field(
+        default="", metadata={"help": "--backend ctranslate2: where the converted model is "
+                              "kept (default: PREFIX.work/ct2_model in --output-dir)"})
     cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
     fp16: bool = field(default=False, metadata={"help": "decode in half precision (GPU)"})
     cpu_threads: int = field(
@@ -142,7 +151,7 @@ class BTGenerateConfig(FairseqDataclass):
 
 # Options that change where files go or how progress is shown, not what is generated.
 NOT_HASHED = ("output_dir", "binarize_to", "srcdict", "tgtdict", "shard_id", "log_interval",
-              "cpu", "cpu_threads", "_name")
+              "cpu", "cpu_threads", "ct2_model_dir", "_name")
 
 
 @dataclass
@@ -228,6 +237,8 @@ def validate(cfg: BTGenerateConfig) -> None:
     check(cfg.num_shards >= 1 and 0 <= cfg.shard_id < cfg.num_shards,
           f"--shard-id must be in 0..{cfg.num_shards - 1}, got {cfg.shard_id}")
     check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
+    check(cfg.backend != "ctranslate2" or cfg.mode == "sample" or cfg.temperature == 1.0,
+          "--backend ctranslate2 applies --temperature only in --mode sample")
 
 
 def options_dict(cfg: FairseqDataclass) -> Dict[str, Any]:

@@ -65,6 +65,13 @@ def make_batches(lengths: Sequence[int], batch_size: Optional[int],
     return batches
 
 
+def mismatch_error(path: str, data: str, e: Exception) -> BTUserError:
+    lines = [x.strip() for x in str(e).splitlines() if "size mismatch" in x]
+    detail = lines[0] if lines else str(e).splitlines()[0]
+    return BTUserError(f"{path}: checkpoint does not match the dictionaries in {data} "
+                       f"({detail})")
+
+
 class ReverseModel:
     """A reverse (target->source) model, ready to back-translate chunks of raw sentences."""
 
@@ -80,23 +87,11 @@ class ReverseModel:
                   "holding the reverse model's dictionaries)")
         self.src_proc = TextProcessor(cfg.spm_model, cfg.source_lang)
         self.tgt_proc = TextProcessor(cfg.target_spm_model or cfg.spm_model, cfg.target_lang)
-        self.models, self.task = self._load()
-        self.src_dict, self.tgt_dict = self.task.source_dictionary, self.task.target_dictionary
         self.use_cuda = torch.cuda.is_available() and not cfg.cpu
         check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
         if cfg.cpu_threads > 0:
             torch.set_num_threads(cfg.cpu_threads)
-        for m in self.models:
-            m.eval()
-            if cfg.fp16:
-                m.half()
-            if self.use_cuda:
-                m.cuda()
-        from fairseq import utils
-
-        self.max_source_positions = utils.resolve_max_positions(
-            self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
-        self.generator = self.task.build_generator(self.models, self._generation_config())
+        self._setup()
         self.noiser = None
         if cfg.mode == "noised_beam":
             try:
@@ -106,13 +101,29 @@ class ReverseModel:
             except ValueError as e:
                 raise BTUserError(f"--noise-*: {e}") from None
 
-    def _load(self):
+    def _setup(self) -> None:
+        """Load the model(s) and build the generator (the fairseq backend)."""
+        self.models, self.task = self._load()
+        self.src_dict, self.tgt_dict = self.task.source_dictionary, self.task.target_dictionary
+        for m in self.models:
+            m.eval()
+            if self.cfg.fp16:
+                m.half()
+            if self.use_cuda:
+                m.cuda()
+        from fairseq import utils
+
+        self.max_source_positions = utils.resolve_max_positions(
+            self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
+        self.generator = self.task.build_generator(self.models, self._generation_config())
+
+    def _load_state(self) -> Dict:
+        """The checkpoint, after checking that it translates -s into -t."""
         from fairseq import checkpoint_utils
 
         cfg = self.cfg
-        overrides = {"data": self.data}
         try:
-            state = checkpoint_utils.load_checkpoint_to_cpu(cfg.path, overrides)
+            state = checkpoint_utils.load_checkpoint_to_cpu(cfg.path, {"data": self.data})
         except Exception as e:  # unpickling errors of all kinds
             raise BTUserError(f"{cfg.path}: not a fairseq checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
@@ -122,14 +133,19 @@ class ReverseModel:
               f"{cfg.path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
               f"-s {cfg.source_lang} -t {cfg.target_lang} was given (the reverse model "
               "translates the monolingual language into the synthetic one)")
+        return state
+
+    def _load(self):
+        from fairseq import checkpoint_utils
+
+        cfg = self.cfg
+        overrides = {"data": self.data}
+        state = self._load_state()
         try:
             models, _, task = checkpoint_utils.load_model_ensemble_and_task(
                 [cfg.path], arg_overrides=overrides, state=state)
         except RuntimeError as e:
-            lines = [x.strip() for x in str(e).splitlines() if "size mismatch" in x]
-            detail = lines[0] if lines else str(e).splitlines()[0]
-            raise BTUserError(f"{cfg.path}: checkpoint does not match the dictionaries in "
-                              f"{self.data} ({detail})") from None
+            raise mismatch_error(cfg.path, self.data, e) from None
         check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
               f"{cfg.path}: task {type(task).__name__} is not a translation task")
         return models, task
@@ -165,7 +181,7 @@ class ReverseModel:
                 skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
                 continue
             items.append((line, text, pieces, ids))
-        torch.manual_seed(derived_seed(cfg.seed, chunk.index))
+        self._seed(derived_seed(cfg.seed, chunk.index))
         out: List[Hypothesis] = []
         batch_size, max_tokens = self.batch_limits
         generate_seconds = 0.0
@@ -175,6 +191,9 @@ class ReverseModel:
             generate_seconds += seconds
         out.sort(key=lambda h: (h.line, h.k))
         return out, skipped, generate_seconds
+
+    def _seed(self, seed: int) -> None:
+        torch.manual_seed(seed)  # fairseq's sampling draws from torch's global generator
 
     def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
         from fairseq.data import data_utils
@@ -201,12 +220,13 @@ class ReverseModel:
         out = []
         for (line, text, pieces, _), hypos in zip(items, results):
             for k, hypo in enumerate(hypos[: self.cfg.nbest]):
-                out.append(self._hypothesis(line, k, text, pieces, hypo))
+                score = float(hypo["positional_scores"].float().mean().item())
+                out.append(self._hypothesis(line, k, text, pieces, hypo["tokens"].cpu(), score))
         return out, seconds
 
-    def _hypothesis(self, line: int, k: int, text: str, pieces: str, hypo) -> Hypothesis:
-        tokens = hypo["tokens"].cpu()
-        score = float(hypo["positional_scores"].float().mean().item())
+    def _hypothesis(self, line: int, k: int, text: str, pieces: str, tokens: torch.Tensor,
+                    score: float) -> Hypothesis:
+        """A :class:`Hypothesis` from output token ids (noised in noised_beam mode)."""
         if self.noiser is not None:
             tokens = self.noiser(tokens, np.random.RandomState(
                 derived_seed(self.cfg.seed, line, k)))

@@ -1,0 +1,104 @@
+"""``--backend ctranslate2``: the same chunks, batches, seeds and outputs as
+:class:`~.decoder.ReverseModel`, decoded by CTranslate2 from a once-converted checkpoint.
+
+The conversion (CTranslate2's own ``FairseqConverter``) goes to a temp directory that is
+moved into place, so an interrupted conversion is redone, never half-used. Scores are
+CTranslate2's length-normalised log-probabilities (eos not counted, unlike fairseq's).
+Sampling reloads the model once per chunk (see :meth:`CT2ReverseModel._seed`).
+"""
+import os
+import shutil
+import time
+from typing import List, Tuple
+
+from ..errors import BTUserError
+from .decoder import Hypothesis, ReverseModel, mismatch_error
+
+
+class CT2ReverseModel(ReverseModel):
+    def _setup(self) -> None:
+        try:
+            import ctranslate2
+        except ImportError:
+            raise BTUserError("--backend ctranslate2 needs the ctranslate2 package "
+                              "(pip install ctranslate2)") from None
+        from fairseq.data import Dictionary
+
+        cfg = self.cfg
+        self.src_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.source_lang}.txt"))
+        self.tgt_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
+        model_dir = cfg.ct2_model_dir or os.path.join(cfg.output_dir, f"{cfg.prefix}.work",
+                                                      "ct2_model")
+        if not os.path.exists(os.path.join(model_dir, "model.bin")):
+            self._convert(model_dir)
+        self.model_dir = model_dir
+        self.translator = self._translator()
+        self.max_source_positions = 1024  # CTranslate2's default max_input_length
+
+    def _translator(self):
+        import ctranslate2
+
+        return ctranslate2.Translator(
+            self.model_dir, device="cuda" if self.use_cuda else "cpu",
+            compute_type="float16" if self.cfg.fp16 else "default", inter_threads=1,
+            intra_threads=max(self.cfg.cpu_threads, 0))
+
+    def _convert(self, model_dir: str) -> None:
+        from ctranslate2.converters import FairseqConverter
+
+        cfg = self.cfg
+        self._load_state()  # a clear error for a wrong checkpoint or languages
+        tmp = f"{model_dir}.tmp{os.getpid()}"
+        try:
+            FairseqConverter(cfg.path, self.data, cfg.source_lang, cfg.target_lang,
+                             unsafe_deserialization=True).convert(tmp, force=True)
+        except RuntimeError as e:
+            raise mismatch_error(cfg.path, self.data, e) from None
+        except ValueError as e:  # unsupported architecture or option
+            raise BTUserError(f"{cfg.path}: CTranslate2 cannot convert this model "
+                              f"({str(e).splitlines()[0]})") from None
+        finally:
+            if not os.path.exists(os.path.join(tmp, "model.bin")):
+                shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(os.path.dirname(os.path.abspath(model_dir)), exist_ok=True)
+        shutil.rmtree(model_dir, ignore_errors=True)
+        os.replace(tmp, model_dir)
+
+    def _seed(self, seed: int) -> None:
+        """CTranslate2 seeds a worker thread's generator when the thread starts, so sampling
+        gets a fresh translator (its model reloaded) for every chunk."""
+        import ctranslate2
+
+        if self.cfg.mode == "sample":
+            ctranslate2.set_random_seed(seed)
+            self.translator = None
+            self.translator = self._translator()
+
+    def _options(self, max_source_len: int) -> dict:
+        cfg = self.cfg
+        opts = dict(num_hypotheses=cfg.nbest, return_scores=True, length_penalty=cfg.lenpen,
+                    max_decoding_length=max(1, int(cfg.max_len_a * max_source_len
+                                                   + cfg.max_len_b)),
+                    max_batch_size=0)
+        if cfg.mode == "sample":
+            opts.update(beam_size=1, sampling_topk=cfg.sampling_topk if cfg.sampling_topk > 0
+                        else 0, sampling_topp=cfg.sampling_topp if cfg.sampling_topp > 0
+                        else 1.0, sampling_temperature=cfg.temperature)
+        else:
+            opts.update(beam_size=1 if cfg.mode == "greedy" else cfg.beam)
+        return opts
+
+    def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
+        sources = [x[2].split() for x in items]
+        t0 = time.perf_counter()
+        results = self.translator.translate_batch(
+            sources, **self._options(max(len(x[3]) for x in items)))
+        seconds = time.perf_counter() - t0
+        out = []
+        for (line, text, pieces, _), result in zip(items, results):
+            for k, (hyp, score) in enumerate(zip(result.hypotheses[: self.cfg.nbest],
+                                                 result.scores)):
+                tokens = self.tgt_dict.encode_line(" ".join(hyp), add_if_not_exist=False,
+                                                   append_eos=True).long()
+                out.append(self._hypothesis(line, k, text, pieces, tokens, float(score)))
+        return out, seconds
