@@ -40,7 +40,7 @@ def test_reparameterisation_shape_and_gradient():
 
 
 def test_architectures_registered():
-    for arch in ("bt_transformer_vae_tiny", "bt_transformer_vae_base"):
+    for arch in ("bt_transformer_vae_tiny", "bt_transformer_vae_small", "bt_transformer_vae_base"):
         assert ARCH_MODEL_REGISTRY[arch] is BTTransformerVAEModel
     assert CRITERION_REGISTRY["bt_vae_seq2seq"].__module__.startswith("fairseq_bt_plugin.")
 

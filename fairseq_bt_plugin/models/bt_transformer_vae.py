@@ -14,6 +14,10 @@ are unchanged. The encoder's own ``forward`` (what ``fairseq-generate`` calls) u
 of the source-side Gaussian: the prior mean in translation mode, the posterior mean in
 autoencoder mode. Training samples z from q (reparameterisation); evaluation uses q's mean.
 
+Both modes name the source-side Gaussian ``encoder.source_latent``, so an autoencoder
+pretrained with ``bt_denoising`` hands its q(z|x) to a translation child as the prior p(z|x)
+(``--init-parts latent``); the child's posterior is new and starts from its own init.
+
 The decoder output extras carry ``extra["latent"]``: ``q_mu``, ``q_logvar``, ``p_mu``,
 ``p_logvar`` (None for the standard normal), ``z`` and, with a bag-of-words head,
 ``bow_logits`` and ``bow_side`` (which side it reconstructs), for the ``bt_vae_seq2seq``
@@ -247,3 +251,13 @@ def bt_transformer_vae_tiny(args):
     args.latent_dim = getattr(args, "latent_dim", 8)
     vae_defaults(args)
     bt_transformer_tiny(args)
+
+
+@register_model_architecture("bt_transformer_vae", "bt_transformer_vae_small")
+def bt_transformer_vae_small(args):
+    """CPU demos: the sizes of bt_transformer_small (3+3 layers, 256 dimensions) plus the
+    latent, so a pretrained (V)AE transfers to a bt_transformer_small child part by part."""
+    from .bt_transformer_archs import bt_transformer_small
+
+    vae_defaults(args)
+    bt_transformer_small(args)
