@@ -1,9 +1,10 @@
 """Benchmark fairseq-bt-generate against plain fairseq-generate, and its memory use.
 
-Speed (default, a few minutes on 2 CPU cores): the same reverse model, the same monolingual
-lines, the same batch size and length limits, beam 5 and unrestricted sampling; prints
-sentences/s of both (decoding only, as each reports it, and whole-command wall clock) and
-the ratios. fairseq-generate needs the input binarized first (not timed).
+Speed (default, about 2 minutes on 2 CPU cores): the same reverse model, the same
+monolingual lines, the same batch size and length limits, beam 5 and unrestricted sampling;
+prints sentences/s of both (decoding only, as each reports it, and whole-command wall clock)
+and the ratios, for each backend of ours (fairseq; ctranslate2 when installed).
+fairseq-generate needs the input binarized first (not timed).
 
 Memory (``--memory``): peak RSS of fairseq-bt-generate on 10k and 100k input lines (greedy,
 short outputs): it reads the input in chunks, so the peak should hardly grow.
@@ -116,6 +117,15 @@ def fairseq_generate_input(lines, work: Path, data: Path, spm: str, env):
     return dest
 
 
+def backends():
+    try:
+        import ctranslate2  # noqa: F401
+
+        return ["fairseq", "ctranslate2"]
+    except ImportError:
+        return ["fairseq"]
+
+
 def speed(args, ckpt, data, spm, work: Path, env):
     lines = head_gz(MONO, args.lines)
     inp = work / "mono.en"
@@ -126,38 +136,42 @@ def speed(args, ckpt, data, spm, work: Path, env):
     for name, ours_mode, fg_mode in (
             ("beam 5", ["--mode", "beam", "--beam", "5"], ["--beam", "5"]),
             ("sampling", ["--mode", "sample"], ["--sampling", "--beam", "1", "--nbest", "1"])):
-        out = work / f"ours_{name.replace(' ', '')}"
-        cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
-               ckpt, "--data", data, "--spm-model", spm, "-s", "en", "-t", "de",
-               "--output-dir", out, "--cpu", "--batch-size", args.batch_size, "--keep-identical",
-               "--keep-duplicates", "--max-len-ratio", "0", "--max-output-tokens", "0",
-               "--log-interval", "1e9", *limits, *ours_mode]
-        wall_ours, _, _ = timed(cmd, env)
-        summary = json.loads((out / "bt.summary.json").read_text())
         cmd = [sys.executable, "-m", "fairseq_cli.generate", fg_bin, "--user-dir", PLUGIN_DIR,
                "-s", "en", "-t", "de", "--path", ckpt, "--gen-subset", "test", "--batch-size",
                args.batch_size, "--cpu", "--post-process", "sentencepiece", "--seed", "1",
                *limits, *fg_mode]
         wall_fg, stdout, stderr = timed(cmd, env)
         m = re.search(r"Translated ([\d,]+) sentences .*?\(([\d.]+) sentences/s", stderr)
-        fg_n, fg_rate = int(m.group(1).replace(",", "")), float(m.group(2))
-        rows.append((name, summary["translated"], summary["sentences_per_second"],
-                     summary["generator_sentences_per_second"], wall_ours, fg_n, fg_rate,
-                     wall_fg, len(re.findall(r"^H-", stdout, re.M))))
+        fg_rate, fg_h = float(m.group(2)), len(re.findall(r"^H-", stdout, re.M))
+        for backend in backends():
+            out = work / f"ours_{name.replace(' ', '')}_{backend}"
+            cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
+                   ckpt, "--data", data, "--spm-model", spm, "-s", "en", "-t", "de",
+                   "--output-dir", out, "--cpu", "--batch-size", args.batch_size,
+                   "--keep-identical", "--keep-duplicates", "--max-len-ratio", "0",
+                   "--max-output-tokens", "0", "--log-interval", "1e9", "--backend", backend,
+                   "--cpu-threads", args.threads, "--ct2-model-dir", work / "ct2_model",
+                   *limits, *ours_mode]
+            wall_ours, _, _ = timed(cmd, env)
+            summary = json.loads((out / "bt.summary.json").read_text())
+            rows.append((name, backend, summary["translated"], summary["sentences_per_second"],
+                         summary["generator_sentences_per_second"], wall_ours, fg_rate,
+                         wall_fg, fg_h))
     print(f"\nspeed: {args.lines} lines, --batch-size {args.batch_size}, "
           f"{args.threads} thread(s), max length 1.2*src+10")
-    print(f"{'mode':<9} {'fairseq':>8} {'ours':>8} {'ratio':>6} {'ours gen':>9} {'ratio':>6}"
-          f"   {'fairseq':>8} {'ours':>6} {'ratio':>6}   lines out")
-    print(f"{'':<9} {'sent/s':>8} {'sent/s':>8} {'':>6} {'sent/s':>9} {'':>6}"
+    print(f"{'mode':<9} {'backend':<11} {'fairseq':>8} {'ours':>8} {'ratio':>6} {'ours gen':>9} "
+          f"{'ratio':>6}   {'fairseq':>8} {'ours':>6} {'ratio':>6}   lines out")
+    print(f"{'':<9} {'':<11} {'sent/s':>8} {'sent/s':>8} {'':>6} {'sent/s':>9} {'':>6}"
           f"   {'wall s':>8} {'wall s':>6} {'':>6}   ours/fairseq")
-    for name, n, rate, gen_rate, wall, fg_n, fg_rate, fg_wall, fg_h in rows:
-        print(f"{name:<9} {fg_rate:>8.1f} {rate:>8.1f} {rate / fg_rate:>6.2f} {gen_rate:>9.1f} "
-              f"{gen_rate / fg_rate:>6.2f}   {fg_wall:>8.1f} {wall:>6.1f} {fg_wall / wall:>6.2f}"
-              f"   {n}/{fg_h}")
+    for name, backend, n, rate, gen_rate, wall, fg_rate, fg_wall, fg_h in rows:
+        print(f"{name:<9} {backend:<11} {fg_rate:>8.1f} {rate:>8.1f} {rate / fg_rate:>6.2f} "
+              f"{gen_rate:>9.1f} {gen_rate / fg_rate:>6.2f}   {fg_wall:>8.1f} {wall:>6.1f} "
+              f"{fg_wall / wall:>6.2f}   {n}/{fg_h}")
     print("ratio > 1: fairseq-bt-generate faster. 'sent/s' excludes model loading (fairseq's "
           "own figure: generation and detokenisation of pre-binarized input; ours: Moses + "
-          "sentencepiece encoding, generation, decoding); 'ours gen': fairseq's generator "
-          "alone; wall: whole commands")
+          "sentencepiece encoding, generation, decoding); 'ours gen': the generator alone "
+          "(fairseq's or CTranslate2's); wall: whole commands (the first ctranslate2 run "
+          "includes converting the checkpoint)")
 
 
 def memory(args, ckpt, data, spm, work: Path, env):
