@@ -162,3 +162,35 @@ def test_progress_without_terminal_logs_lines(capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and "10 input lines, 9 sentences decoded" in err[0]
     assert "sentences/s" in err[0]
+
+
+def test_progress_bar_on_a_terminal(corpus, reverse_model, tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    from generate_helpers import generate_cmd
+
+    inp = make_input(corpus, tmp_path / "a.en", 30)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    p = subprocess.Popen(generate_cmd(corpus, reverse_model, inp, tmp_path / "o", "--mode",
+                                      "greedy", "--chunk-size", "10"),
+                         stdout=subprocess.DEVNULL, stderr=slave, close_fds=True,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        out += data
+    assert p.wait() == 0
+    text = out.decode("utf-8", "replace")
+    assert "30/30" in text and "sent/s" in text, text[-500:]
