@@ -174,6 +174,39 @@ def speed(args, ckpt, data, spm, work: Path, env):
           "includes converting the checkpoint)")
 
 
+def quality(args, ckpt, data, spm, work: Path, env):
+    """Back-translate a held-out parallel set (test_2016_flickr en) with each backend, beam 5,
+    and score against its real source side (de) with sacrebleu: equal quality means a BLEU
+    difference <= 0.3."""
+    import sacrebleu
+
+    inp, ref = work / "heldout.en", head_gz(TASK1 / "test_2016_flickr.de.gz", 10**6)
+    inp.write_text("\n".join(head_gz(TASK1 / "test_2016_flickr.en.gz", 10**6)) + "\n",
+                   encoding="utf-8")
+    print(f"\nquality: back-translation of test_2016_flickr ({len(ref)} en lines, beam 5) "
+          "scored against its German side")
+    scores = {}
+    for backend in backends():
+        out = work / f"quality_{backend}"
+        cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
+               ckpt, "--data", data, "--spm-model", spm, "-s", "en", "-t", "de",
+               "--output-dir", out, "--cpu", "--batch-size", args.batch_size, "--mode", "beam",
+               "--beam", "5", "--keep-identical", "--keep-duplicates", "--max-len-ratio", "0",
+               "--max-output-tokens", "0", "--log-interval", "1e9", "--backend", backend,
+               "--cpu-threads", args.threads, "--ct2-model-dir", work / "ct2_model"]
+        wall, _, _ = timed(cmd, env)
+        hyps = (out / "bt.de").read_text(encoding="utf-8").splitlines()
+        check = len(hyps) == len(ref)
+        bleu = sacrebleu.corpus_bleu(hyps, [ref]).score if check else float("nan")
+        scores[backend] = bleu
+        summary = json.loads((out / "bt.summary.json").read_text())
+        print(f"{backend:<11} BLEU {bleu:6.2f}  {summary['sentences_per_second']:7.1f} sent/s  "
+              f"wall {wall:6.1f} s  lines {len(hyps)}/{len(ref)}")
+    if len(scores) == 2:
+        print(f"BLEU difference ctranslate2 - fairseq: "
+              f"{scores['ctranslate2'] - scores['fairseq']:+.2f} (goal: within 0.3)")
+
+
 def memory(args, ckpt, data, spm, work: Path, env):
     print("\nmemory: peak RSS of fairseq-bt-generate (greedy, outputs <= 3 tokens, "
           f"--chunk-size {args.chunk_size})")
@@ -201,6 +234,8 @@ def main():
     p.add_argument("--chunk-size", type=int, default=10000)
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both tools")
     p.add_argument("--memory", action="store_true", help="measure peak RSS, 10k vs 100k lines")
+    p.add_argument("--quality", action="store_true",
+                   help="BLEU of both backends' back-translations of a held-out parallel set")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
     p.add_argument("--workdir", help="keep files here (default: a temp dir)")
     args = p.parse_args()
@@ -220,6 +255,8 @@ def main():
             print(f"trained a tiny en->de model in {time.time() - t0:.0f} s: {ckpt}")
         if not args.no_speed:
             speed(args, ckpt, data, spm, work, env)
+        if args.quality:
+            quality(args, ckpt, data, spm, work, env)
         if args.memory:
             memory(args, ckpt, data, spm, work, env)
 
