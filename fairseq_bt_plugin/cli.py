@@ -42,10 +42,19 @@ def _wrap(module: str, prog: str) -> Callable[[], None]:
     def entry() -> None:
         import importlib
 
-        import fairseq_bt_plugin  # noqa: F401  (registers bt_* and the torch.load fix)
+        import logging
+
+        import fairseq_bt_plugin  # noqa: F401  (registers bt_* and applies compat fixes)
+
+        # fairseq's commands set up the root logger before importing fairseq; importing this
+        # package has imported fairseq already, so do it here as they do
+        logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
+                            datefmt="%Y-%m-%d %H:%M:%S", stream=sys.stdout, force=True,
+                            level=os.environ.get("LOGLEVEL", "INFO").upper())
+        main = importlib.import_module(module).cli_main
 
         sys.argv = _with_user_dir(sys.argv)
-        run_reporting_user_errors(importlib.import_module(module).cli_main, prog)
+        run_reporting_user_errors(main, prog)
 
     entry.__doc__ = f"``{prog}``: ``{module}`` with the plugin loaded."
     return entry

@@ -65,7 +65,7 @@ def translate_file(cfg: EvaluateConfig) -> List[str]:
     hyps: Dict[int, str] = {}
     total = 0
     for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
-        out, _ = model.translate_chunk(chunk)
+        out = model.translate_chunk(chunk)[0]
         hyps.update({h.line: h.synthetic for h in out if h.k == 0})
         total += chunk.num_lines
     return [hyps.get(i, "") for i in range(total)]
