@@ -19,7 +19,7 @@ SPM_VOCAB=${SPM_VOCAB:-6000}            # joint sentencepiece vocabulary
 BT_TAG=${BT_TAG:-<BT>}                  # tagged back-translation (Caswell et al. 2019); empty: off
 BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
 BT_BEAM=${BT_BEAM:-2}
-BT_ARGS=${BT_ARGS:---backend ctranslate2}   # more fairseq-bt-generate flags; CTranslate2 decodes ~3x faster on CPU
+BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --backend ctranslate2
 BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
 TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
 ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
