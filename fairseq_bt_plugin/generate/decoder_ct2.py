@@ -49,8 +49,10 @@ class CT2ReverseModel(ReverseModel):
         cfg = self.cfg
         self._load_state()  # a clear error for a wrong checkpoint or languages
         tmp = f"{model_dir}.tmp{os.getpid()}"
+        os.makedirs(os.path.dirname(os.path.abspath(tmp)), exist_ok=True)
         try:
-            FairseqConverter(cfg.path, self.data, cfg.source_lang, cfg.target_lang,
+            FairseqConverter(self._argparse_checkpoint(tmp + ".ckpt.pt"), self.data,
+                             cfg.source_lang, cfg.target_lang,
                              unsafe_deserialization=True).convert(tmp, force=True)
         except RuntimeError as e:
             raise mismatch_error(cfg.path, self.data, e) from None
@@ -58,11 +60,31 @@ class CT2ReverseModel(ReverseModel):
             raise BTUserError(f"{cfg.path}: CTranslate2 cannot convert this model "
                               f"({str(e).splitlines()[0]})") from None
         finally:
+            if os.path.exists(tmp + ".ckpt.pt"):
+                os.remove(tmp + ".ckpt.pt")
             if not os.path.exists(os.path.join(tmp, "model.bin")):
                 shutil.rmtree(tmp, ignore_errors=True)
         os.makedirs(os.path.dirname(os.path.abspath(model_dir)), exist_ok=True)
         shutil.rmtree(model_dir, ignore_errors=True)
         os.replace(tmp, model_dir)
+
+    def _argparse_checkpoint(self, scratch: str) -> str:
+        """CTranslate2's converter sets attributes on the checkpoint's model config, which
+        only works for argparse-trained checkpoints; one from fairseq-hydra-train stores a
+        dict. Such a checkpoint is rewritten to ``scratch`` with the dict as a Namespace."""
+        import argparse
+
+        import torch
+
+        state = torch.load(self.cfg.path, map_location="cpu", weights_only=False)
+        model = (state.get("cfg") or {}).get("model") if state.get("args") is None else None
+        if not isinstance(model, dict):
+            return self.cfg.path
+        task = dict(state["cfg"].get("task") or {})
+        state["cfg"]["model"] = argparse.Namespace(
+            **{**task, **model, "arch": model.get("_name"), "task": task.get("_name")})
+        torch.save(state, scratch)
+        return scratch
 
     def _seed(self, seed: int) -> None:
         """CTranslate2 seeds a worker thread's generator when the thread starts, so sampling
