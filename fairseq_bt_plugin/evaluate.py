@@ -18,9 +18,10 @@ from omegaconf import MISSING
 
 from .cli import run_reporting_user_errors
 from .errors import check
-from .generate.config import BTGenerateConfig, parse
+from .generate.config import BTGenerateConfig
 from .generate.decoder import ReverseModel
 from .generate.reader import input_files, read_chunks
+from .options import parse_dataclass
 from .text_processing import invalid_utf8_error, read_raw_lines
 
 PROG = "fairseq-bt-evaluate"
@@ -104,7 +105,7 @@ def _atomic_write(path: str, text: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> None:
     def run() -> None:
-        cfg = parse(EvaluateConfig, sys.argv[1:] if argv is None else argv, PROG,
+        cfg = parse_dataclass(EvaluateConfig, sys.argv[1:] if argv is None else argv, PROG,
                     __doc__.split("\n\n")[0])
         r = evaluate(cfg)
         print(f"{r['system']}: BLEU {r['bleu']} chrF {r['chrf']} ({r['sentences']} sentences; "

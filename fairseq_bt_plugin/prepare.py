@@ -22,7 +22,7 @@ from omegaconf import MISSING
 
 from .cli import run_reporting_user_errors
 from .errors import BTUserError, check
-from .generate.config import parse
+from .options import parse_dataclass
 from .text_processing import (TextProcessor, invalid_utf8_error, moses_normalizer, read_raw_lines,
                               train_sentencepiece)
 
@@ -166,7 +166,7 @@ def binarize(destdir: str, src: str, tgt: str, prefixes: Dict[str, str], workers
 
 def main(argv: Optional[List[str]] = None) -> None:
     def run() -> None:
-        cfg = parse(PrepareConfig, sys.argv[1:] if argv is None else argv, PROG, __doc__.split("\n\n")[0])
+        cfg = parse_dataclass(PrepareConfig, sys.argv[1:] if argv is None else argv, PROG, __doc__.split("\n\n")[0])
         summary = prepare(cfg)
         print(json.dumps(summary))
 

@@ -16,7 +16,7 @@ from omegaconf import MISSING
 
 from .cli import run_reporting_user_errors
 from .errors import check
-from .generate.config import parse
+from .options import parse_dataclass
 
 PROG = "fairseq-bt-report"
 
@@ -108,7 +108,7 @@ def write_report(cfg: ReportConfig) -> Dict:
 
 def main(argv: Optional[List[str]] = None) -> None:
     def run() -> None:
-        cfg = parse(ReportConfig, sys.argv[1:] if argv is None else argv, PROG,
+        cfg = parse_dataclass(ReportConfig, sys.argv[1:] if argv is None else argv, PROG,
                     __doc__.split("\n\n")[0])
         write_report(cfg)
         with open(os.path.join(cfg.work_dir, "report.md"), encoding="utf-8") as f:

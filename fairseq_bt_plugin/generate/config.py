@@ -1,9 +1,8 @@
 """Options of ``fairseq-bt-generate``, ``fairseq-bt-generate merge`` and ``fairseq-bt-convert``.
 
 Each dataclass is the one place for defaults and help text; :func:`parse` turns it into an
-argparse parser with fairseq's own ``gen_parser_from_dataclass``.
+argparse parser (:mod:`fairseq_bt_plugin.options`).
 """
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -11,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Type, TypeVar
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
-from fairseq.dataclass.utils import gen_parser_from_dataclass
 from omegaconf import MISSING
 
 from ..errors import check
+from ..options import parse_dataclass
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
 BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
@@ -200,21 +199,8 @@ class BTConvertConfig(FairseqDataclass):
 C = TypeVar("C", bound=FairseqDataclass)
 
 
-def build_parser(cls: Type[FairseqDataclass], prog: str, description: str
-                 ) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    gen_parser_from_dataclass(parser, cls())
-    for action in parser._actions:  # fairseq marks required fields with omegaconf's "???"
-        if action.default == MISSING:
-            action.required, action.default = True, None
-    return parser
-
-
 def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
-    args = build_parser(cls, prog, description).parse_args(argv)
-    names = {f.name for f in dataclasses.fields(cls)}
-    cfg = cls(**{k: v for k, v in vars(args).items() if k in names})
+    cfg = parse_dataclass(cls, argv, prog, description)
     if isinstance(cfg, BTGenerateConfig):
         validate(cfg)
     return cfg
