@@ -11,9 +11,11 @@ the same task, data and model flags. Example::
     fairseq-bt-init-checkpoint --init-from fr_en/checkpoint_best.pt --output de_en_init.pt \
         data-bin/de-en --task translation -s de -t en --arch transformer --share-all-embeddings
 
-Freezing (``--init-freeze-updates``) needs the training hook of ``bt_translation``; it is
-not available here. Like every fairseq checkpoint it pickles the model's argparse namespace:
-on torch >= 2.6 load it with the plugin imported (``--user-dir``), see :mod:`.compat`.
+With ``--init-freeze-updates N`` the checkpoint records the loaded parameters: training that
+starts from it with the plugin loaded (``--user-dir $(fairseq-bt-user-dir)`` or
+``fairseq-bt-train``) keeps them fixed for the first N updates, whatever the task; without the
+plugin fairseq ignores the record. On torch >= 2.6 load the checkpoint with the plugin
+imported, see :mod:`.compat`.
 """
 import argparse
 import logging
@@ -50,12 +52,10 @@ def init_checkpoint(own: argparse.Namespace, fairseq_args: List[str]) -> str:
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from omegaconf import OmegaConf
 
-    from .transfer import TransferConfig, init_from_parent
+    from .transfer import TransferConfig, freeze_record, init_from_parent
 
     check(bool(own.output), "--output CHILD.pt is required")
     check(bool(own.init_from), "--init-from PARENT.pt is required")
-    check(own.init_freeze_updates == 0, "--init-freeze-updates needs the training hook of "
-          "--task bt_translation (or bt_denoising); a checkpoint cannot carry it")
     parser = options.get_training_parser()
     args = options.parse_args_and_arch(parser, input_args=["--user-dir", PLUGIN_DIR]
                                        + fairseq_args)
@@ -64,7 +64,8 @@ def init_checkpoint(own: argparse.Namespace, fairseq_args: List[str]) -> str:
     task = tasks.setup_task(cfg.task)
     model = task.build_model(cfg.model, from_checkpoint=True)  # no task-side --init-from
     transfer = TransferConfig(init_from=own.init_from, init_parts=own.init_parts,
-                              init_freeze_updates=0, init_parent_dicts=own.init_parent_dicts)
+                              init_freeze_updates=own.init_freeze_updates,
+                              init_parent_dicts=own.init_parent_dicts)
     result = init_from_parent(model, transfer, task.source_dictionary, task.target_dictionary)
     state = {
         "args": None,
@@ -82,7 +83,8 @@ def init_checkpoint(own: argparse.Namespace, fairseq_args: List[str]) -> str:
             "bt_init": {"parent": os.path.abspath(own.init_from),
                         "parts": own.init_parts,
                         "loaded": list(result.loaded),
-                        "coverage": dict(result.coverage)},
+                        "coverage": dict(result.coverage),
+                        **freeze_record(result)},
         },
     }
     out_dir = os.path.dirname(os.path.abspath(own.output))

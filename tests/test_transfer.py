@@ -185,15 +185,17 @@ def test_end_to_end_pretrain_vae_initialise_freeze_finetune_generate(corpus, tmp
 
 def test_init_checkpoint_command_for_stock_translation(corpus, tmp_path):
     """A plain transformer with its own dictionary (built from other sentences: other order,
-    other tokens), initialised offline from the bt_denoising VAE parent, then fine-tuned by
-    stock fairseq-train --task translation --finetune-from-model."""
+    other tokens), initialised offline from the bt_denoising VAE parent with its encoder frozen
+    for 2 updates, then fine-tuned by stock fairseq-train --task translation
+    --finetune-from-model (stopped after 1 update and resumed: the freezing goes on)."""
     parent = vae_parent(corpus)
     child_bin = tmp_path / "bin"
     run([sys.executable, "-m", "fairseq_cli.preprocess", "-s", "de", "-t", "en", "--joined-dictionary",
          "--trainpref", str(corpus.tok / "syn"), "--destdir", str(child_bin), "--workers", "1"])
     init = tmp_path / "init" / "child.pt"
     cmd = [sys.executable, "-m", "fairseq_bt_plugin.init_checkpoint", "--init-from",
-           str(parent.checkpoint), "--output", str(init), str(child_bin), "--task", "translation",
+           str(parent.checkpoint), "--output", str(init), "--init-parts", "encoder,embeddings",
+           "--init-freeze-updates", "2", str(child_bin), "--task", "translation",
            "-s", "de", "-t", "en", "--arch", "bt_transformer_tiny", "--share-all-embeddings"]
     run(cmd)
     state = torch.load(init, weights_only=False)
@@ -204,13 +206,25 @@ def test_init_checkpoint_command_for_stock_translation(corpus, tmp_path):
     assert len(shared) > 100 and sum(i != j for i, j in shared) > 50  # really remapped
     emb, pemb = state["model"]["encoder.embed_tokens.weight"], pstate["encoder.embed_tokens.weight"]
     assert all(torch.equal(emb[i], pemb[j]) for i, j in shared)
-    assert state["extra_state"]["bt_init"]["coverage"]["source"] == coverage(cd, pd) > 0.9
+    record = state["extra_state"]["bt_init"]
+    assert record["coverage"]["source"] == coverage(cd, pd) > 0.9
+    assert record["freeze_updates"] == 2 and "encoder.layers.0.fc1.weight" in record["frozen"]
+    assert not any(k.startswith("decoder.layers") for k in record["frozen"])
     assert not any(k.startswith(("bow_proj", "encoder.latent")) for k in state["model"])
     ft = tmp_path / "ft"
-    fairseq_train(child_bin, ft, ["-s", "de", "-t", "en", "--task", "translation", "--arch",
-                                  "bt_transformer_tiny", "--share-all-embeddings", "--optimizer",
-                                  "adam", "--lr", "0.001", "--max-tokens", "2000", "--cpu",
-                                  "--finetune-from-model", str(init)], 2)
-    assert (ft / "checkpoint_last.pt").exists()
+    args = ["-s", "de", "-t", "en", "--task", "translation", "--arch", "bt_transformer_tiny",
+            "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.001",
+            "--max-tokens", "2000", "--cpu", "--finetune-from-model", str(init)]
+    out = fairseq_train(child_bin, ft, args, 1, save_every=1)
+    assert "stay frozen until update 2" in out.stdout + out.stderr
+    fairseq_train(child_bin, ft, args, 3, save_every=1)  # resumes from checkpoint_last.pt
+    ck = [checkpoint_utils.load_checkpoint_to_cpu(str(ft / f"checkpoint_1_{u}.pt"))["model"]
+          for u in (1, 2, 3)]
+    for name in ("encoder.layers.0.fc1.weight", "encoder.embed_tokens.weight"):
+        assert torch.equal(ck[0][name], state["model"][name]), name
+        assert torch.equal(ck[1][name], state["model"][name]), name  # after the resume too
+        assert not torch.equal(ck[2][name], state["model"][name]), name  # trains from update 3
+    name = "decoder.layers.0.fc1.weight"  # not loaded: trains at once
+    assert not torch.equal(ck[0][name], state["model"][name])
     bad = subprocess.run(cmd[:-1] + ["--encoder-ffn-embed-dim", "48"], capture_output=True, text=True)
     assert bad.returncode == 2 and "encoder.layers.0.fc1.weight has shape" in bad.stderr
