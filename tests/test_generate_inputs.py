@@ -157,11 +157,12 @@ def test_progress_without_terminal_logs_lines(capsys):
     from fairseq_bt_plugin.generate.cli import Progress
 
     p = Progress(None, interval=0.0, tty=False)
+    p.batch(0, 4)  # inside a chunk: a long chunk is not silent
     p.update(0, 10, 9)
     p.close(0)
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2 and "10 input lines, 9 sentences decoded" in err[0]
-    assert "sentences/s" in err[0]
+    assert len(err) == 3 and "chunk 0: 4 input lines, 4 sentences decoded" in err[0]
+    assert "10 input lines, 9 sentences decoded" in err[1] and "sentences/s" in err[1]
 
 
 def test_progress_bar_on_a_terminal(corpus, reverse_model, tmp_path):

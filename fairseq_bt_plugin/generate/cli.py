@@ -18,32 +18,47 @@ DESCRIPTION = ("Back-translate target-language monolingual text with a reverse f
 
 
 class Progress:
-    """A tqdm bar (sentences/s, ETA) on a terminal; otherwise a log line every few seconds."""
+    """A tqdm bar (sentences/s, ETA) on a terminal; otherwise a log line every few seconds.
+    Advanced after every batch (``batch``) and at the end of every chunk (``update``), so a
+    long chunk is not silent."""
 
     def __init__(self, total: Optional[int], interval: float, tty: Optional[bool] = None):
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.interval, self.start, self.last = interval, time.time(), time.time()
         self.lines = self.decoded = 0
+        self.in_chunk = 0  # sentences of the current chunk decoded (and shown) so far
         self.bar = None
         if self.tty:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="sent", dynamic_ncols=True, file=sys.stderr)
 
+    def batch(self, chunk: int, sentences: int) -> None:
+        """``sentences`` more lines of chunk ``chunk`` decoded."""
+        self.in_chunk += sentences
+        self._show(chunk, sentences)
+
     def update(self, chunk: int, lines: int, decoded: int) -> None:
+        """Chunk ``chunk`` finished: ``lines`` input lines, ``decoded`` of them decoded."""
         self.lines += lines
         self.decoded += decoded
+        shown, self.in_chunk = self.in_chunk, 0
+        self._show(chunk, lines - shown)
+
+    def _show(self, chunk: int, advance: int) -> None:
         if self.bar is not None:
-            self.bar.update(lines)
-            self.bar.set_postfix(chunk=chunk, decoded=self.decoded)
+            self.bar.update(max(advance, 0))
+            self.bar.set_postfix(chunk=chunk, decoded=self.decoded + self.in_chunk)
         elif time.time() - self.last >= self.interval:
             self.last = time.time()
             self.log(chunk)
 
     def log(self, chunk: int) -> None:
-        rate = self.decoded / max(time.time() - self.start, 1e-9)
-        print(f"{PROG}: chunk {chunk}: {self.lines} input lines, {self.decoded} sentences "
-              f"decoded in this run, {rate:.1f} sentences/s", file=sys.stderr, flush=True)
+        decoded = self.decoded + self.in_chunk
+        rate = decoded / max(time.time() - self.start, 1e-9)
+        print(f"{PROG}: chunk {chunk}: {self.lines + self.in_chunk} input lines, {decoded} "
+              f"sentences decoded in this run, {rate:.1f} sentences/s", file=sys.stderr,
+              flush=True)
 
     def close(self, chunk: int) -> None:
         if self.bar is not None:
@@ -88,7 +103,8 @@ def generate(cfg: BTGenerateConfig) -> Dict:
             progress.update(chunk.index, chunk.num_lines, 0)
             continue
         t0 = time.time()
-        hypotheses, too_long, generate_seconds = model.translate_chunk(chunk)
+        hypotheses, too_long, generate_seconds = model.translate_chunk(
+            chunk, on_batch=lambda n, c=chunk.index: progress.batch(c, n))
         seconds = time.time() - t0
         kept, filtered = filter_hypotheses(hypotheses, cfg)
         skipped = dict(chunk.skipped)

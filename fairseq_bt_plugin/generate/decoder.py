@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -167,9 +167,11 @@ class ReverseModel:
         return bs, (DEFAULT_MAX_TOKENS if bs is None and mt is None else mt)
 
     # ------------------------------------------------------------------------------------
-    def translate_chunk(self, chunk: Chunk) -> Tuple[List[Hypothesis], Dict[str, int], float]:
+    def translate_chunk(self, chunk: Chunk, on_batch: Optional[Callable[[int], None]] = None
+                        ) -> Tuple[List[Hypothesis], Dict[str, int], float]:
         """Hypotheses of every line of ``chunk`` ordered by (line, k), counts of lines skipped
-        here (too long for the model), and the seconds spent in fairseq's generator."""
+        here (too long for the model), and the seconds spent in fairseq's generator.
+        ``on_batch(n)`` is called after each batch of ``n`` lines (progress)."""
         cfg = self.cfg
         skipped: Dict[str, int] = {}
         items = []  # (line index, raw text, pieces, token ids)
@@ -189,6 +191,8 @@ class ReverseModel:
             hypotheses, seconds = self._translate_batch([items[i] for i in batch])
             out.extend(hypotheses)
             generate_seconds += seconds
+            if on_batch is not None:
+                on_batch(len(batch))
         out.sort(key=lambda h: (h.line, h.k))
         return out, skipped, generate_seconds
 
