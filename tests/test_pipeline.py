@@ -17,8 +17,8 @@ ENV = dict(PROFILE="tiny", BITEXT="300", MONO="101", VALID="40", TEST="37", SPM_
            CORPUS=str(SHARED_DATA / "multi30k"))
 
 
-def pipeline(work: Path, **popen):
-    env = {**os.environ, **ENV, "WORK": str(work),
+def pipeline(work: Path, rounds: int = 1, **popen):
+    env = {**os.environ, **ENV, "WORK": str(work), "ROUNDS": str(rounds),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.Popen(["bash", str(ROOT / "scripts" / "pipeline.sh")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
@@ -40,25 +40,29 @@ def finished_run(tmp_path_factory):
     if not (SHARED_DATA / "multi30k").exists():
         pytest.skip("no Multi30K in ../shared/data")
     work = tmp_path_factory.mktemp("pipeline")
-    return work, finish(pipeline(work))
+    return work, finish(pipeline(work, rounds=2))  # two rounds of iterative BT
 
 
 def test_every_artefact(finished_run):
     work, out = finished_run
     for split, n in (("train", 300), ("valid", 40), ("test", 37), ("mono", 101)):
         assert lines(work / "raw" / f"{split}.de") == lines(work / "raw" / f"{split}.en") == n
-    summary = json.loads((work / "bt" / "mono_en" / "bt.summary.json").read_text())
-    kept = lines(work / "bt" / "mono_en" / "bt.de")
-    assert kept == lines(work / "bt" / "mono_en" / "bt.en") == lines(work / "bt" / "mono_en" / "bt.weights")
-    assert lines(work / "bt" / "mono_en" / "bin" / "train.weights") == kept
-    assert "101" in json.dumps(summary)  # every input line accounted for
+    for corpus, mono, syn in (("mono_en", "en", "de"), ("mono_de_r2", "de", "en"),
+                              ("mono_en_r2", "en", "de")):
+        bt = work / "bt" / corpus
+        summary = json.loads((bt / "bt.summary.json").read_text())
+        kept = lines(bt / f"bt.{syn}")
+        assert kept == lines(bt / f"bt.{mono}") == lines(bt / "bt.weights") > 50
+        assert lines(bt / "bin" / "train.weights") == kept
+        assert "101" in json.dumps(summary)  # every input line accounted for
     report = json.loads((work / "report.json").read_text())
     systems = {s["system"]: s for s in report["systems"]}
-    assert set(systems) == {"reverse", "baseline", "bt"}
+    models = {"reverse", "baseline", "bt", "reverse_r2", "bt_r2"}
+    assert set(systems) == models
     for s in systems.values():
         assert s["sentences"] == 37 and 0 <= s["bleu"] <= 100 and "nrefs:1" in s["bleu_signature"]
         assert lines(work / "eval" / f"{s['system']}.hyp") == 37
-    assert set(report["validation"]) == {"reverse", "baseline", "bt"}
+    assert set(report["validation"]) == models
     assert all(len(v) >= 1 for v in report["validation"].values())
     assert (work / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (work / "report.md").read_text()
@@ -69,9 +73,9 @@ def test_rerun_does_no_work(finished_run):
     work, _ = finished_run
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
               and not p.name.startswith("report")}
-    out = finish(pipeline(work))
+    out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "back-translate mono_en",
-                  "evaluate bt"):
+                  "evaluate bt", "train reverse_r2", "back-translate mono_de_r2", "train bt_r2"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
