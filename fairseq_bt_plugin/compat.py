@@ -24,21 +24,37 @@ batches are unchanged.
 
 Distributed training on CPU
 ---------------------------
-Under ``torchrun`` without GPUs, fairseq 0.12 either trains one independent copy per process
-(``--distributed-world-size`` defaults to the number of GPUs, 0 -> 1, so the launch is
-ignored) or, with ``--distributed-world-size N``, crashes in
-``rank % torch.cuda.device_count()``. When the torchrun environment (``WORLD_SIZE`` > 1) is
-present and there is no GPU, we configure fairseq's own distributed trainer from it: env://
-rendezvous, the gloo backend, and fairseq's ``legacy_ddp`` gradient all-reduce (PyTorch's
-DDP wrapper is given ``device_ids`` by fairseq, which it refuses for CPU modules). A
-``--distributed-world-size`` that disagrees with the launch is refused with a clear message.
+Without GPUs, fairseq 0.12 cannot train distributed. Under ``torchrun`` it trains one
+independent copy per process (``--distributed-world-size`` defaults to the number of GPUs,
+0 -> 1, so the launch is ignored) or, with ``--distributed-world-size N``, crashes in
+``rank % torch.cuda.device_count()``; without a launcher, ``--distributed-world-size N``
+fails its assertion ``world size is N but have 0 available devices``, and its own spawn path
+(``call_main``) would start ``min(torch.cuda.device_count(), N)`` = 0 workers. Only when no
+GPU is visible, we configure fairseq's own distributed trainer:
+
+* a ``torchrun`` launch (``WORLD_SIZE`` > 1): env:// rendezvous from its environment; a
+  ``--distributed-world-size`` that disagrees with the launch is refused with a clear message;
+* ``--distributed-world-size N`` with no launcher (and no SLURM job): fairseq's single-node
+  spawn path, ``tcp://localhost:PORT`` (``--distributed-port`` or a free port), with
+  ``--distributed-num-procs`` = N CPU workers started by ``torch.multiprocessing.spawn``;
+  ``call_main`` spawns ``--distributed-num-procs`` workers instead of one per GPU, also with
+  an explicit ``--distributed-init-method``;
+
+both with the gloo backend and fairseq's ``legacy_ddp`` gradient all-reduce (PyTorch's DDP
+wrapper is given ``device_ids`` by fairseq, which it refuses for CPU modules). fairseq's
+``all_gather_list`` (used to sync logging outputs that cannot be summed) allocates CUDA
+buffers: on CPU it gets CPU ones. Spawned workers load the plugin as fairseq's ``main`` does
+(``import_user_module``); they start with the parent's ``sys.path``, so a ``--user-dir``
+folder that is no installed package loads in them too (tested, see upstream #4875).
 """
 import functools
 import os
+import socket
 import sys
 
 import numpy as np
 import torch
+from omegaconf import open_dict
 
 _TRUSTED_CALLERS = ("fairseq", "fairseq_cli", "fairseq_bt_plugin")
 
@@ -92,6 +108,20 @@ def _launched_world_size() -> int:
     return int(os.environ["WORLD_SIZE"]) if all(k in os.environ for k in keys) else 0
 
 
+def _use_cpu_backends(cfg) -> None:
+    if cfg.distributed_backend == "nccl":
+        cfg.distributed_backend = "gloo"
+    if cfg.ddp_backend in ("pytorch_ddp", "c10d"):
+        cfg.ddp_backend = "legacy_ddp"
+
+
+def free_port() -> int:
+    """A TCP port on localhost that is free now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
 def configure_cpu_launch(cfg) -> bool:
     """Set fairseq's distributed options from a torchrun launch on a machine without GPUs.
     Returns True when it did (the caller then skips fairseq's own inference)."""
@@ -110,31 +140,86 @@ def configure_cpu_launch(cfg) -> bool:
     cfg.distributed_rank = int(os.environ["RANK"])
     cfg.device_id = int(os.environ.get("LOCAL_RANK", 0))
     cfg.distributed_no_spawn = True
-    if cfg.distributed_backend == "nccl":
-        cfg.distributed_backend = "gloo"
-    if cfg.ddp_backend in ("pytorch_ddp", "c10d"):
-        cfg.ddp_backend = "legacy_ddp"
+    _use_cpu_backends(cfg)
+    return True
+
+
+def configure_cpu_spawn(cfg) -> bool:
+    """``--distributed-world-size N`` without GPUs, launcher or SLURM job: fairseq's
+    single-node spawn path with N CPU workers. Returns True when it applied."""
+    if (cfg.distributed_world_size <= 1 or torch.cuda.device_count() > 0
+            or cfg.distributed_init_method is not None or cfg.distributed_no_spawn
+            or _launched_world_size() or "SLURM_JOB_NODELIST" in os.environ):
+        return False
+    port = cfg.distributed_port if cfg.distributed_port > 0 else free_port()
+    cfg.distributed_init_method = f"tcp://localhost:{port}"
+    with open_dict(cfg):
+        cfg.distributed_num_procs = cfg.distributed_world_size
     return True
 
 
 def patch_cpu_distributed() -> None:
-    """Make ``torchrun ... fairseq-train --cpu`` train one model across processes."""
+    """Make ``torchrun ... fairseq-train --cpu`` and ``fairseq-train --cpu
+    --distributed-world-size N`` train one model across processes (idempotent)."""
     from fairseq.distributed import utils as dist_utils
 
     if getattr(dist_utils.infer_init_method, "_fairseq_bt_patched", False):
         return
-    original = dist_utils.infer_init_method
+    original_infer, original_call_main = dist_utils.infer_init_method, dist_utils.call_main
 
-    @functools.wraps(original)
+    @functools.wraps(original_infer)
     def infer_init_method(cfg, force_distributed=False):
-        if not configure_cpu_launch(cfg):
-            original(cfg, force_distributed)
+        if not (configure_cpu_launch(cfg) or configure_cpu_spawn(cfg)):
+            original_infer(cfg, force_distributed)
+
+    @functools.wraps(original_call_main)
+    def call_main(cfg, main, **kwargs):
+        dt = cfg.distributed_training
+        if dt.distributed_init_method is None:
+            infer_init_method(dt)
+        if (torch.cuda.device_count() > 0 or cfg.common.tpu or dt.distributed_no_spawn
+                or dt.distributed_init_method is None):
+            return original_call_main(cfg, main, **kwargs)
+        # fairseq's spawn branch, with one worker per --distributed-num-procs, not per GPU
+        _use_cpu_backends(dt)
+        kwargs["start_rank"] = dt.distributed_rank
+        dt.distributed_rank = None  # assigned in each worker: start_rank + worker index
+        torch.multiprocessing.spawn(fn=dist_utils.distributed_main, args=(main, cfg, kwargs),
+                                    nprocs=dt.distributed_num_procs, join=True)
 
     infer_init_method._fairseq_bt_patched = True
     dist_utils.infer_init_method = infer_init_method
+    dist_utils.call_main = call_main
+
+
+def patch_cpu_all_gather_list() -> None:
+    """fairseq's ``all_gather_list`` (how the trainer syncs logging outputs that cannot be
+    summed, e.g. ``bt_vae_seq2seq``'s beta) allocates ``torch.cuda.ByteTensor`` buffers: on CPU
+    give it CPU buffers instead (idempotent)."""
+    from fairseq.distributed import utils as dist_utils
+
+    if getattr(dist_utils.all_gather_list, "_fairseq_bt_patched", False):
+        return
+    original = dist_utils.all_gather_list
+
+    @functools.wraps(original)
+    def all_gather_list(data, group=None, max_size=16384):
+        if not torch.cuda.is_available():
+            # the original reads its buffers from the module's ``all_gather_list``, which is
+            # now this function, and allocates CUDA ones only when these are missing or small
+            group = group if group is not None else dist_utils.get_global_group()
+            size = max_size * dist_utils.get_world_size(group=group)
+            if getattr(all_gather_list, "_buffer", torch.empty(0)).numel() < size:
+                all_gather_list._buffer = torch.zeros(size, dtype=torch.uint8)
+                all_gather_list._cpu_buffer = torch.zeros(max_size, dtype=torch.uint8)
+        return original(data, group=group, max_size=max_size)
+
+    all_gather_list._fairseq_bt_patched = True
+    dist_utils.all_gather_list = all_gather_list
 
 
 def apply_all() -> None:
     patch_torch_load()
     patch_batch_by_size()
     patch_cpu_distributed()
+    patch_cpu_all_gather_list()

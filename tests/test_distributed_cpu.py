@@ -1,48 +1,93 @@
-"""fairseq's own distributed trainer on CPU under torchrun (gloo), with the plugin loaded."""
+"""fairseq's own distributed trainer on CPU (gloo), with the plugin loaded: 2 processes
+launched by torchrun, or spawned by fairseq itself (``--distributed-world-size 2``).
+
+The ``bt_translation_traced`` task (``tests/bt_trace``) records on every rank which examples
+each update trained on and checksums of the parameters."""
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-from conftest import TINY_MODEL
+from fairseq import checkpoint_utils
 
-BIN = Path(sys.executable).parent
+from bt_trace import read_trace, state_checksum
+from bt_trace.helpers import BT, TRACED, run, torchrun, train_cmd
+from conftest import N_TRAIN, PLUGIN_DIR
 
-
-def train(corpus, save: Path, nproc: int, *extra):
-    cmd = [str(BIN / "torchrun"), "--nproc_per_node", str(nproc), "--master_port", "29533",
-           str(BIN / "fairseq-bt-train")] if nproc > 1 else [str(BIN / "fairseq-bt-train")]
-    cmd += [str(corpus.bin), "-s", "de", "-t", "en", "--task", "bt_translation",
-            "--bt-data", str(corpus.syn), "--max-epoch", "1", "--disable-validation",
-            "--save-dir", str(save), "--log-interval", "1"] + TINY_MODEL + list(extra)
-    cmd[cmd.index("--max-tokens") + 1] = "1000"
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+N_SYN_EPOCH = round(0.3 * N_TRAIN / 0.7)  # --bt-synthetic-fraction 0.3: 214 synthetic pairs
+LS = ["--criterion", "bt_label_smoothed_cross_entropy", "--label-smoothing", "0.1"]
+VAE = ["--arch", "bt_transformer_vae_tiny", "--share-all-embeddings", "--criterion",
+       "bt_vae_seq2seq", "--label-smoothing", "0.1", "--kl-beta", "0.5", "--rec-weight", "0.5"]
 
 
-def epoch_stats(log: str):
-    m = re.findall(r"train[^\n]*epoch 001 \|[^\n]*? bsz ([\d.]+) \| num_updates (\d+)", log)
-    assert m, log[-2000:]
-    return float(m[-1][0]), int(m[-1][1])
+def check_one_model_on_disjoint_shares(trace, save, epochs: int):
+    """Every example of each epoch trained on exactly once, by one of the two ranks; the
+    synthetic share over both ranks is the configured one; the ranks' parameters agree
+    before every update and after the last (= rank 0's checkpoint)."""
+    for epoch in range(1, epochs + 1):
+        shares = [[(i, syn) for r in read_trace(trace, rank) if r["epoch"] == epoch
+                   for i, syn in zip(r["ids"], r["synthetic"])] for rank in (0, 1)]
+        ids = [i for share in shares for i, _ in share]
+        assert len(ids) == len(set(ids)), f"epoch {epoch}: an example trained on twice"
+        assert set(ids) == set(range(N_TRAIN + N_SYN_EPOCH)), f"epoch {epoch}: examples missed"
+        n_syn = [sum(syn for _, syn in share) for share in shares]
+        assert sum(n_syn) == N_SYN_EPOCH and len(ids) - sum(n_syn) == N_TRAIN
+        assert all(0 < n < len(share) for n, share in zip(n_syn, shares))  # both kinds per rank
+    before = [{r["update"]: r["params"] for r in read_trace(trace, rank)} for rank in (0, 1)]
+    common = before[0].keys() & before[1].keys()
+    assert len(common) >= len(before[0]) - 1 and all(before[0][u] == before[1][u] for u in common)
+    after = [[r["params"] for r in read_trace(trace, rank, "valid")] for rank in (0, 1)]
+    assert after[0] and after[0] == after[1]
+    saved = checkpoint_utils.load_checkpoint_to_cpu(str(save / "checkpoint_last.pt"))["model"]
+    assert state_checksum(saved) == after[0][-1]
 
 
-def test_two_cpu_processes_train_one_model_on_disjoint_halves(corpus, tmp_path):
-    one = train(corpus, tmp_path / "one", 1)
-    assert one.returncode == 0, one.stderr[-2000:]
-    two = train(corpus, tmp_path / "two", 2)
-    log = two.stdout + two.stderr
-    assert two.returncode == 0, log[-3000:]
-    assert "training on 2 devices" in log
-    assert "distributed init (rank 1): env://" in log
-    bsz1, updates1 = epoch_stats(one.stdout + one.stderr)
-    bsz2, updates2 = epoch_stats(log)
-    # each rank reads its own share of the same epoch: about half the updates, each one
-    # aggregating a batch from both ranks (800 pairs an epoch either way)
-    assert abs(updates2 - updates1 / 2) <= 1
-    assert abs(bsz1 * updates1 - bsz2 * updates2) / (bsz1 * updates1) < 0.02
-    assert (tmp_path / "two" / "checkpoint_last.pt").exists()
+def test_torchrun_two_ranks_share_each_epoch_and_train_one_model(corpus, tmp_path):
+    save, trace = tmp_path / "ckpt", tmp_path / "trace"
+    p = run(train_cmd(corpus, save, *TRACED, *BT, *LS, "--bt-tag", "<BT>", "--max-epoch", "2",
+                      launcher=torchrun(2)), trace)
+    log = p.stdout + p.stderr
+    assert "training on 2 devices" in log and "distributed init (rank 1): env://" in log
+    check_one_model_on_disjoint_shares(trace, save, epochs=2)
+    # the criterion's own counts, summed over the ranks by fairseq, for each epoch
+    assert len(re.findall(rf"\| train \|.*nsentences_bitext {N_TRAIN} \|.*"
+                          rf"nsentences_synth {N_SYN_EPOCH} \|", log)) == 2
+
+
+def test_torchrun_vae_criterion(corpus, tmp_path):
+    save, trace = tmp_path / "ckpt", tmp_path / "trace"
+    p = run(train_cmd(corpus, save, *TRACED, *BT, *VAE, "--max-epoch", "1",
+                      launcher=torchrun(2)), trace)
+    assert "training on 2 devices" in p.stdout + p.stderr
+    check_one_model_on_disjoint_shares(trace, save, epochs=1)
 
 
 def test_world_size_disagreeing_with_launch_is_refused(corpus, tmp_path):
-    p = train(corpus, tmp_path / "bad", 2, "--distributed-world-size", "3")
+    cmd = train_cmd(corpus, tmp_path / "bad", "--task", "bt_translation",
+                    "--distributed-world-size", "3", launcher=torchrun(2))
+    p = run(cmd, check=False)
     assert p.returncode != 0
     assert "torchrun started 2 processes (WORLD_SIZE=2) but --distributed-world-size is 3" in p.stderr
+
+
+def test_spawn_path_plain_fairseq_train_with_the_plugin_dir(corpus, tmp_path):
+    """No launcher: fairseq spawns the 2 workers itself; the plugin's criterion ran on both
+    halves of the epoch (its counts, summed over the workers, cover the whole epoch)."""
+    save = tmp_path / "ckpt"
+    p = run(train_cmd(corpus, save, "--user-dir", PLUGIN_DIR, "--task", "bt_translation", *BT,
+                      *LS, "--max-epoch", "1", "--disable-validation",
+                      "--distributed-world-size", "2", command="fairseq-train"))
+    log = p.stdout + p.stderr
+    assert "training on 2 devices" in log
+    assert re.search(r"distributed init \(rank 1\): tcp://localhost:\d+", log)
+    assert re.search(r"initialized host \S+ as rank 1", log)
+    assert re.search(rf"\| train \|.*nsentences_bitext {N_TRAIN} \|.*"
+                     rf"nsentences_synth {N_SYN_EPOCH} \|", log)
+    assert (save / "checkpoint_last.pt").exists()
+
+
+def test_spawn_path_fairseq_bt_train_with_a_user_dir_folder(corpus, tmp_path):
+    """Upstream #4875's setting: a --user-dir folder that is no installed package. Each
+    spawned worker found its task (it wrote its trace) and they trained one model."""
+    save, trace = tmp_path / "ckpt", tmp_path / "trace"
+    p = run(train_cmd(corpus, save, *TRACED, *BT, "--max-epoch", "1",
+                      "--distributed-world-size", "2"), trace)
+    assert "training on 2 devices" in p.stdout + p.stderr
+    check_one_model_on_disjoint_shares(trace, save, epochs=1)
