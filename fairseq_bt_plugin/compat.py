@@ -22,6 +22,16 @@ fewer than it was given (upstream issues #5036, #5351), validation skips them, a
 training epoch loses them. We keep that remainder as a final batch of its own; all other
 batches are unchanged.
 
+Checkpoint copies that a kill cannot truncate
+---------------------------------------------
+fairseq writes each checkpoint once (to a temporary name, then renamed) and then *copies* it
+to its other names: ``checkpoint_last.pt`` (and ``checkpoint_best.pt``) after every
+``--save-interval-updates`` or epoch checkpoint. That copy writes the destination in place,
+so a process killed or out of disk space during it leaves a truncated ``checkpoint_last.pt``,
+and the next run, which resumes from it, fails. We copy to a temporary name and rename, as
+fairseq does for the first file: ``checkpoint_last.pt`` is always the previous or the new
+checkpoint, whole.
+
 Distributed training on CPU
 ---------------------------
 Without GPUs, fairseq 0.12 cannot train distributed. Under ``torchrun`` it trains one
@@ -49,6 +59,7 @@ folder that is no installed package loads in them too (tested, see upstream #487
 """
 import functools
 import os
+import shutil
 import socket
 import sys
 
@@ -101,6 +112,32 @@ def patch_batch_by_size() -> None:
 
     batch_by_size._fairseq_bt_patched = True
     data_utils.batch_by_size = batch_by_size
+
+
+def patch_checkpoint_copy() -> None:
+    """Make fairseq's copies of a saved checkpoint (to checkpoint_last.pt, ...) atomic for
+    local files (idempotent)."""
+    from fairseq.file_io import PathManager
+
+    if getattr(PathManager.copy, "_fairseq_bt_patched", False):
+        return
+    original = PathManager.copy
+
+    @functools.wraps(original)
+    def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        if "://" in dst_path or (not overwrite and os.path.exists(dst_path)):
+            return original(src_path, dst_path, overwrite)
+        tmp = f"{dst_path}.tmp"
+        try:
+            shutil.copyfile(src_path, tmp)
+            os.replace(tmp, dst_path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return True
+
+    copy._fairseq_bt_patched = True
+    PathManager.copy = staticmethod(copy)
 
 
 def _launched_world_size() -> int:
@@ -221,5 +258,6 @@ def patch_cpu_all_gather_list() -> None:
 def apply_all() -> None:
     patch_torch_load()
     patch_batch_by_size()
+    patch_checkpoint_copy()
     patch_cpu_distributed()
     patch_cpu_all_gather_list()
