@@ -9,6 +9,7 @@ BENCHES = [
     ["bench_train.py"],                 # training words/s: bt_translation vs translation
     ["bench_generate.py"],              # generation sentences/s vs fairseq-generate
     ["bench_generate.py", "--memory"],  # peak memory, 10k vs 100k input lines
+    ["bench_distributed.py"],           # training words/s: 2 CPU processes vs 1
 ]
 
 if __name__ == "__main__":
