@@ -16,13 +16,14 @@ from typing import Dict, List, Optional
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
+from .atomic import atomic_open
 from .cli import run_reporting_user_errors
 from .errors import check
-from .generate.config import BTGenerateConfig
+from .generate.config import BTGenerateConfig, validate
 from .generate.decoder import ReverseModel
 from .generate.reader import input_files, read_chunks
 from .options import parse_dataclass
-from .text_processing import invalid_utf8_error, read_raw_lines
+from .text_processing import read_text_lines
 
 PROG = "fairseq-bt-evaluate"
 
@@ -46,41 +47,39 @@ class EvaluateConfig(FairseqDataclass):
     cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
 
 
-def read_text(path: str) -> List[str]:
-    out = []
-    for n, text in read_raw_lines(path):
-        if text is None:
-            raise invalid_utf8_error(path, n)
-        out.append(text.strip())
-    return out
-
-
 def translate_file(cfg: EvaluateConfig) -> List[str]:
     gen_cfg = BTGenerateConfig(
         input=cfg.input, path=cfg.path, data_dir=cfg.data_dir, spm_model=cfg.spm_model,
         source_lang=cfg.source_lang, target_lang=cfg.target_lang, output_dir="", mode="beam",
         beam=cfg.beam, lenpen=cfg.lenpen, max_tokens=cfg.max_tokens, cpu=cfg.cpu,
         max_len_a=1.5, max_len_b=10)
+    validate(gen_cfg)
     model = ReverseModel(gen_cfg)
     files = input_files(cfg.input)
     hyps: Dict[int, str] = {}
-    total = 0
+    total = too_long = 0
     for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
-        out = model.translate_chunk(chunk)[0]
+        out, skipped, _ = model.translate_chunk(chunk)
         hyps.update({h.line: h.synthetic for h in out if h.k == 0})
         total += chunk.num_lines
+        too_long += sum(skipped.values())
+    if too_long:
+        print(f"{PROG}: warning: {too_long} lines of {cfg.input} are longer than the model's "
+              f"{model.max_source_positions} tokens: empty hypotheses", file=sys.stderr)
     return [hyps.get(i, "") for i in range(total)]
 
 
 def evaluate(cfg: EvaluateConfig) -> Dict:
     import sacrebleu
 
-    refs = read_text(cfg.reference)
+    num_inputs = len(read_text_lines(cfg.input))  # every line text, before decoding
+    refs = read_text_lines(cfg.reference)
+    check(num_inputs == len(refs),
+          f"{cfg.input} has {num_inputs} lines but {cfg.reference} has {len(refs)}")
+    check(num_inputs > 0, f"{cfg.input}: empty file")
     start = time.time()
     hyps = translate_file(cfg)
     seconds = time.time() - start
-    check(len(hyps) == len(refs),
-          f"{cfg.input} has {len(hyps)} lines but {cfg.reference} has {len(refs)}")
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()
     b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
@@ -92,15 +91,11 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
         "beam": cfg.beam, "decode_seconds": round(seconds, 1),
     }
     os.makedirs(os.path.dirname(os.path.abspath(cfg.output_prefix)), exist_ok=True)
-    _atomic_write(cfg.output_prefix + ".hyp", "".join(h + "\n" for h in hyps))
-    _atomic_write(cfg.output_prefix + ".json", json.dumps(result, indent=2) + "\n")
+    with atomic_open(cfg.output_prefix + ".hyp") as f:
+        f.writelines(h + "\n" for h in hyps)
+    with atomic_open(cfg.output_prefix + ".json") as f:  # last: marks the stage finished
+        f.write(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def _atomic_write(path: str, text: str) -> None:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

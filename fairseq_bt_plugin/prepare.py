@@ -20,11 +20,11 @@ from typing import Dict, List, Optional, Tuple
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
+from .atomic import atomic_open
 from .cli import run_reporting_user_errors
-from .errors import BTUserError, check
+from .errors import BTUserError, check, naming
 from .options import parse_dataclass
-from .text_processing import (TextProcessor, invalid_utf8_error, moses_normalizer, read_raw_lines,
-                              train_sentencepiece)
+from .text_processing import TextProcessor, moses_normalizer, read_text_lines, train_sentencepiece
 
 PROG = "fairseq-bt-prepare"
 
@@ -65,15 +65,7 @@ def read_parallel(prefix: str, src: str, tgt: str, max_chars: int
         found = [p for p in cands if os.path.isfile(p)]
         check(bool(found), f"{cands[0]}: file not found (nor {cands[1]})")
         paths.append(found[0])
-    sides = []
-    for path in paths:
-        lines = []
-        for n, text in read_raw_lines(path):
-            if text is None:
-                raise invalid_utf8_error(path, n)
-            check("\x00" not in text, f"{path}:{n}: contains a NUL byte")
-            lines.append(text.strip())
-        sides.append(lines)
+    sides = [read_text_lines(path) for path in paths]
     check(len(sides[0]) == len(sides[1]),
           f"{paths[0]} has {len(sides[0])} lines but {paths[1]} has {len(sides[1])}: "
           "parallel files must be line-aligned")
@@ -90,8 +82,18 @@ def read_parallel(prefix: str, src: str, tgt: str, max_chars: int
 
 
 def _write(path: str, lines: List[str]) -> None:
-    with open(path, "w", encoding="utf-8") as f:
+    with naming(path), open(path, "w", encoding="utf-8") as f:
         f.writelines(line + "\n" for line in lines)
+
+
+def validate(cfg: PrepareConfig) -> None:
+    check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
+    for flag, value in (("--spm-vocab-size", cfg.spm_vocab_size),
+                        ("--spm-train-lines", cfg.spm_train_lines),
+                        ("--max-chars", cfg.max_chars), ("--workers", cfg.workers)):
+        check(value >= 1, f"{flag} must be >= 1, got {value}")
+    check(not cfg.spm_model or os.path.isfile(cfg.spm_model),
+          f"{cfg.spm_model}: sentencepiece model not found (--spm-model)")
 
 
 def prepare(cfg: PrepareConfig) -> Dict:
@@ -102,9 +104,24 @@ def prepare(cfg: PrepareConfig) -> Dict:
             return json.load(f)
     splits = {"train": cfg.trainpref, "valid": cfg.validpref, "test": cfg.testpref}
     splits = {k: v for k, v in splits.items() if v}
+    validate(cfg)
     data = {k: read_parallel(v, src, tgt, cfg.max_chars) for k, v in splits.items()}
+    check(bool(data["train"][0]), f"{cfg.trainpref}: no training pairs left (dropped: "
+          f"{dict(data['train'][1])}; see --max-chars)")
     os.makedirs(cfg.destdir, exist_ok=True)
     work = os.path.join(cfg.destdir, "work.tmp")
+    try:
+        summary = _prepare_in(work, cfg, data)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    with atomic_open(done) as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _prepare_in(work: str, cfg: PrepareConfig, data: Dict) -> Dict:
+    """Everything under the temp directory ``work``, then moved into ``cfg.destdir``."""
+    src, tgt = cfg.source_lang, cfg.target_lang
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "norm"))
     os.makedirs(os.path.join(work, "tok"))
@@ -143,10 +160,6 @@ def prepare(cfg: PrepareConfig) -> Dict:
         for ext in ("model", "vocab"):
             os.replace(os.path.join(work, f"spm.{ext}"), os.path.join(cfg.destdir, f"spm.{ext}"))
     summary["spm_model"] = os.path.abspath(cfg.spm_model or os.path.join(cfg.destdir, "spm.model"))
-    shutil.rmtree(work, ignore_errors=True)
-    with open(done + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    os.replace(done + ".tmp", done)
     return summary
 
 
@@ -166,7 +179,8 @@ def binarize(destdir: str, src: str, tgt: str, prefixes: Dict[str, str], workers
 
 def main(argv: Optional[List[str]] = None) -> None:
     def run() -> None:
-        cfg = parse_dataclass(PrepareConfig, sys.argv[1:] if argv is None else argv, PROG, __doc__.split("\n\n")[0])
+        cfg = parse_dataclass(PrepareConfig, sys.argv[1:] if argv is None else argv, PROG,
+                              __doc__.split("\n\n")[0])
         summary = prepare(cfg)
         print(json.dumps(summary))
 

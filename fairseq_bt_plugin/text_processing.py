@@ -6,7 +6,7 @@ model; decoding joins the pieces back into detokenised text.
 """
 import gzip
 import os
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import BTUserError, check
 
@@ -71,23 +71,49 @@ def open_binary(path: str):
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
-def read_raw_lines(path: str) -> Iterator[Tuple[int, Optional[str]]]:
-    """``(line number from 1, text)`` of each line of a plain or ``.gz`` text file, without
-    the line end; text is ``None`` for a line that is not valid UTF-8 (report it with
-    :func:`invalid_utf8_error`)."""
+#: lines that are not text: summary key -> what the error says
+BAD_LINES = {"invalid_utf8": "invalid UTF-8", "nul_byte": "contains a NUL byte"}
+
+
+def decode_lines(f: BinaryIO, path: str) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
+    """``(line number from 1, text, problem)`` of each line of the binary stream ``f`` (named
+    ``path`` in errors). The text is without its line end, ``\\n`` or Windows ``\\r\\n`` (both
+    accepted everywhere); for a line that is not text, text is None and problem a key of
+    :data:`BAD_LINES` (report it with :func:`bad_line_error`)."""
+    try:
+        for n, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                yield n, None, "invalid_utf8"
+                continue
+            if "\x00" in text:
+                yield n, None, "nul_byte"
+            else:
+                yield n, text, None
+    except (OSError, EOFError) as e:  # truncated or corrupt .gz
+        raise BTUserError(f"{path}: cannot read ({e})") from None
+
+
+def read_raw_lines(path: str) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
+    """:func:`decode_lines` of a plain or ``.gz`` text file."""
     with open_binary(path) as f:
-        try:
-            for n, raw in enumerate(f, start=1):
-                try:
-                    yield n, raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError:
-                    yield n, None
-        except (OSError, EOFError) as e:  # truncated or corrupt .gz
-            raise BTUserError(f"{path}: cannot read ({e})") from None
+        yield from decode_lines(f, path)
 
 
-def invalid_utf8_error(path: str, line: int) -> BTUserError:
-    return BTUserError(f"{path}:{line}: invalid UTF-8 (use --skip-invalid to skip such lines)")
+def bad_line_error(path: str, line: int, problem: str, hint: str = "") -> BTUserError:
+    return BTUserError(f"{path}:{line}: {BAD_LINES[problem]}{hint}")
+
+
+def read_text_lines(path: str) -> List[str]:
+    """Every line of a plain or ``.gz`` text file, stripped; a line that is not text is an
+    error naming the file and line."""
+    lines = []
+    for n, text, problem in read_raw_lines(path):
+        if problem:
+            raise bad_line_error(path, n, problem)
+        lines.append(text.strip())
+    return lines
 
 
 def train_sentencepiece(inputs: Iterable[str], model_prefix: str, vocab_size: int,
@@ -108,7 +134,19 @@ def train_sentencepiece(inputs: Iterable[str], model_prefix: str, vocab_size: in
     )
     if user_symbols:
         options["user_defined_symbols"] = ",".join(user_symbols)
-    spm.SentencePieceTrainer.Train(**options)
+    try:
+        spm.SentencePieceTrainer.Train(**options)
+    except RuntimeError as e:  # bad options, no text
+        raise BTUserError(f"{model_prefix}: sentencepiece training failed "
+                          f"({(str(e).splitlines() or [''])[0]})") from None
+    try:  # sentencepiece does not check its writes: a full disk leaves a truncated model
+        spm.SentencePieceProcessor(model_file=f"{tmp}.model")
+    except (OSError, RuntimeError):
+        for ext in ("model", "vocab"):
+            if os.path.exists(f"{tmp}.{ext}"):
+                os.remove(f"{tmp}.{ext}")
+        raise BTUserError(f"{model_prefix}.model: sentencepiece could not write the whole "
+                          "model (no space left on the device, or a file size limit)") from None
     for ext in ("model", "vocab"):
         os.replace(f"{tmp}.{ext}", f"{model_prefix}.{ext}")
     return model_prefix + ".model"

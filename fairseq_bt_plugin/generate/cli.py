@@ -71,9 +71,13 @@ def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_
                    ) -> Optional[BinarizeSpec]:
     if not binarize_to:
         return None
-    return BinarizeSpec(
+    spec = BinarizeSpec(
         binarize_to, srcdict or os.path.join(data, f"dict.{cfg_like['target_lang']}.txt"),
         tgtdict or os.path.join(data, f"dict.{cfg_like['source_lang']}.txt"))
+    for path in (spec.srcdict, spec.tgtdict):
+        check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
+    os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
+    return spec
 
 
 def generate(cfg: BTGenerateConfig) -> Dict:
@@ -86,6 +90,8 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     else:
         from .decoder import ReverseModel as Model
     model = Model(cfg)  # every model / dictionary / spm error before anything is written
+    binarize = _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
+                              options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
     store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards))
 
@@ -120,9 +126,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     summary = {"command": "generate", "model": os.path.abspath(cfg.path), "seed": cfg.seed,
                "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg)}
     return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
-                    cfg.keep_duplicates,
-                    _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
-                                   options_dict(cfg)), summary)
+                    cfg.keep_duplicates, binarize, summary)
 
 
 def merge(cfg: BTMergeConfig) -> Dict:

@@ -105,10 +105,10 @@ class BTGenerateConfig(FairseqDataclass):
     shard_id: int = field(default=0, metadata={"help": "which shard to decode, 0..N-1"})
     max_input_chars: int = field(
         default=1000, metadata={"help": "skip (and count) input lines longer than this many "
-                                "characters"})
+                                "characters (0: off)"})
     skip_invalid: bool = field(
-        default=False, metadata={"help": "skip (and count) lines that are not valid UTF-8 "
-                                 "instead of stopping with an error"})
+        default=False, metadata={"help": "skip (and count) lines that are not text (invalid "
+                                 "UTF-8, NUL bytes) instead of stopping with an error"})
     max_len_ratio: float = field(
         default=3.0, metadata={"help": "drop pairs whose token-length ratio (either way) "
                                "exceeds this (0: off)"})
@@ -203,6 +203,8 @@ def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
     cfg = parse_dataclass(cls, argv, prog, description)
     if isinstance(cfg, BTGenerateConfig):
         validate(cfg)
+    if isinstance(cfg, BTConvertConfig):
+        check(cfg.nbest >= 1, f"--nbest must be >= 1, got {cfg.nbest}")
     return cfg
 
 
@@ -214,14 +216,21 @@ def validate(cfg: BTGenerateConfig) -> None:
     check(cfg.mode != "greedy" or cfg.nbest == 1, "--mode greedy gives one output: --nbest 1")
     check(cfg.mode == "sample" or (cfg.sampling_topk < 0 and cfg.sampling_topp < 0),
           "--sampling-topk/--sampling-topp need --mode sample")
+    check(cfg.sampling_topk == -1 or cfg.sampling_topk >= 1,
+          f"--sampling-topk must be >= 1 (or -1: off), got {cfg.sampling_topk}")
     check(cfg.sampling_topp < 0 or 0 < cfg.sampling_topp <= 1,
           f"--sampling-topp must be in (0, 1], got {cfg.sampling_topp}")
     check(cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}")
     check(cfg.chunk_size >= 1, f"--chunk-size must be >= 1, got {cfg.chunk_size}")
     check(cfg.batch_size is None or cfg.batch_size >= 1, "--batch-size must be >= 1")
     check(cfg.max_tokens is None or cfg.max_tokens >= 1, "--max-tokens must be >= 1")
-    check(cfg.num_shards >= 1 and 0 <= cfg.shard_id < cfg.num_shards,
+    check(cfg.num_shards >= 1, f"--num-shards must be >= 1, got {cfg.num_shards}")
+    check(0 <= cfg.shard_id < cfg.num_shards,
           f"--shard-id must be in 0..{cfg.num_shards - 1}, got {cfg.shard_id}")
+    for flag, value in (("--max-len-ratio", cfg.max_len_ratio),
+                        ("--max-output-tokens", cfg.max_output_tokens),
+                        ("--max-input-chars", cfg.max_input_chars)):
+        check(value >= 0, f"{flag} must be >= 0 (0: off), got {value}")
     check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
     check(cfg.backend != "ctranslate2" or cfg.mode == "sample" or cfg.temperature == 1.0,
           "--backend ctranslate2 applies --temperature only in --mode sample")

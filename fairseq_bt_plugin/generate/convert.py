@@ -14,6 +14,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..cli import run_reporting_user_errors
 from ..errors import BTUserError, check
+from ..text_processing import bad_line_error, decode_lines, read_raw_lines
 from .config import BTConvertConfig, options_dict, parse
 from .decoder import Hypothesis
 from .writer import ChunkHeader, OutputNames, WorkStore, assemble
@@ -33,10 +34,15 @@ class ParsedLog:
         self.detoks: Dict[int, List[Tuple[float, str]]] = {}
 
 
-def parse_log(lines: Iterable[str]) -> ParsedLog:
+def parse_log(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: str
+              ) -> ParsedLog:
+    """The log from :func:`~fairseq_bt_plugin.text_processing.decode_lines`; a line that is not
+    text (invalid UTF-8, NUL byte) is an error naming ``path`` and the line."""
     log = ParsedLog()
-    for raw in lines:
-        m = LINE.match(raw.rstrip("\n"))
+    for n, raw, problem in lines:
+        if problem:
+            raise bad_line_error(path, n, problem)
+        m = LINE.match(raw)
         if not m:
             continue
         kind, i, rest = m.group(1), int(m.group(2)), m.group(3)
@@ -63,11 +69,10 @@ def missing_ids(log: ParsedLog, expected: int) -> List[int]:
 
 def convert(cfg: BTConvertConfig) -> Dict:
     if cfg.log == "-":
-        log = parse_log(sys.stdin)
+        log = parse_log(decode_lines(sys.stdin.buffer, "<stdin>"), "<stdin>")
     else:
         check(os.path.isfile(cfg.log), f"{cfg.log}: log file not found")
-        with open(cfg.log, encoding="utf-8", errors="replace") as f:
-            log = parse_log(f)
+        log = parse_log(read_raw_lines(cfg.log), cfg.log)
     check(bool(log.hyps or log.detoks), f"{cfg.log}: no H-/D- lines (not a fairseq-generate "
           "or fairseq-interactive log?)")
     missing = missing_ids(log, cfg.expected)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..data.noising import WordNoiser
-from ..errors import BTUserError, check
+from ..errors import BTUserError, check, checkpoint_error
 from ..text_processing import TextProcessor
 from .config import BTGenerateConfig
 from .reader import Chunk
@@ -125,8 +125,7 @@ class ReverseModel:
         try:
             state = checkpoint_utils.load_checkpoint_to_cpu(cfg.path, {"data": self.data})
         except Exception as e:  # unpickling errors of all kinds
-            raise BTUserError(f"{cfg.path}: not a fairseq checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+            raise checkpoint_error(cfg.path, e) from None
         task_cfg = state["cfg"]["task"] if state.get("cfg") is not None else state.get("args")
         saved = (getattr(task_cfg, "source_lang", None), getattr(task_cfg, "target_lang", None))
         check(None in saved or saved == (cfg.source_lang, cfg.target_lang),

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from ..errors import check
-from ..text_processing import invalid_utf8_error, open_binary, read_raw_lines
+from ..text_processing import bad_line_error, open_binary, read_raw_lines
+
+
+SKIP_HINT = " (use --skip-invalid to skip such lines)"
 
 
 @dataclass
@@ -24,8 +27,8 @@ class Chunk:
 def input_files(spec: str) -> List[str]:
     files = [p for p in spec.split(",") if p]
     check(bool(files), "--input: no file given")
-    for p in files:
-        open_binary(p).close()  # fails early, naming the file
+    for p in files:  # fails early, naming the file
+        check(next(read_raw_lines(p), None) is not None, f"{p}: empty file (--input)")
     return files
 
 
@@ -41,12 +44,13 @@ def read_chunks(files: List[str], chunk_size: int, max_chars: int, skip_invalid:
                 wanted: Callable[[int], bool] = lambda c: True) -> Iterator[Chunk]:
     """Every chunk of the concatenated input. Lines of chunks that are not ``wanted`` (another
     shard's, or already done) are counted but neither kept nor checked (``selected=False``).
-    Empty lines, lines over ``max_chars`` characters and (with ``skip_invalid``) invalid
-    UTF-8 are skipped and counted in ``Chunk.skipped``."""
+    Empty lines, lines over ``max_chars`` characters and (with ``skip_invalid``) lines that
+    are not text (invalid UTF-8, NUL bytes: otherwise an error naming file and line) are
+    skipped and counted in ``Chunk.skipped``."""
     chunk: Optional[Chunk] = None
     index = 0
     for path in files:
-        for n, text in read_raw_lines(path):
+        for n, text, problem in read_raw_lines(path):
             c = index // chunk_size
             if chunk is None or chunk.index != c:
                 if chunk is not None:
@@ -54,10 +58,10 @@ def read_chunks(files: List[str], chunk_size: int, max_chars: int, skip_invalid:
                 chunk = Chunk(c, selected=wanted(c))
             chunk.num_lines += 1
             if chunk.selected:
-                if text is None:
+                if problem:
                     if not skip_invalid:
-                        raise invalid_utf8_error(path, n)
-                    chunk.skipped["invalid_utf8"] += 1
+                        raise bad_line_error(path, n, problem, SKIP_HINT)
+                    chunk.skipped[problem] += 1
                 elif not text.strip():
                     chunk.skipped["empty_input"] += 1
                 elif max_chars > 0 and len(text) > max_chars:

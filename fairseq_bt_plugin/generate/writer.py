@@ -4,7 +4,9 @@
 options is refused) and one ``chunk-NNNNNN.jsonl`` per finished chunk, each written to a temp
 file and moved into place, so a chunk file exists only when complete. The final files are
 assembled from the chunk files in chunk order (so shards merge into exactly the single-process
-output), each written to a temp file and moved into place; the summary is written last.
+output) under ``.part`` names, and moved into place together once all of them and the
+binarized corpus are complete; the summary, written last, marks the output finished. A run that
+fails (bad input, disk full) leaves earlier final files byte-identical and no ``.part`` files.
 """
 import contextlib
 import json
@@ -17,24 +19,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import BTUserError, check
+from ..atomic import atomic_open, remove_files, replace_all
+from ..errors import BTUserError, check, naming
 from .decoder import Hypothesis
 from .filters import DuplicateFilter
 
 CHUNK_FORMAT = "chunk-{:06d}.jsonl"
-
-
-@contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w"):
-    """Write ``path`` through a temp file that replaces it only if the block succeeds."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 @dataclass
@@ -146,48 +136,53 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
     seconds = generate_seconds = 0.0
     dedup = None if keep_duplicates else DuplicateFilter()
     syn_path, orig_path = names.path(names.synthetic_lang), names.path(names.original_lang)
-    tok_paths = (syn_path + ".pieces", orig_path + ".pieces")
+    # every output under a .part name until all are complete (binarized corpus included)
+    parts = {p: p + ".part" for p in (syn_path, orig_path, names.path("scores"),
+                                      names.path("weights"))}
+    raw_path = names.path("scores.raw.part")
+    tok_paths = (syn_path + ".pieces.part", orig_path + ".pieces.part")
     log_norm, kept = -math.inf, 0
-    with contextlib.ExitStack() as stack:
-        syn = stack.enter_context(atomic_open(syn_path + ".part"))
-        orig = stack.enter_context(atomic_open(orig_path + ".part"))
-        raw_scores = stack.enter_context(atomic_open(names.path("scores.part")))
-        toks = [stack.enter_context(atomic_open(p)) for p in tok_paths] if binarize else None
-        for store, c in chunks:
-            header = store.read_header(c)
-            counts.update(lines=header.num_lines, translated=header.translated,
-                          hypotheses=header.hypotheses)
-            skipped.update(header.skipped)
-            filtered.update(header.filtered)
-            seconds += header.seconds
-            generate_seconds += header.generate_seconds
-            for h in store.read_hypotheses(c):
-                if dedup is not None and dedup.is_duplicate(h.synthetic, h.original):
-                    filtered["duplicate"] += 1
-                    continue
-                syn.write(h.synthetic + "\n")
-                orig.write(h.original + "\n")
-                raw_scores.write(f"{h.score:.6f}\n")
-                if toks:
-                    toks[0].write(h.synthetic_pieces + "\n")
-                    toks[1].write(h.original_pieces + "\n")
-                log_norm = float(np.logaddexp(log_norm, round(h.score, 6)))
-                kept += 1
-    log_mean = log_norm - math.log(kept) if kept else 0.0
-    with atomic_open(names.path("scores")) as scores, atomic_open(names.path("weights")) as wf, \
-            open(names.path("scores.part"), encoding="utf-8") as raw:
-        for line in raw:
-            s = float(line)
-            w = math.exp(s - log_mean)
-            scores.write(f"{s:.6f}\t{w:.6f}\n")
-            wf.write(f"{w:.6f}\n")
-    os.remove(names.path("scores.part"))
-    for path in (syn_path, orig_path):
-        os.replace(path + ".part", path)
-    if binarize:
-        write_binarized(tok_paths, names, binarize)
-        for p in tok_paths:
-            os.remove(p)
+    try:
+        with contextlib.ExitStack() as stack:
+            syn = stack.enter_context(atomic_open(parts[syn_path]))
+            orig = stack.enter_context(atomic_open(parts[orig_path]))
+            raw_scores = stack.enter_context(atomic_open(raw_path))
+            toks = [stack.enter_context(atomic_open(p)) for p in tok_paths] if binarize else None
+            for store, c in chunks:
+                header = store.read_header(c)
+                counts.update(lines=header.num_lines, translated=header.translated,
+                              hypotheses=header.hypotheses)
+                skipped.update(header.skipped)
+                filtered.update(header.filtered)
+                seconds += header.seconds
+                generate_seconds += header.generate_seconds
+                for h in store.read_hypotheses(c):
+                    if dedup is not None and dedup.is_duplicate(h.synthetic, h.original):
+                        filtered["duplicate"] += 1
+                        continue
+                    syn.write(h.synthetic + "\n")
+                    orig.write(h.original + "\n")
+                    raw_scores.write(f"{h.score:.6f}\n")
+                    if toks:
+                        toks[0].write(h.synthetic_pieces + "\n")
+                        toks[1].write(h.original_pieces + "\n")
+                    log_norm = float(np.logaddexp(log_norm, round(h.score, 6)))
+                    kept += 1
+        log_mean = log_norm - math.log(kept) if kept else 0.0
+        with atomic_open(parts[names.path("scores")]) as scores, \
+                atomic_open(parts[names.path("weights")]) as wf, \
+                open(raw_path, encoding="utf-8") as raw:
+            for line in raw:
+                s = float(line)
+                w = math.exp(s - log_mean)
+                scores.write(f"{s:.6f}\t{w:.6f}\n")
+                wf.write(f"{w:.6f}\n")
+        if binarize:
+            write_binarized(tok_paths, parts[names.path("weights")], names, binarize)
+        remove_files([names.path("summary.json")])  # unfinished until the new one is written
+        replace_all(parts)
+    finally:
+        remove_files(list(parts.values()) + [raw_path, *tok_paths])
     summary = dict(summary)
     summary.update(
         input_lines=counts["lines"], skipped_input=dict(sorted(skipped.items())),
@@ -206,7 +201,8 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
     return summary
 
 
-def write_binarized(tok_paths: Tuple[str, str], names: OutputNames, spec: BinarizeSpec) -> None:
+def write_binarized(tok_paths: Tuple[str, str], weights_path: str, names: OutputNames,
+                    spec: BinarizeSpec) -> None:
     """Split ``train`` of a fairseq mmap corpus in the forward direction, with
     ``train.weights`` and the dictionaries, as ``bt_translation --bt-data DIR`` reads it."""
     from fairseq.data import Dictionary, indexed_dataset
@@ -216,26 +212,22 @@ def write_binarized(tok_paths: Tuple[str, str], names: OutputNames, spec: Binari
     tmp = os.path.join(spec.destdir, f".tmp{os.getpid()}")
     os.makedirs(tmp, exist_ok=True)
     try:
-        final = {}
-        for lang, dict_path, tok_path in ((src, spec.srcdict, tok_paths[0]),
-                                          (tgt, spec.tgtdict, tok_paths[1])):
-            check(os.path.isfile(dict_path), f"{dict_path}: dictionary not found (--srcdict/"
-                  "--tgtdict)")
-            d = Dictionary.load(dict_path)
-            base = f"train.{src}-{tgt}.{lang}"
-            builder = indexed_dataset.make_builder(os.path.join(tmp, base + ".bin"), impl="mmap",
-                                                   vocab_size=len(d))
-            with open(tok_path, encoding="utf-8") as f:
-                for line in f:
-                    builder.add_item(d.encode_line(line.rstrip("\n"), add_if_not_exist=False,
-                                                   append_eos=True))
-            builder.finalize(os.path.join(tmp, base + ".idx"))
-            shutil.copyfile(dict_path, os.path.join(tmp, f"dict.{lang}.txt"))
-            for name in (base + ".bin", base + ".idx", f"dict.{lang}.txt"):
-                final[name] = name
-        shutil.copyfile(names.path("weights"), os.path.join(tmp, "train.weights"))
-        final["train.weights"] = "train.weights"
-        for name in final:
-            os.replace(os.path.join(tmp, name), os.path.join(spec.destdir, name))
+        with naming(spec.destdir):
+            names_in_tmp = ["train.weights"]
+            for lang, dict_path, tok_path in ((src, spec.srcdict, tok_paths[0]),
+                                              (tgt, spec.tgtdict, tok_paths[1])):
+                d = Dictionary.load(dict_path)
+                base = f"train.{src}-{tgt}.{lang}"
+                builder = indexed_dataset.make_builder(os.path.join(tmp, base + ".bin"),
+                                                       impl="mmap", vocab_size=len(d))
+                with open(tok_path, encoding="utf-8") as f:
+                    for line in f:
+                        builder.add_item(d.encode_line(line.rstrip("\n"), add_if_not_exist=False,
+                                                       append_eos=True))
+                builder.finalize(os.path.join(tmp, base + ".idx"))
+                shutil.copyfile(dict_path, os.path.join(tmp, f"dict.{lang}.txt"))
+                names_in_tmp += [base + ".bin", base + ".idx", f"dict.{lang}.txt"]
+            shutil.copyfile(weights_path, os.path.join(tmp, "train.weights"))
+        replace_all({os.path.join(spec.destdir, n): os.path.join(tmp, n) for n in names_in_tmp})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
