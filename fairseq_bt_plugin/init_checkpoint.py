@@ -47,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def init_checkpoint(own: argparse.Namespace, fairseq_args: List[str]) -> str:
-    import torch
-    from fairseq import options, tasks, utils
+    from fairseq import checkpoint_utils, options, tasks, utils
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from omegaconf import OmegaConf
 
@@ -87,11 +86,8 @@ def init_checkpoint(own: argparse.Namespace, fairseq_args: List[str]) -> str:
                         **freeze_record(result)},
         },
     }
-    out_dir = os.path.dirname(os.path.abspath(own.output))
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = own.output + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, own.output)
+    os.makedirs(os.path.dirname(os.path.abspath(own.output)), exist_ok=True)
+    checkpoint_utils.torch_persistent_save(state, own.output)  # atomic; errors name the file
     logger.info(f"wrote {own.output}: {len(result.loaded)} parameter tensors from "
                 f"{own.init_from}" + "".join(f", {s} coverage {v:.1%}"
                                              for s, v in result.coverage.items()))
@@ -108,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.print_help()
         sys.exit(0 if own.help else 2)
     logging.basicConfig(format="%(asctime)s | %(levelname)s | %(name)s | %(message)s",
-                        level=logging.INFO, stream=sys.stdout)
+                        level=logging.INFO, stream=sys.stdout, force=True)
     init_checkpoint(own, rest)
 
 

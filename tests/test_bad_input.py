@@ -133,7 +133,8 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
     ("bt-data-other-dict", "train", BT + ["{bin}", "--bt-data", "{in}/syn_other"], 2,
      "{in}/syn_other/dict.de.txt: differs from the bitext dictionary"),
     ("bt-data-other-dict-no-dict-files", "train",
-     BT + ["{bin}", "--bt-data", "{in}/syn_nodict", "--no-save"], 2, "dictionary"),
+     BT + ["{bin}", "--bt-data", "{in}/syn_nodict", "--no-save"], 2,
+     "{in}/syn_nodict/dict.de.txt: not found; a synthetic corpus from --bt-data must come"),
     ("bt-data-dir-missing", "train", BT + ["{in}/nodata"], 2,
      "{in}/nodata/dict.de.txt: No such file or directory"),
     ("bt-restore-truncated", "train", BT + ["{bin}", "--restore-file", "{in}/trunc.pt"], 2,
@@ -238,8 +239,6 @@ def bad(corpus, reverse_model, tmp_path_factory):
 
 
 KNOWN_GAPS = {  # case id -> what happens instead (docs/robustness.md)
-    "bt-data-other-dict-no-dict-files": "trains on the ids of another dictionary when the "
-    "--bt-data folder has no dict.*.txt to compare (tasks/bt_translation.py)",
     "bt-restore-other-dict-same-size": "fairseq restores a checkpoint trained with another "
     "dictionary of the same size without a word (a checkpoint stores no dictionary)",
 }

@@ -160,11 +160,14 @@ class BTTranslationTask(TransferTaskMixin, TranslationTask):
             return
         for lang in (src, tgt):
             theirs = os.path.join(data_path, f"dict.{lang}.txt")
-            if os.path.exists(theirs):
-                diff = _dict_difference(os.path.join(main, f"dict.{lang}.txt"), theirs)
-                check(diff is None, f"{theirs}: differs from the bitext dictionary "
-                      f"{os.path.join(main, f'dict.{lang}.txt')} ({diff}); synthetic corpora "
-                      "must be binarized with the bitext dictionaries (--srcdict/--tgtdict)")
+            # token ids mean nothing without their dictionary: it must be there to compare
+            check(os.path.exists(theirs), f"{theirs}: not found; a synthetic corpus from "
+                  "--bt-data must come with the dictionaries it was binarized with "
+                  "(fairseq-preprocess and fairseq-bt-generate --binarize-to write them)")
+            diff = _dict_difference(os.path.join(main, f"dict.{lang}.txt"), theirs)
+            check(diff is None, f"{theirs}: differs from the bitext dictionary "
+                  f"{os.path.join(main, f'dict.{lang}.txt')} ({diff}); synthetic corpora "
+                  "must be binarized with the bitext dictionaries (--srcdict/--tgtdict)")
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         if split != self.cfg.train_subset or not self.cfg.bt_data:
