@@ -21,6 +21,9 @@ BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
 BT_BEAM=${BT_BEAM:-2}
 BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --backend ctranslate2
 BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
+BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in the same WORK trains
+                                        # one more variant beside the finished ones (reverse,
+                                        # baseline, synthetic corpus reused)
 TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
 ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
 export WORK PROFILE BT_MODE BT_BEAM BT_ARGS
@@ -32,6 +35,9 @@ take() {  # take FILE.gz N: the first N lines (head closing the pipe early is no
   (set +o pipefail; zcat "$1" | head -n "$2")
 }
 [ $# -eq 0 ] || usage
+if [ "$BT_NAME" != bt ] && [ "$ROUNDS" != 1 ]; then
+  echo "error: BT_NAME=$BT_NAME: variants are for ROUNDS=1; iterate in a new WORK" >&2; exit 2
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 if [ -z "$CORPUS" ] && [ -d "$root/../shared/data/multi30k" ]; then CORPUS="$root/../shared/data/multi30k"; fi
@@ -63,17 +69,18 @@ tag_args=()
 bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}"
 reverse=reverse
+mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 for round in $(seq 1 "$ROUNDS"); do
   sfx=$([ "$round" = 1 ] && echo "" || echo "_r$round")
-  bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "mono_$TGT$sfx"
+  bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "mono_$TGT$mode$sfx"
   # shellcheck disable=SC2206
-  bash "$here/stages/train.sh" "bt$sfx" "$SRC" "$TGT" "${train_args[@]}" \
-    ++task.bt_data="$WORK/bt/mono_$TGT$sfx/bin" "${tag_args[@]}" $BT_TRAIN_ARGS
+  bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
+    ++task.bt_data="$WORK/bt/mono_$TGT$mode$sfx/bin" "${tag_args[@]}" $BT_TRAIN_ARGS
   if [ "$round" -lt "$ROUNDS" ]; then  # the better forward model improves the reverse one
     nxt="_r$((round + 1))"
-    bash "$here/stages/backtranslate.sh" "bt$sfx" "$SRC" "$TGT" "mono_$SRC$nxt"
+    bash "$here/stages/backtranslate.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "mono_$SRC$mode$nxt"
     bash "$here/stages/train.sh" "reverse$nxt" "$TGT" "$SRC" "${train_args[@]}" \
-      ++task.bt_data="$WORK/bt/mono_$SRC$nxt/bin" "${tag_args[@]}"
+      ++task.bt_data="$WORK/bt/mono_$SRC$mode$nxt/bin" "${tag_args[@]}"
     reverse="reverse$nxt"
   fi
 done

@@ -17,8 +17,8 @@ ENV = dict(PROFILE="tiny", BITEXT="300", MONO="101", VALID="40", TEST="37", SPM_
            CORPUS=str(SHARED_DATA / "multi30k"))
 
 
-def pipeline(work: Path, rounds: int = 1, **popen):
-    env = {**os.environ, **ENV, "WORK": str(work), "ROUNDS": str(rounds),
+def pipeline(work: Path, rounds: int = 1, extra_env=None, **popen):
+    env = {**os.environ, **ENV, "WORK": str(work), "ROUNDS": str(rounds), **(extra_env or {}),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     return subprocess.Popen(["bash", str(ROOT / "scripts" / "pipeline.sh")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
@@ -78,6 +78,22 @@ def test_rerun_does_no_work(finished_run):
                   "evaluate bt", "train reverse_r2", "back-translate mono_de_r2", "train bt_r2"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_a_variant_trains_only_itself(finished_run):
+    """BT_NAME: one more +BT system beside the finished ones (after the re-run test)."""
+    work, _ = finished_run
+    models = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
+    out = finish(pipeline(work, extra_env={
+        "BT_NAME": "bt_f03", "BT_TRAIN_ARGS": "++task.bt_synthetic_fraction=0.3"}))
+    assert "== train bt_f03 (de->en" in out and "== back-translate mono_en: done already" in out
+    assert {p: p.stat().st_mtime_ns for p in models} == models  # nothing else retrained
+    epochs = [json.loads(line[line.index("{"):]) for line in
+              (work / "models" / "bt_f03" / "hydra_train.log").read_text().splitlines()
+              if '"train_synth_frac"' in line and "[train][" in line]
+    assert epochs and all(abs(float(e["train_synth_frac"]) - 0.3) < 0.05 for e in epochs)
+    systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
+    assert {"bt", "bt_f03", "baseline"} <= systems
 
 
 def test_killed_run_finishes_when_started_again(tmp_path):
