@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Raw text to a sacrebleu table in one command: Multi30K de->en, baseline vs back-translation.
 #   prepare -> train reverse (en->de) -> back-translate English monolingual text ->
-#   train forward twice (bitext only; bitext + tagged BT) -> evaluate -> report.
+#   train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
+#   bitext (bt_ft) -> evaluate -> report.
 # Every stage skips finished work and resumes after a kill. Settings below, all overridable:
 #   WORK=runs/x BITEXT=29000 MONO=100000 PROFILE=base_gpu bash scripts/pipeline.sh
 set -euo pipefail
@@ -11,16 +12,20 @@ CORPUS=${CORPUS:-}                      # Multi30K folder; default: ../shared/da
 PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, tiny, base_gpu)
 SRC=${SRC:-de}
 TGT=${TGT:-en}
-BITEXT=${BITEXT:-10000}                 # task1 training pairs used as bitext (low-resource subset)
+BITEXT=${BITEXT:-3000}                  # task1 training pairs used as bitext (low-resource subset)
 MONO=${MONO:-10000}                     # monolingual TGT sentences to back-translate
 VALID=${VALID:-1014}                    # validation pairs (task1 val)
 TEST=${TEST:-1000}                      # test pairs (test_2016_flickr)
-SPM_VOCAB=${SPM_VOCAB:-6000}            # joint sentencepiece vocabulary
+SPM_VOCAB=${SPM_VOCAB:-4000}            # joint sentencepiece vocabulary
 BT_TAG=${BT_TAG:-<BT>}                  # tagged back-translation (Caswell et al. 2019); empty: off
 BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
 BT_BEAM=${BT_BEAM:-2}
 BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --backend ctranslate2
 BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
+BT_UPDATES=${BT_UPDATES:-2}             # the +BT model trains BT_UPDATES x the profile's max_update on
+                                        # bitext + synthetic (several times the bitext's size)
+BT_FINETUNE=${BT_FINETUNE:-0.334}       # then goes on with the bitext alone for this share of
+                                        # max_update: system NAME_ft (0: no fine-tuning)
 BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in the same WORK trains
                                         # one more variant beside the finished ones (reverse,
                                         # baseline, synthetic corpus reused)
@@ -68,6 +73,10 @@ tag_args=()
 [ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
 bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}"
+max_update=$(python -c "import sys; from omegaconf import OmegaConf
+print(OmegaConf.load(sys.argv[1]).optimization.max_update)" "$root/configs/$PROFILE.yaml")
+bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
+ft_updates=$(awk -v m="$max_update" -v f="$BT_FINETUNE" 'BEGIN { printf "%d", m * f + 0.5 }')
 reverse=reverse
 mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 for round in $(seq 1 "$ROUNDS"); do
@@ -75,10 +84,19 @@ for round in $(seq 1 "$ROUNDS"); do
   bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "mono_$TGT$mode$sfx"
   # shellcheck disable=SC2206
   bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
-    ++task.bt_data="$WORK/bt/mono_$TGT$mode$sfx/bin" "${tag_args[@]}" $BT_TRAIN_ARGS
+    ++task.bt_data="$WORK/bt/mono_$TGT$mode$sfx/bin" "${tag_args[@]}" \
+    optimization.max_update="$bt_updates" $BT_TRAIN_ARGS
+  forward="$BT_NAME$sfx"
+  if [ "$ft_updates" -gt 0 ]; then  # fine-tune on the bitext: optimizer and schedule go on
+    bash "$here/stages/train.sh" "${forward}_ft" "$SRC" "$TGT" "${train_args[@]}" "${tag_args[@]}" \
+      checkpoint.continue_once="$WORK/models/$forward/checkpoint_last.pt" \
+      checkpoint.reset_dataloader=true checkpoint.reset_meters=true \
+      optimization.max_update="$((bt_updates + ft_updates))"
+    forward="${forward}_ft"
+  fi
   if [ "$round" -lt "$ROUNDS" ]; then  # the better forward model improves the reverse one
     nxt="_r$((round + 1))"
-    bash "$here/stages/backtranslate.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "mono_$SRC$mode$nxt"
+    bash "$here/stages/backtranslate.sh" "$forward" "$SRC" "$TGT" "mono_$SRC$mode$nxt"
     bash "$here/stages/train.sh" "reverse$nxt" "$TGT" "$SRC" "${train_args[@]}" \
       ++task.bt_data="$WORK/bt/mono_$SRC$mode$nxt/bin" "${tag_args[@]}"
     reverse="reverse$nxt"
