@@ -1,7 +1,7 @@
 """fairseq's own distributed trainer on CPU (gloo), with the plugin loaded: 2 processes
 launched by torchrun, or spawned by fairseq itself (``--distributed-world-size 2``).
 
-The ``bt_translation_traced`` task (``tests/bt_trace``) records on every rank which examples
+The ``traced_bt_translation`` task (``tests/bt_trace``) records on every rank which examples
 each update trained on and checksums of the parameters."""
 import re
 

@@ -1,4 +1,4 @@
-"""Test-only ``--user-dir``: task ``bt_translation_traced``, which is ``bt_translation`` that
+"""Test-only ``--user-dir``: task ``traced_bt_translation``, which is ``bt_translation`` that
 also writes what each process trains on, for the distributed and resume tests.
 
 A folder passed as ``--user-dir`` (not an installed package, like the plugins in upstream
@@ -49,7 +49,7 @@ class BTTranslationTracedConfig(BTTranslationConfig):
     pass
 
 
-@register_task("bt_translation_traced", dataclass=BTTranslationTracedConfig)
+@register_task("traced_bt_translation", dataclass=BTTranslationTracedConfig)
 class BTTranslationTracedTask(BTTranslationTask):
     def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
         params = state_checksum(model.state_dict())

@@ -32,7 +32,7 @@ def train_cmd(corpus, save: Path, *extra, launcher=(), command="fairseq-bt-train
                              "--save-dir", str(save)] + TRAIN + [str(x) for x in extra]
 
 
-TRACED = ["--user-dir", TRACE_USER_DIR, "--task", "bt_translation_traced"]
+TRACED = ["--user-dir", TRACE_USER_DIR, "--task", "traced_bt_translation"]
 
 
 def env(trace_dir: Path = None) -> dict:
