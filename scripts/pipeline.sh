@@ -31,6 +31,8 @@ BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in 
                                         # baseline, synthetic corpus reused)
 TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
 ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
+BASELINE_PARALLEL=${BASELINE_PARALLEL:-0}  # 1: train the baseline beside the reverse model and BT
+                                        # (a GPU with room for two small models); 0: one at a time
 export WORK PROFILE BT_MODE BT_BEAM BT_ARGS
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
@@ -52,8 +54,8 @@ WORK=$(cd "$WORK" && pwd)
 train_args=($TRAIN_ARGS)
 
 echo "== data: Multi30K subset ($BITEXT bitext pairs, $MONO monolingual $TGT sentences)"
-corpus=$(CORPUS="$CORPUS" bash "$here/stages/fetch_multi30k.sh")
-if [ ! -f "$WORK/raw/DONE" ]; then
+if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpus (e.g. copied to a GPU host)
+  corpus=$(CORPUS="$CORPUS" bash "$here/stages/fetch_multi30k.sh")
   mkdir -p "$WORK/raw.tmp"
   for l in "$SRC" "$TGT"; do
     take "$corpus/task1/train.$l.gz" "$BITEXT" > "$WORK/raw.tmp/train.$l"
@@ -71,8 +73,13 @@ fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/
 
 tag_args=()
 [ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
+baseline=(bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}")
+if [ "$BASELINE_PARALLEL" = 1 ]; then
+  "${baseline[@]}" & baseline_pid=$!
+  trap 'pkill -P "$baseline_pid" 2>/dev/null; kill "$baseline_pid" 2>/dev/null || true' EXIT
+fi
 bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
-bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}"
+[ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
 max_update=$(python -c "import sys; from omegaconf import OmegaConf
 print(OmegaConf.load(sys.argv[1]).optimization.max_update)" "$root/configs/$PROFILE.yaml")
 bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
@@ -103,6 +110,7 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
 done
 
+if [ "$BASELINE_PARALLEL" = 1 ]; then wait "$baseline_pid"; trap - EXIT; fi
 for m in "$WORK"/models/*/; do
   name=$(basename "$m")
   case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" ;;

@@ -114,3 +114,26 @@ def test_killed_run_finishes_when_started_again(tmp_path):
     assert not (tmp_path / "report.json").exists()
     finish(pipeline(tmp_path))
     assert json.loads((tmp_path / "report.json").read_text())["systems"]
+
+
+def log_times(log: Path):
+    """First and last timestamps of a fairseq hydra_train.log ('[2026-11-23 00:44:36,607]...')."""
+    stamps = [line[1:24] for line in log.read_text().splitlines() if line.startswith("[20")]
+    return stamps[0], stamps[-1]
+
+
+def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
+    """BASELINE_PARALLEL=1 (a GPU with room for two models): the baseline trains while the
+    reverse model does, and the run ends with every system scored."""
+    if not (SHARED_DATA / "multi30k").exists():
+        pytest.skip("no Multi30K in ../shared/data")
+    out = finish(pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0"}))
+    assert "== train baseline (de->en" in out and "== train reverse (en->de" in out
+    base_start, base_end = log_times(tmp_path / "models" / "baseline" / "hydra_train.log")
+    rev_start, rev_end = log_times(tmp_path / "models" / "reverse" / "hydra_train.log")
+    assert base_start < rev_end and rev_start < base_end  # the two trainings overlapped
+    systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
+    assert systems == {"reverse", "baseline", "bt"}
+    # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
+    rerun = finish(pipeline(tmp_path, extra_env={"CORPUS": str(tmp_path / "no_such_corpus")}))
+    assert "== train baseline: done already" in rerun
