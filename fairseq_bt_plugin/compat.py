@@ -67,6 +67,8 @@ import numpy as np
 import torch
 from omegaconf import open_dict
 
+from .atomic import atomic_open
+
 _TRUSTED_CALLERS = ("fairseq", "fairseq_cli", "fairseq_bt_plugin")
 
 
@@ -127,13 +129,8 @@ def patch_checkpoint_copy() -> None:
     def copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
         if "://" in dst_path or (not overwrite and os.path.exists(dst_path)):
             return original(src_path, dst_path, overwrite)
-        tmp = f"{dst_path}.tmp"
-        try:
-            shutil.copyfile(src_path, tmp)
-            os.replace(tmp, dst_path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with open(src_path, "rb") as src, atomic_open(dst_path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
         return True
 
     copy._fairseq_bt_patched = True

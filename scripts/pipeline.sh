@@ -20,7 +20,8 @@ SPM_VOCAB=${SPM_VOCAB:-4000}            # joint sentencepiece vocabulary
 BT_TAG=${BT_TAG:-<BT>}                  # tagged back-translation (Caswell et al. 2019); empty: off
 BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
 BT_BEAM=${BT_BEAM:-2}
-BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --backend ctranslate2
+BT_BACKEND=${BT_BACKEND:-fairseq}       # fairseq | ctranslate2 (fairseq-bt-generate --backend)
+BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --fp16 --max-tokens 16000
 BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
 BT_UPDATES=${BT_UPDATES:-2}             # the +BT model trains BT_UPDATES x the profile's max_update on
                                         # bitext + synthetic (several times the bitext's size)
@@ -31,9 +32,11 @@ BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in 
                                         # baseline, synthetic corpus reused)
 TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
 ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
-BASELINE_PARALLEL=${BASELINE_PARALLEL:-0}  # 1: train the baseline beside the reverse model and BT
-                                        # (a GPU with room for two small models); 0: one at a time
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS
+BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the reverse model and BT
+                                        # (on CPU each with half the cores); 0: one at a time;
+                                        # default: 1 for a GPU profile, 0 for a CPU one (on 2 cores
+                                        # two 1-thread trainings were no faster than one after another)
+export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,7p' "$0" >&2; exit 2; }
@@ -71,17 +74,24 @@ fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/
   --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 
+profile=$(python -c "import sys; from omegaconf import OmegaConf
+c = OmegaConf.load(sys.argv[1]); print(c.optimization.max_update, int(c.common.get('cpu', False)))" \
+  "$root/configs/$PROFILE.yaml")
+read -r max_update on_cpu <<< "$profile"
+if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
 tag_args=()
 [ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
-baseline=(bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}")
+par=()  # side by side on CPU: half the cores each (unless OMP_NUM_THREADS is set)
+if [ "$BASELINE_PARALLEL" = 1 ] && [ "$on_cpu" = 1 ]; then
+  half=$(( $(nproc) / 2 )); par=(env "OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( half > 0 ? half : 1 ))}")
+fi
+baseline=("${par[@]}" bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}")
 if [ "$BASELINE_PARALLEL" = 1 ]; then
   "${baseline[@]}" & baseline_pid=$!
   trap 'pkill -P "$baseline_pid" 2>/dev/null; kill "$baseline_pid" 2>/dev/null || true' EXIT
 fi
-bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
+"${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
-max_update=$(python -c "import sys; from omegaconf import OmegaConf
-print(OmegaConf.load(sys.argv[1]).optimization.max_update)" "$root/configs/$PROFILE.yaml")
 bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
 ft_updates=$(awk -v m="$max_update" -v f="$BT_FINETUNE" 'BEGIN { printf "%d", m * f + 0.5 }')
 reverse=reverse

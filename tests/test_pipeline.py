@@ -40,11 +40,12 @@ def finished_run(tmp_path_factory):
     if not (SHARED_DATA / "multi30k").exists():
         pytest.skip("no Multi30K in ../shared/data")
     work = tmp_path_factory.mktemp("pipeline")
-    return work, finish(pipeline(work, rounds=2))  # two rounds of iterative BT
+    return work, finish(pipeline(work, rounds=2))  # two rounds of iterative BT, the defaults
 
 
 def test_every_artefact(finished_run):
     work, out = finished_run
+    assert "(en->de, beam, fairseq)" in out
     for split, n in (("train", 300), ("valid", 40), ("test", 37), ("mono", 101)):
         assert lines(work / "raw" / f"{split}.de") == lines(work / "raw" / f"{split}.en") == n
     for corpus, mono, syn in (("mono_en", "en", "de"), ("mono_de_r2", "de", "en"),
@@ -103,7 +104,7 @@ def test_a_variant_trains_only_itself(finished_run):
 def test_killed_run_finishes_when_started_again(tmp_path):
     if not (SHARED_DATA / "multi30k").exists():
         pytest.skip("no Multi30K in ../shared/data")
-    p = pipeline(tmp_path, start_new_session=True)
+    p = pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1"}, start_new_session=True)
     deadline = time.time() + 600
     while not (tmp_path / "models" / "baseline").exists() and time.time() < deadline:
         time.sleep(0.5)
@@ -112,7 +113,8 @@ def test_killed_run_finishes_when_started_again(tmp_path):
     p.wait()
     assert not (tmp_path / "models" / "baseline" / "DONE").exists()
     assert not (tmp_path / "report.json").exists()
-    finish(pipeline(tmp_path))
+    out = finish(pipeline(tmp_path))  # a CPU profile's default: one model at a time
+    assert out.index("== train reverse") < out.index("== train baseline")
     assert json.loads((tmp_path / "report.json").read_text())["systems"]
 
 
@@ -123,12 +125,14 @@ def log_times(log: Path):
 
 
 def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
-    """BASELINE_PARALLEL=1 (a GPU with room for two models): the baseline trains while the
-    reverse model does, and the run ends with every system scored."""
+    """BASELINE_PARALLEL=1 (the default for GPU profiles): the baseline trains while the
+    reverse model does, and the run ends with every system scored; CTranslate2 BT backend."""
     if not (SHARED_DATA / "multi30k").exists():
         pytest.skip("no Multi30K in ../shared/data")
-    out = finish(pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0"}))
+    out = finish(pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0",
+                                               "BT_BACKEND": "ctranslate2"}))
     assert "== train baseline (de->en" in out and "== train reverse (en->de" in out
+    assert "(en->de, beam, ctranslate2)" in out
     base_start, base_end = log_times(tmp_path / "models" / "baseline" / "hydra_train.log")
     rev_start, rev_end = log_times(tmp_path / "models" / "reverse" / "hydra_train.log")
     assert base_start < rev_end and rev_start < base_end  # the two trainings overlapped

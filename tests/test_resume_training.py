@@ -111,18 +111,18 @@ def test_checkpoint_last_survives_a_kill_during_fairseq_copy(tmp_path, monkeypat
     new, last = tmp_path / "checkpoint_1_10.pt", tmp_path / "checkpoint_last.pt"
     new.write_bytes(b"new checkpoint " * 1000)
     last.write_bytes(b"previous checkpoint")
-    real_copy = shutil.copyfile
+    real_copy = shutil.copyfileobj
 
-    def dies_half_way(src, dst, **kwargs):
-        with open(src, "rb") as f, open(dst, "wb") as out:
-            out.write(f.read(100))
+    def dies_half_way(src, dst, *args, **kwargs):
+        dst.write(src.read(100))
+        dst.flush()
         raise KeyboardInterrupt  # stands for the kill
 
-    monkeypatch.setattr(shutil, "copyfile", dies_half_way)
+    monkeypatch.setattr(shutil, "copyfileobj", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
         PathManager.copy(str(new), str(last), overwrite=True)  # as checkpoint_utils calls it
     assert last.read_bytes() == b"previous checkpoint"
-    monkeypatch.setattr(shutil, "copyfile", real_copy)
+    monkeypatch.setattr(shutil, "copyfileobj", real_copy)
     assert PathManager.copy(str(new), str(last), overwrite=True)
     assert last.read_bytes() == new.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_1_10.pt", "checkpoint_last.pt"]

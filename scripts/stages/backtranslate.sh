@@ -4,19 +4,20 @@
 # records finished chunks); skipped when the corpus is complete.
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_ARGS)" >&2; exit 2; }
+usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_ARGS)" >&2; exit 2; }
 [ $# -eq 4 ] || usage
 WORK=${WORK:?set WORK}
 BT_MODE=${BT_MODE:-beam}
 BT_BEAM=${BT_BEAM:-5}
+BT_BACKEND=${BT_BACKEND:-fairseq}
 BT_ARGS=${BT_ARGS:-}
 name=$1 mono=$2 syn=$3 out="$WORK/bt/$4"
 if [ -f "$out/DONE" ]; then echo "== back-translate $4: done already"; exit 0; fi
-echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE)"
+echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
 # shellcheck disable=SC2086
 fairseq-bt-generate --input "$WORK/raw/mono.$mono" --path "$WORK/models/$name/checkpoint_best.pt" \
   --data "$WORK/prep/bin" --spm-model "$WORK/prep/spm.model" -s "$mono" -t "$syn" \
-  --output-dir "$out" --mode "$BT_MODE" --beam "$BT_BEAM" \
+  --output-dir "$out" --mode "$BT_MODE" --beam "$BT_BEAM" --backend "$BT_BACKEND" \
   --binarize-to "$out/bin" --srcdict "$WORK/prep/bin/dict.$syn.txt" \
   --tgtdict "$WORK/prep/bin/dict.$mono.txt" $BT_ARGS
 touch "$out/DONE"
