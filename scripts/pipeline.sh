@@ -9,7 +9,7 @@ set -euo pipefail
 
 WORK=${WORK:-runs/demo}                 # run directory (everything is written here)
 CORPUS=${CORPUS:-}                      # Multi30K folder; default: ../shared/data/multi30k, else download
-PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, tiny, base_gpu)
+PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, cpu_experiment, gpu_experiment, base_gpu, tiny)
 SRC=${SRC:-de}
 TGT=${TGT:-en}
 BITEXT=${BITEXT:-3000}                  # task1 training pairs used as bitext (low-resource subset)
