@@ -74,7 +74,7 @@ def corpus(tmp_path_factory):
     weights = [0.25 + 0.25 * (i % 4) for i in range(N_SYN)]
     write_lines(d / "syn" / "train.weights", [f"{w:.2f}" for w in weights])
     return SimpleNamespace(root=d, raw=raw, tok=tok, bin=d / "bin", syn=d / "syn", spm=spm,
-                           weights=weights)
+                           weights=weights, src="de", tgt="en")
 
 
 def setup_task(args):
