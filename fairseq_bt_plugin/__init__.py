@@ -8,6 +8,6 @@ honours the freezing record of checkpoints written by ``fairseq-bt-init-checkpoi
 from . import compat, transfer
 
 compat.apply_all()
-transfer.patch_trainer_freezing()  # checkpoints of fairseq-bt-init-checkpoint may freeze
+transfer.install_trainer_hook()  # checkpoints of fairseq-bt-init-checkpoint may freeze
 
 from . import criterions, models, tasks  # noqa: E402,F401  (registration side effects)

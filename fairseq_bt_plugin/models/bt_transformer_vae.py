@@ -132,7 +132,7 @@ class BTVAEEncoder(TransformerEncoderBase):
 class BTTransformerVAEModel(TransformerModel):
     """Transformer with a sentence-level Gaussian latent (see the module docstring)."""
 
-    #: parameter-name prefixes of the latent modules (``--init-parts latent`` in transfer.py)
+    #: parameter-name prefixes of the latent modules (``--init-parts latent`` in transfer/initialise.py)
     bt_latent_prefixes = ("encoder.source_latent.", "encoder.latent_proj.",
                           "posterior_latent.", "bow_proj.")
 

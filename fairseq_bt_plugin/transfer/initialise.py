@@ -1,44 +1,18 @@
-"""Initialise a freshly built model from a parent checkpoint (transfer learning).
-
-Applied after the model is built (:class:`TransferTaskMixin` does it for ``bt_translation``
-and ``bt_denoising``; ``fairseq-bt-init-checkpoint`` does it offline for stock tasks):
-
-* parts: ``encoder``, ``decoder`` (their layers, norms, learned positions), ``embeddings``
-  (token embeddings), ``output_projection``, ``latent`` (the z modules of
-  ``bt_transformer_vae``); ``all`` is every part that both models have.
-* vocabulary remapping: parent and child dictionaries may differ. A row of a vocabulary-sized
-  parameter (embeddings, output projection, bag-of-words head) is copied bit-exactly when its
-  token is in both dictionaries; tokens new to the child keep the child's own initialisation.
-  The share of the child's tokens found in the parent (coverage) is logged.
-* every other loaded parameter must have the same name and shape in both models; a
-  mismatch is an error naming the parameter. Latent modules that only one mode has (the
-  posterior of a translation-mode VAE) are left at their initialisation and listed.
-* freezing: the loaded parameters get no gradient for the first ``--init-freeze-updates``
-  updates (their gradients are dropped after each backward, so the optimizer skips them;
-  exact for fp32 training), then train normally. A checkpoint written by
-  ``fairseq-bt-init-checkpoint --init-freeze-updates N`` carries the frozen names in its
-  ``extra_state["bt_init"]``: with the plugin loaded, any task (stock ``translation`` too)
-  that starts from it (``--finetune-from-model`` or ``--restore-file``) freezes them, and
-  fairseq's own checkpoints keep the record so a resumed run goes on freezing.
-
-The parent's dictionaries are read from ``--init-parent-dicts`` or else from the data
-directory recorded in the parent checkpoint: ``dict.SRC.txt`` and ``dict.TGT.txt`` of its
-language pair, or ``dict.LANG.txt`` of a ``bt_denoising`` parent.
-"""
+"""Initialisation: copy a parent checkpoint's parameters into a freshly built model, part
+by part, remapping the rows of vocabulary-sized parameters between the two dictionaries (see
+:mod:`fairseq_bt_plugin.transfer`)."""
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from fairseq.data import Dictionary
-from fairseq.dataclass import FairseqDataclass
 
-from .errors import BTUserError, check
+from ..errors import BTUserError, check
+from .config import TransferConfig, parse_parts
 
 logger = logging.getLogger(__name__)
-
-INIT_PARTS = ("encoder", "decoder", "embeddings", "output_projection", "latent")
 
 #: vocabulary-sized parameters of fairseq's transformer and the side of their dictionary
 TRANSFORMER_VOCAB_PARAMETERS = {
@@ -46,27 +20,6 @@ TRANSFORMER_VOCAB_PARAMETERS = {
     "decoder.embed_tokens.weight": "target",
     "decoder.output_projection.weight": "target",
 }
-
-
-@dataclass
-class TransferConfig(FairseqDataclass):
-    init_from: str = field(
-        default="",
-        metadata={"help": "parent checkpoint to initialise the new model from (transfer "
-                  "learning); ignored when the model is loaded from a checkpoint, e.g. when "
-                  "training resumes from checkpoint_last.pt"})
-    init_parts: str = field(
-        default="all",
-        metadata={"help": "comma-separated parts to take from --init-from: encoder, decoder, "
-                  "embeddings, output_projection, latent; 'all': every part both models have"})
-    init_freeze_updates: int = field(
-        default=0,
-        metadata={"help": "keep the loaded parameters fixed for this many updates, then "
-                  "train them (0: never frozen)"})
-    init_parent_dicts: str = field(
-        default="",
-        metadata={"help": "directory with the parent's dict.*.txt; default: the data "
-                  "directory recorded in the parent checkpoint"})
 
 
 @dataclass
@@ -78,18 +31,6 @@ class TransferResult:
     freeze_updates: int
     coverage: Dict[str, float]
     skipped: List[str]
-
-
-# --- naming ---------------------------------------------------------------------------------
-def parse_parts(spec: str) -> Tuple[List[str], bool]:
-    """``(parts, is_all)`` from the ``--init-parts`` string."""
-    names = [p.strip() for p in spec.split(",") if p.strip()]
-    if names == ["all"]:
-        return list(INIT_PARTS), True
-    bad = [p for p in names if p not in INIT_PARTS]
-    check(not bad and names, f"--init-parts: unknown part(s) {', '.join(bad) or '(none)'}; "
-          f"choose from {', '.join(INIT_PARTS)} or 'all'")
-    return names, False
 
 
 def parameter_part(name: str, latent_prefixes=()) -> Optional[str]:
@@ -111,17 +52,17 @@ def vocab_parameters(model) -> Dict[str, str]:
     return {**TRANSFORMER_VOCAB_PARAMETERS, **dict(getattr(model, "bt_vocab_parameters", {}))}
 
 
-def _strip_wrappers(name: str) -> str:
+def strip_wrappers(name: str) -> str:
     while name.startswith("module."):
         name = name[len("module."):]
     return name
 
 
-def _tied_groups(model) -> List[List[Tuple[str, torch.nn.Parameter]]]:
+def tied_groups(model) -> List[List[Tuple[str, torch.nn.Parameter]]]:
     """Parameters grouped by identity (tied embeddings share one tensor), in model order."""
     groups: Dict[int, List[Tuple[str, torch.nn.Parameter]]] = {}
     for name, p in model.named_parameters(remove_duplicate=False):
-        groups.setdefault(id(p), []).append((_strip_wrappers(name), p))
+        groups.setdefault(id(p), []).append((strip_wrappers(name), p))
     return list(groups.values())
 
 
@@ -195,7 +136,7 @@ def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
     parent_arch = _cfg_get(state.get("cfg"), "model", "_name") or _cfg_get(
         state.get("cfg"), "model", "arch")
     child_arch = getattr(getattr(model, "args", None), "arch", None) or type(model).__name__
-    from .models.bt_transformer_vae import BTTransformerVAEModel
+    from ..models.bt_transformer_vae import BTTransformerVAEModel
 
     # the parent may be a VAE while the child is not: classify its latent modules as such
     latent_prefixes = tuple(dict.fromkeys(tuple(getattr(model, "bt_latent_prefixes", ()))
@@ -208,8 +149,8 @@ def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
         return BTUserError(f"--init-from {path}: {msg} (parent arch {parent_arch}, this model "
                            f"{child_arch}); choose other --init-parts or a matching --arch")
 
-    groups = _tied_groups(model)
-    child_keys = {_strip_wrappers(k) for k in model.state_dict()}
+    groups = tied_groups(model)
+    child_keys = {strip_wrappers(k) for k in model.state_dict()}
     if is_all:
         present = {parameter_part(k, latent_prefixes) for k in parent_sd}
         parts = [p for p in parts if p in present]
@@ -282,90 +223,3 @@ def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
                     f"{', '.join(skipped)}")
     return TransferResult(loaded=loaded, frozen=frozen, freeze_updates=cfg.init_freeze_updates,
                           coverage=cov, skipped=skipped)
-
-
-def drop_frozen_gradients(model, result: Optional[TransferResult], update_num: int) -> bool:
-    """After backward: remove the gradients of the frozen parameters while
-    ``update_num < freeze_updates``. Returns True when it did."""
-    if result is None or not result.frozen or update_num >= result.freeze_updates:
-        return False
-    frozen = set(result.frozen)
-    for name, p in model.named_parameters(remove_duplicate=False):
-        if _strip_wrappers(name) in frozen:
-            p.grad = None
-    return True
-
-
-def freeze_record(result: TransferResult) -> dict:
-    """What a checkpoint's ``extra_state["bt_init"]`` holds so that training freezes."""
-    return {"frozen": list(result.frozen), "freeze_updates": result.freeze_updates}
-
-
-def _freeze_from_checkpoint(trainer, extra_state) -> None:
-    """Freeze the parameters named by a loaded checkpoint's ``bt_init`` record."""
-    record = (extra_state or {}).get("bt_init") or {}
-    frozen, updates = list(record.get("frozen") or []), int(record.get("freeze_updates") or 0)
-    if not frozen or updates <= 0:
-        return
-    trainer.bt_init_record = record  # saved again with every checkpoint (resumes freeze too)
-    result = TransferResult(loaded=frozen, frozen=frozen, freeze_updates=updates, coverage={},
-                            skipped=[])
-    task = trainer.task
-    if isinstance(task, TransferTaskMixin):
-        if task.transfer is None or not task.transfer.frozen:
-            task.transfer = result
-    else:  # a stock task: drop the gradients after its own train_step
-        step = type(task).train_step.__get__(task)
-
-        def train_step(sample, model, criterion, optimizer, update_num, ignore_grad=False):
-            out = step(sample, model, criterion, optimizer, update_num, ignore_grad)
-            drop_frozen_gradients(model, result, update_num)
-            return out
-
-        task.train_step = train_step
-    if trainer.get_num_updates() < updates:
-        logger.info(f"init: {len(frozen)} parameter tensors loaded from "
-                    f"{record.get('parent', 'the parent')} stay frozen until update {updates}")
-
-
-def patch_trainer_freezing() -> None:
-    """Let fairseq's Trainer honour (and keep) a checkpoint's ``bt_init`` freezing record."""
-    from fairseq.trainer import Trainer
-
-    if getattr(Trainer, "_bt_freezing", False):
-        return
-    load, save = Trainer.load_checkpoint, Trainer.save_checkpoint
-
-    def load_checkpoint(self, filename, *args, **kwargs):
-        extra_state = load(self, filename, *args, **kwargs)
-        _freeze_from_checkpoint(self, extra_state)
-        return extra_state
-
-    def save_checkpoint(self, filename, extra_state):
-        record = getattr(self, "bt_init_record", None)
-        if record and "bt_init" not in extra_state:
-            extra_state = {**extra_state, "bt_init": record}
-        return save(self, filename, extra_state)
-
-    Trainer.load_checkpoint, Trainer.save_checkpoint = load_checkpoint, save_checkpoint
-    Trainer._bt_freezing = True
-
-
-class TransferTaskMixin:
-    """Task mixin (put it first among the bases) for a task whose config inherits
-    :class:`TransferConfig`: initialises new models from ``--init-from`` and keeps the loaded
-    parameters fixed for ``--init-freeze-updates``."""
-
-    transfer: Optional[TransferResult] = None
-
-    def build_model(self, cfg, from_checkpoint=False):
-        model = super().build_model(cfg, from_checkpoint)
-        if not from_checkpoint:
-            self.transfer = init_from_parent(model, self.cfg, self.source_dictionary,
-                                             self.target_dictionary)
-        return model
-
-    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
-        out = super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
-        drop_frozen_gradients(model, self.transfer, update_num)
-        return out
