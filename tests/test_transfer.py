@@ -18,10 +18,10 @@ from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.transfer import (
     TransferConfig,
     coverage,
-    drop_frozen_gradients,
+    freezing_of,
     init_from_parent,
 )
-from transfer_helpers import VAE_TINY, fairseq_train, vae_parent
+from transfer_helpers import VAE_TINY, check_frozen_until, fairseq_train, stock_child, vae_parent
 
 PARENT_TOKENS = ["\u2581a", "\u2581b", "c", "d", "e", "f"]
 CHILD_TOKENS = ["e", "\u2581b", "x", "\u2581a", "y", "c"]  # 4 shared, 2 new, another order
@@ -82,7 +82,7 @@ def test_remap_copies_shared_rows_bit_identically(parent):
     assert torch.equal(after["encoder.layers.0.fc1.weight"], parent.state["encoder.layers.0.fc1.weight"])
     assert result.coverage == {"source": 4 / 6, "target": 4 / 6} == {
         "source": coverage(cd, parent.dict), "target": coverage(cd, parent.dict)}
-    assert result.frozen == [] and "decoder.layers.0.fc1.weight" in result.loaded
+    assert result.frozen == {} and "decoder.layers.0.fc1.weight" in result.loaded
 
 
 def test_only_the_chosen_parts_are_loaded(parent):
@@ -146,13 +146,20 @@ def test_frozen_gradients_are_dropped_only_for_n_updates(parent):
     cd = make_dict(CHILD_TOKENS)
     child = build(cd, arch="bt_transformer_vae_tiny")
     result = init_from_parent(child, transfer_cfg(parent.path, freeze=3), cd, cd)
+    freezing = freezing_of(result)
     for p in child.parameters():
         p.grad = torch.ones_like(p)
-    assert drop_frozen_gradients(child, result, update_num=2)
+    assert freezing.drop_gradients(child, update_num=2)
     assert child.encoder.layers[0].fc1.weight.grad is None
     assert child.encoder.latent_proj.weight.grad is not None  # not loaded: trains
+    # of a vocabulary-sized parameter only the rows copied from the parent
+    new = [i for i, s in enumerate(cd.symbols) if s not in parent.dict.indices]
+    copied = [i for i, s in enumerate(cd.symbols) if s in parent.dict.indices]
+    assert result.frozen["encoder.embed_tokens.weight"] == copied
+    grad = child.encoder.embed_tokens.weight.grad
+    assert (grad[copied] == 0).all() and (grad[new] == 1).all()
     child.encoder.layers[0].fc1.weight.grad = torch.ones(64, 32)
-    assert not drop_frozen_gradients(child, result, update_num=3)
+    assert not freezing.drop_gradients(child, update_num=3)
     assert child.encoder.layers[0].fc1.weight.grad is not None
 
 
@@ -188,16 +195,8 @@ def test_init_checkpoint_command_for_stock_translation(corpus, tmp_path):
     other tokens), initialised offline from the bt_denoising VAE parent with its encoder frozen
     for 2 updates, then fine-tuned by stock fairseq-train --task translation
     --finetune-from-model (stopped after 1 update and resumed: the freezing goes on)."""
-    parent = vae_parent(corpus)
-    child_bin = tmp_path / "bin"
-    run([sys.executable, "-m", "fairseq_cli.preprocess", "-s", "de", "-t", "en", "--joined-dictionary",
-         "--trainpref", str(corpus.tok / "syn"), "--destdir", str(child_bin), "--workers", "1"])
-    init = tmp_path / "init" / "child.pt"
-    cmd = [sys.executable, "-m", "fairseq_bt_plugin.init_checkpoint", "--init-from",
-           str(parent.checkpoint), "--output", str(init), "--init-parts", "encoder,embeddings",
-           "--init-freeze-updates", "2", str(child_bin), "--task", "translation",
-           "-s", "de", "-t", "en", "--arch", "bt_transformer_tiny", "--share-all-embeddings"]
-    run(cmd)
+    child = stock_child(corpus, tmp_path)
+    parent, child_bin, init, cmd = child.parent, child.bin, child.init, child.cmd
     state = torch.load(init, weights_only=False)
     pstate = checkpoint_utils.load_checkpoint_to_cpu(str(parent.checkpoint))["model"]
     cd = Dictionary.load(str(child_bin / "dict.de.txt"))
@@ -212,18 +211,15 @@ def test_init_checkpoint_command_for_stock_translation(corpus, tmp_path):
     assert not any(k.startswith("decoder.layers") for k in record["frozen"])
     assert not any(k.startswith(("bow_proj", "encoder.latent")) for k in state["model"])
     ft = tmp_path / "ft"
-    args = ["-s", "de", "-t", "en", "--task", "translation", "--arch", "bt_transformer_tiny",
-            "--share-all-embeddings", "--optimizer", "adam", "--lr", "0.001",
-            "--max-tokens", "2000", "--cpu", "--finetune-from-model", str(init)]
+    args = child.train + ["--finetune-from-model", str(init)]
     out = fairseq_train(child_bin, ft, args, 1, save_every=1)
     assert "stay frozen until update 2" in out.stdout + out.stderr
     fairseq_train(child_bin, ft, args, 3, save_every=1)  # resumes from checkpoint_last.pt
     ck = [checkpoint_utils.load_checkpoint_to_cpu(str(ft / f"checkpoint_1_{u}.pt"))["model"]
           for u in (1, 2, 3)]
-    for name in ("encoder.layers.0.fc1.weight", "encoder.embed_tokens.weight"):
-        assert torch.equal(ck[0][name], state["model"][name]), name
-        assert torch.equal(ck[1][name], state["model"][name]), name  # after the resume too
-        assert not torch.equal(ck[2][name], state["model"][name]), name  # trains from update 3
+    # the copied rows of the tied embeddings stay (after the resume too); the new rows train
+    check_frozen_until(state["model"], record["frozen"], dict(zip((1, 2, 3), ck)), until=2)
+    assert "encoder.layers.0.fc1.weight" in record["frozen"]
     name = "decoder.layers.0.fc1.weight"  # not loaded: trains at once
     assert not torch.equal(ck[0][name], state["model"][name])
     bad = subprocess.run(cmd[:-1] + ["--encoder-ffn-embed-dim", "48"], capture_output=True, text=True)

@@ -17,24 +17,26 @@ and ``bt_denoising``; ``fairseq-bt-init-checkpoint`` does it offline for stock t
 * every other loaded parameter must have the same name and shape in both models; a
   mismatch is an error naming the parameter. Latent modules that only one mode has (the
   posterior of a translation-mode VAE) are left at their initialisation and listed.
-* freezing: the loaded parameters get no gradient for the first ``--init-freeze-updates``
-  updates (their gradients are dropped after each backward, so the optimizer skips them;
-  exact for fp32 training), then train normally. A checkpoint written by
-  ``fairseq-bt-init-checkpoint --init-freeze-updates N`` carries the frozen names in its
-  ``extra_state["bt_init"]``: with the plugin loaded, any task (stock ``translation`` too)
-  that starts from it (``--finetune-from-model`` or ``--restore-file``) freezes them, and
-  fairseq's own checkpoints keep the record so a resumed run goes on freezing.
+* freezing (:mod:`.freezing`): the loaded parameters, and of a vocabulary-sized parameter
+  only the rows copied from the parent, stay at their values for the first
+  ``--init-freeze-updates`` updates of the run, then train normally (rows of new tokens train
+  from update 1); exact under ``legacy_ddp`` and ``--fp16`` too. A checkpoint written by
+  ``fairseq-bt-init-checkpoint --init-freeze-updates N`` carries the frozen names and rows in
+  its ``extra_state["bt_init"]``: with the plugin loaded, any task (stock ``translation`` too)
+  that starts from it (``--finetune-from-model`` or ``--restore-file``) freezes them; a resumed
+  run goes on freezing, a new run started from a later checkpoint does not
+  (:mod:`.trainer_hook`).
 
 The parent's dictionaries are read from ``--init-parent-dicts`` or else from the data
 directory recorded in the parent checkpoint: ``dict.SRC.txt`` and ``dict.TGT.txt`` of its
 language pair, or ``dict.LANG.txt`` of a ``bt_denoising`` parent.
 """
 from .config import INIT_PARTS, TransferConfig, parse_parts
-from .freezing import drop_frozen_gradients, freeze_record
+from .freezing import Freezing, freeze_record, freezing_of
 from .initialise import TransferResult, coverage, init_from_parent
 from .task_mixin import TransferTaskMixin
 from .trainer_hook import install_trainer_hook
 
-__all__ = ["INIT_PARTS", "TransferConfig", "TransferResult", "TransferTaskMixin", "coverage",
-           "drop_frozen_gradients", "freeze_record", "init_from_parent",
+__all__ = ["INIT_PARTS", "Freezing", "TransferConfig", "TransferResult", "TransferTaskMixin",
+           "coverage", "freeze_record", "freezing_of", "init_from_parent",
            "install_trainer_hook", "parse_parts"]

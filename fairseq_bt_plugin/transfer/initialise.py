@@ -27,7 +27,8 @@ class TransferResult:
     """What :func:`init_from_parent` did."""
 
     loaded: List[str]
-    frozen: List[str]
+    #: parameter name -> rows to keep fixed (the rows copied from the parent; None: all)
+    frozen: Dict[str, Optional[List[int]]]
     freeze_updates: int
     coverage: Dict[str, float]
     skipped: List[str]
@@ -155,6 +156,7 @@ def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
         present = {parameter_part(k, latent_prefixes) for k in parent_sd}
         parts = [p for p in parts if p in present]
     loaded, skipped = [], []
+    copied_rows: Dict[str, Optional[List[int]]] = {}  # only the copied rows of vocab parameters
     for group in groups:
         names = [n for n, _ in group]
         selected = [n for n in names if parameter_part(n, latent_prefixes) in parts]
@@ -185,6 +187,8 @@ def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
                                    f"in the parent but {tuple(param.shape[1:])} in this model")
                 c_rows, p_rows = row_mapping(cdict, pdict)
                 param.data[c_rows] = value.to(param.dtype)[p_rows]
+                copied_rows[selected[0]] = (None if len(c_rows) == param.size(0)
+                                            else c_rows.tolist())
             else:
                 if tuple(value.shape) != tuple(param.shape):
                     raise mismatch(f"parameter {key} has shape {tuple(value.shape)} in the "
@@ -208,7 +212,8 @@ def init_from_parent(model, cfg: TransferConfig, source_dictionary: Dictionary,
     if parent_dicts is not None:
         for side in ("source", "target"):
             cov[side] = coverage(child_dicts[side], parent_dicts[side])
-    frozen = list(loaded) if cfg.init_freeze_updates > 0 else []
+    frozen = ({n: copied_rows.get(n) for n in loaded} if cfg.init_freeze_updates > 0
+              else {})
     by_part: Dict[str, int] = {}
     for n in loaded:
         part = parameter_part(n, latent_prefixes)
