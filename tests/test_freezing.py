@@ -1,0 +1,50 @@
+"""Freezing after ``fairseq-bt-init-checkpoint --init-freeze-updates``: it ends with its run
+(a descendant run started from a later checkpoint freezes nothing) and it is exact under
+fairseq's CPU distributed training (``legacy_ddp``) with weight decay."""
+import torch
+from fairseq import checkpoint_utils
+
+from transfer_helpers import check_frozen_until, fairseq_train, frozen_part, stock_child
+
+
+def model_at(save_dir, update):
+    return checkpoint_utils.load_checkpoint_to_cpu(str(save_dir / f"checkpoint_1_{update}.pt"))
+
+
+def test_descendants_of_a_frozen_run_do_not_freeze(corpus, tmp_path):
+    """A run frozen until update 2 writes checkpoint_1_1.pt; new runs started from it with
+    --finetune-from-model or --restore-file --reset-optimizer (update counter back to 0)
+    train every parameter from update 1, and their checkpoints carry no freezing record."""
+    child = stock_child(corpus, tmp_path)
+    ft = tmp_path / "ft"
+    fairseq_train(child.bin, ft, child.train + ["--finetune-from-model", str(child.init)], 1,
+                  save_every=1)
+    start = model_at(ft, 1)
+    record = start["extra_state"]["bt_init"]
+    assert record["until"] == 2 and record["saved_at_update"] == 1  # still frozen there
+    for name, starts in (("finetune", ["--finetune-from-model", str(ft / "checkpoint_1_1.pt")]),
+                         ("restore", ["--restore-file", str(ft / "checkpoint_1_1.pt"),
+                                      "--reset-optimizer"])):
+        out = fairseq_train(child.bin, tmp_path / name, child.train + starts, 1, save_every=1)
+        assert "belonged to the run that wrote this checkpoint" in out.stdout + out.stderr
+        after = model_at(tmp_path / name, 1)
+        assert "bt_init" not in after["extra_state"], name
+        for param, rows in record["frozen"].items():
+            assert not torch.equal(frozen_part(after["model"], param, rows),
+                                   frozen_part(start["model"], param, rows)), (name, param)
+
+
+def test_frozen_exactly_under_two_cpu_processes_with_weight_decay(corpus, tmp_path):
+    """fairseq's own spawn of 2 CPU workers (legacy_ddp all-reduces the dropped gradients as
+    zeros) with AdamW-style weight decay: the frozen tensors and rows stay bit-identical to
+    the initialisation for 2 updates, then train; the new rows train from update 1."""
+    child = stock_child(corpus, tmp_path)
+    save = tmp_path / "ddp"
+    out = fairseq_train(child.bin, save, child.train + [
+        "--finetune-from-model", str(child.init), "--weight-decay", "0.1",
+        "--distributed-world-size", "2"], 3, save_every=1)
+    assert "training on 2 devices" in out.stdout + out.stderr
+    init = torch.load(child.init, weights_only=False)
+    frozen = init["extra_state"]["bt_init"]["frozen"]
+    check_frozen_until(init["model"], frozen, {u: model_at(save, u)["model"] for u in (1, 2, 3)},
+                       until=2)
