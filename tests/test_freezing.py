@@ -1,9 +1,14 @@
 """Freezing after ``fairseq-bt-init-checkpoint --init-freeze-updates``: it ends with its run
 (a descendant run started from a later checkpoint freezes nothing) and it is exact under
-fairseq's CPU distributed training (``legacy_ddp``) with weight decay."""
+fairseq's CPU distributed training (``legacy_ddp``) with weight decay, and with fairseq's
+``FP16Optimizer`` (stepped on CPU: fp16 training itself needs a GPU in fairseq 0.12)."""
+import pytest
 import torch
-from fairseq import checkpoint_utils
+from fairseq import checkpoint_utils, options
+from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+from fairseq.optim.fp16_optimizer import FP16Optimizer
 
+from fairseq_bt_plugin.transfer import Freezing
 from transfer_helpers import check_frozen_until, fairseq_train, frozen_part, stock_child
 
 
@@ -48,3 +53,36 @@ def test_frozen_exactly_under_two_cpu_processes_with_weight_decay(corpus, tmp_pa
     frozen = init["extra_state"]["bt_init"]["frozen"]
     check_frozen_until(init["model"], frozen, {u: model_at(save, u)["model"] for u in (1, 2, 3)},
                        until=2)
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_fp16_optimizer_fp32_copy_keeps_the_frozen_values(monkeypatch, flat):
+    """FP16Optimizer steps an fp32 copy of the parameters (one flat tensor by default) with
+    weight decay and copies it into the model: the frozen values are restored in both, so
+    fairseq's own copy back into the model (as before every later step) keeps them."""
+    if flat:  # fairseq keys the flat copy by CUDA device; on CPU parameters have index None
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: None)
+    args = options.parse_args_and_arch(options.get_training_parser(), input_args=[
+        "data", "--arch", "bt_transformer_tiny", "--optimizer", "adam", "--lr", "0.1",
+        "--weight-decay", "0.1", "--fp16"] + ([] if flat else ["--fp16-no-flatten-grads"]))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(6, 4), torch.nn.Linear(4, 4))
+    optimizer = FP16Optimizer.build_optimizer(convert_namespace_to_omegaconf(args),
+                                              list(model.parameters()))
+    assert optimizer.has_flat_params == flat
+    frozen = {"0.weight": [0, 2, 3], "1.weight": None}
+    freezing = Freezing(rows=frozen, until=2)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    for update in range(3):
+        optimizer.zero_grad()
+        optimizer.backward(model(torch.arange(6)).pow(2).sum())
+        freezing.drop_gradients(model, update)
+        optimizer.multiply_grads(1.0)
+        freezing.optimizer_step(optimizer, model, update)
+        optimizer._sync_fp32_params_to_fp16()  # what the next step starts from
+        state = model.state_dict()
+        for name, rows in frozen.items():
+            same = torch.equal(frozen_part(state, name, rows), frozen_part(init, name, rows))
+            assert same == (update < 2), (update, name)
+        assert not torch.equal(frozen_part(state, "0.weight", [0, 2, 3], False),
+                               frozen_part(init, "0.weight", [0, 2, 3], False))
