@@ -57,16 +57,16 @@ def test_frozen_exactly_under_two_cpu_processes_with_weight_decay(corpus, tmp_pa
 
 @pytest.mark.parametrize("flat", [True, False])
 def test_fp16_optimizer_fp32_copy_keeps_the_frozen_values(monkeypatch, flat):
-    """FP16Optimizer steps an fp32 copy of the parameters (one flat tensor by default) with
+    """FP16Optimizer steps an fp32 copy of the half parameters (one flat tensor by default) with
     weight decay and copies it into the model: the frozen values are restored in both, so
     fairseq's own copy back into the model (as before every later step) keeps them."""
     if flat:  # fairseq keys the flat copy by CUDA device; on CPU parameters have index None
         monkeypatch.setattr(torch.cuda, "current_device", lambda: None)
     args = options.parse_args_and_arch(options.get_training_parser(), input_args=[
-        "data", "--arch", "bt_transformer_tiny", "--optimizer", "adam", "--lr", "0.1",
+        "data", "--arch", "transformer", "--optimizer", "adam", "--lr", "0.1",
         "--weight-decay", "0.1", "--fp16"] + ([] if flat else ["--fp16-no-flatten-grads"]))
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Embedding(6, 4), torch.nn.Linear(4, 4))
+    model = torch.nn.Sequential(torch.nn.Embedding(6, 4), torch.nn.Linear(4, 4)).half()
     optimizer = FP16Optimizer.build_optimizer(convert_namespace_to_omegaconf(args),
                                               list(model.parameters()))
     assert optimizer.has_flat_params == flat
