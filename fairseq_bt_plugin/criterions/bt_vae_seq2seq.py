@@ -61,29 +61,21 @@ class BTVAESeq2SeqConfig(BTLabelSmoothedCrossEntropyConfig):
 
 @register_criterion("bt_vae_seq2seq", dataclass=BTVAESeq2SeqConfig)
 class BTVAESeq2SeqCriterion(BTLabelSmoothedCrossEntropyCriterion):
-    def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0,
-                 report_accuracy=False, kl_beta=1.0, kl_schedule="linear",
-                 kl_warmup_updates=4000, kl_sigmoid_steepness=10.0, kl_cycle_updates=10000,
-                 kl_cycle_ratio=0.5, kl_free_bits=0.0, rec_weight=0.0):
-        super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size,
-                         report_accuracy)
-        check(kl_beta >= 0, f"--kl-beta must be >= 0, got {kl_beta}")
-        check(rec_weight >= 0, f"--rec-weight must be >= 0, got {rec_weight}")
-        check(kl_free_bits >= 0, f"--kl-free-bits must be >= 0, got {kl_free_bits}")
-        check(0 < kl_cycle_ratio <= 1, f"--kl-cycle-ratio must be in (0, 1], got {kl_cycle_ratio}")
-        self.beta_max = kl_beta
-        self.schedule = str(kl_schedule)
-        self.warmup = kl_warmup_updates
-        self.steepness = kl_sigmoid_steepness
-        self.cycle = kl_cycle_updates
-        self.cycle_ratio = kl_cycle_ratio
-        self.free_bits = kl_free_bits
-        self.rec_weight = rec_weight
+    def __init__(self, task, cfg: BTVAESeq2SeqConfig):
+        super().__init__(task, cfg.sentence_avg, cfg.label_smoothing, cfg.ignore_prefix_size,
+                         cfg.report_accuracy)
+        check(cfg.kl_beta >= 0, f"--kl-beta must be >= 0, got {cfg.kl_beta}")
+        check(cfg.rec_weight >= 0, f"--rec-weight must be >= 0, got {cfg.rec_weight}")
+        check(cfg.kl_free_bits >= 0, f"--kl-free-bits must be >= 0, got {cfg.kl_free_bits}")
+        check(0 < cfg.kl_cycle_ratio <= 1,
+              f"--kl-cycle-ratio must be in (0, 1], got {cfg.kl_cycle_ratio}")
+        self.cfg = cfg
         self.eos_idx = task.target_dictionary.eos()
 
     def beta(self, num_updates: int) -> float:
-        return kl_beta(self.schedule, num_updates, self.beta_max, self.warmup, self.cycle,
-                       self.cycle_ratio, self.steepness)
+        c = self.cfg
+        return kl_beta(str(c.kl_schedule), num_updates, c.kl_beta, c.kl_warmup_updates,
+                       c.kl_cycle_updates, c.kl_cycle_ratio, c.kl_sigmoid_steepness)
 
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
@@ -106,10 +98,10 @@ class BTVAESeq2SeqCriterion(BTLabelSmoothedCrossEntropyCriterion):
                           else sample["target"])
                 rec, rec_tokens = bow_reconstruction_loss(
                     latent["bow_logits"], tokens, ignore=(self.padding_idx, self.eos_idx))
-        check(self.rec_weight == 0 or latent is None or rec is not None,
+        check(self.cfg.rec_weight == 0 or latent is None or rec is not None,
               "--rec-weight > 0 needs a model with a bag-of-words head (--latent-bow)")
-        loss, kl, kl_fb = vae_seq2seq_loss(ce, kl_per_dim, beta, self.free_bits, rec,
-                                           self.rec_weight)
+        loss, kl, kl_fb = vae_seq2seq_loss(ce, kl_per_dim, beta, self.cfg.kl_free_bits, rec,
+                                           self.cfg.rec_weight)
         nsentences = sample["target"].size(0)
         sample_size = nsentences if self.sentence_avg else sample["ntokens"]
         logging_output = {
