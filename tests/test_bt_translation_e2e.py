@@ -65,6 +65,7 @@ def test_train_resume_generate_score(corpus, tmp_path):
     assert bleu(scored) >= 90 and bleu(scored, shifted) < 10
     assert mean_score(scored) > mean_score(before) + 0.1
 
+
 def hypotheses(stdout: str):
     """``{sentence id: (score, text)}`` from the H- lines of fairseq-generate."""
     out = {}
