@@ -1,14 +1,15 @@
 """Console commands: the plugin path, and fairseq's own commands with the plugin loaded.
 
 ``fairseq-bt-train`` etc. behave exactly like ``fairseq-train`` etc. with
-``--user-dir $(fairseq-bt-user-dir)`` added, and report plugin user errors
+``--user-dir $(fairseq-bt-user-dir)`` added (every change to fairseq is made by importing the
+plugin, :mod:`fairseq_bt_plugin.compat`): both report plugin user errors
 (:class:`~fairseq_bt_plugin.errors.BTUserError`), unwritable outputs, missing files and
 unloadable checkpoints as one line with exit status 2 (see :func:`run_reporting_user_errors`).
 """
 import functools
 import os
 import sys
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -23,63 +24,33 @@ def print_user_dir() -> None:
     print(PLUGIN_DIR)
 
 
-def run_reporting_user_errors(main: Callable[[], None], prog: str) -> None:
-    """Run ``main``; report as ``prog: error: message`` and exit 2: a :class:`BTUserError`,
-    an output that cannot be written or an input that is missing (``OSError``: disk full,
-    file size limit, read-only or unwritable folder; the message names the path), and a
-    checkpoint file that fairseq cannot load (truncated, or not a checkpoint)."""
+def user_error_message(e: Exception) -> Optional[str]:
+    """The one-line message of an error the user must act on: a :class:`BTUserError` (bad
+    input, flags, an unloadable checkpoint), an output that cannot be written or an input that
+    is missing (``OSError``: disk full, file size limit, read-only or unwritable folder; the
+    message names the path); None for every other error (a bug: its traceback is shown)."""
     from .errors import BTUserError, os_error_message
 
-    _report_checkpoint_errors()
+    if isinstance(e, BTUserError):
+        return str(e)
+    if isinstance(e, OSError):
+        return os_error_message(e)
+    return None
+
+
+def run_reporting_user_errors(main: Callable[[], None], prog: str) -> None:
+    """Run ``main``; report a user error (:func:`user_error_message`) as
+    ``prog: error: message`` and exit 2. (Importing the plugin reports uncaught ones the same
+    way, for fairseq's own commands: ``compat.patch_excepthook``.)"""
     try:
         main()
         return
-    except BTUserError as e:
-        message = str(e)
-    except OSError as e:
-        message = os_error_message(e)
+    except Exception as e:
+        message = user_error_message(e)
         if message is None:
             raise
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(2)
-
-
-def _report_checkpoint_errors() -> None:
-    """fairseq's checkpoint functions (``--restore-file``, ``--finetune-from-model``,
-    ``--init-from``, ``--path``, saving) raising errors that name the file: a
-    :class:`BTUserError` when it cannot be unpickled or is not a checkpoint, instead of a
-    traceback from torch, and an OSError naming the checkpoint when it cannot be written
-    (fairseq's half-written ``.tmp`` is removed; the previous checkpoint stays as it was)."""
-    from fairseq import checkpoint_utils
-
-    from .errors import checkpoint_error, naming
-
-    load, save = checkpoint_utils.load_checkpoint_to_cpu, checkpoint_utils.torch_persistent_save
-    if getattr(load, "_bt_reports_errors", False):
-        return
-
-    @functools.wraps(load)
-    def checked_load(path, *args, **kwargs):
-        try:
-            return load(path, *args, **kwargs)
-        except OSError:
-            raise  # a missing or unreadable file: reported as such
-        except Exception as e:
-            raise checkpoint_error(path, e) from None
-
-    @functools.wraps(save)
-    def checked_save(obj, filename, *args, **kwargs):
-        try:
-            with naming(filename):
-                return save(obj, filename, *args, **kwargs)
-        except OSError:
-            if os.path.exists(filename + ".tmp"):
-                os.remove(filename + ".tmp")
-            raise
-
-    checked_load._bt_reports_errors = True
-    checkpoint_utils.load_checkpoint_to_cpu = checked_load
-    checkpoint_utils.torch_persistent_save = checked_save
 
 
 def _with_user_dir(argv: List[str]) -> List[str]:

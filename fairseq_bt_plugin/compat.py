@@ -1,4 +1,12 @@
-"""Small, targeted fixes to fairseq 0.12 / torch >= 2.6 applied when the plugin is imported.
+"""Every change that importing the plugin makes to fairseq 0.12 (and torch, and Python's
+uncaught-exception report), in one place: :data:`PATCHES`.
+
+``import fairseq_bt_plugin`` (which ``--user-dir`` does, and every ``fairseq-bt-*`` wrapper)
+calls :func:`apply_all`, so ``fairseq-train --user-dir "$(fairseq-bt-user-dir)"`` and
+``fairseq-bt-train`` behave the same. Each entry names what it replaces and the fairseq series
+it was written for (:data:`FAIRSEQ_SERIES`): with any other fairseq installed, those patches are
+not applied and a :class:`FairseqVersionWarning` names them. README's "What importing the
+plugin changes" mirrors the table (a test keeps the two in step).
 
 Checkpoint loading
 ------------------
@@ -19,8 +27,14 @@ Keeping every sentence when batching
 ``--required-batch-size-multiple 8`` the last, short batch is thrown away, with ``--batch-size``
 and with ``--max-tokens`` alike. ``fairseq-generate`` then silently translates up to 7 sentences
 fewer than it was given (upstream issues #5036, #5351), validation skips them, and every
-training epoch loses them. We keep that remainder as a final batch of its own; all other
-batches are unchanged.
+training epoch skips the same few (the last in fairseq's length order: the longest). We keep
+that remainder as a final batch of its own, smaller than the multiple, which fairseq's own rule
+("less than N or a multiple of N") allows and which fairseq itself makes when few long
+sentences fill ``--max-tokens``; all other batches are unchanged. Everywhere (generation,
+validation, fp32 training) except half-precision training (``--fp16``, ``--bf16``,
+``--amp``): there the multiple is what buys tensor-core speed, so the Trainer's training
+batches stay exactly fairseq's (up to N-1 sentences of each epoch skipped, as in stock
+fairseq; ``--required-batch-size-multiple 1`` keeps them all).
 
 Checkpoint copies that a kill cannot truncate
 ---------------------------------------------
@@ -57,17 +71,29 @@ buffers: on CPU it gets CPU ones. Spawned workers load the plugin as fairseq's `
 (``import_user_module``); they start with the parent's ``sys.path``, so a ``--user-dir``
 folder that is no installed package loads in them too (tested, see upstream #4875).
 """
+import contextlib
+import contextvars
 import functools
 import os
 import shutil
 import socket
 import sys
+import warnings
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
 from omegaconf import open_dict
 
 from .atomic import atomic_open
+
+#: the fairseq series every fairseq patch below was written (and tested) for
+FAIRSEQ_SERIES = "0.12"
+
+
+class FairseqVersionWarning(UserWarning):
+    """The installed fairseq is not the series the plugin's patches were written for."""
 
 _TRUSTED_CALLERS = ("fairseq", "fairseq_cli", "fairseq_bt_plugin")
 
@@ -94,6 +120,19 @@ def patch_torch_load() -> None:
     torch.load = load
 
 
+#: False while fairseq's Trainer builds half-precision training batches (fairseq's own)
+_KEEP_REMAINDER = contextvars.ContextVar("fairseq_bt_keep_remainder", default=True)
+
+
+@contextlib.contextmanager
+def _remainder_kept(keep: bool):
+    token = _KEEP_REMAINDER.set(keep)
+    try:
+        yield
+    finally:
+        _KEEP_REMAINDER.reset(token)
+
+
 def patch_batch_by_size() -> None:
     """Keep the last short batch that fairseq's ``batch_by_size`` drops (idempotent)."""
     from fairseq.data import data_utils
@@ -108,12 +147,48 @@ def patch_batch_by_size() -> None:
             indices = np.fromiter(indices, dtype=np.int64, count=-1)
         batches = original(indices, *args, **kwargs)
         covered = sum(len(b) for b in batches)
-        if covered < len(indices) and kwargs.get("fixed_shapes") is None:
+        if (covered < len(indices) and kwargs.get("fixed_shapes") is None
+                and _KEEP_REMAINDER.get()):
             batches = list(batches) + [indices[covered:]]
         return batches
 
     batch_by_size._fairseq_bt_patched = True
     data_utils.batch_by_size = batch_by_size
+
+
+def half_precision(cfg) -> bool:
+    """Whether a fairseq config trains in half precision (``--fp16``, ``--bf16``, ``--amp``;
+    the memory-efficient variants set these too)."""
+    return bool(cfg.common.fp16 or cfg.common.bf16 or cfg.common.amp)
+
+
+def patch_train_batches() -> None:
+    """Half-precision training batches stay fairseq's own: ``Trainer.get_train_iterator``
+    builds them with the remainder dropped (idempotent)."""
+    from fairseq.trainer import Trainer
+
+    if getattr(Trainer.get_train_iterator, "_fairseq_bt_patched", False):
+        return
+    original = Trainer.get_train_iterator
+
+    @functools.wraps(original)
+    def get_train_iterator(self, *args, **kwargs):
+        keep = not half_precision(self.cfg)
+        with _remainder_kept(keep):
+            itr = original(self, *args, **kwargs)
+        sampler = itr.batch_sampler
+        if callable(sampler) and not getattr(sampler, "_fairseq_bt_patched", False):
+            # batches rebuilt every epoch, later (in next_epoch_itr): same rule then
+            def batch_sampler(*a, **kw):
+                with _remainder_kept(keep):
+                    return sampler(*a, **kw)
+
+            batch_sampler._fairseq_bt_patched = True
+            itr.batch_sampler = batch_sampler
+        return itr
+
+    get_train_iterator._fairseq_bt_patched = True
+    Trainer.get_train_iterator = get_train_iterator
 
 
 def patch_checkpoint_copy() -> None:
@@ -252,9 +327,142 @@ def patch_cpu_all_gather_list() -> None:
     dist_utils.all_gather_list = all_gather_list
 
 
-def apply_all() -> None:
-    patch_torch_load()
-    patch_batch_by_size()
-    patch_checkpoint_copy()
-    patch_cpu_distributed()
-    patch_cpu_all_gather_list()
+def patch_checkpoint_errors() -> None:
+    """fairseq's checkpoint functions (``--restore-file``, ``--finetune-from-model``,
+    ``--init-from``, ``--path``, saving) raising errors that name the file: a
+    :class:`~fairseq_bt_plugin.errors.BTUserError` when it cannot be unpickled or is not a
+    checkpoint, instead of a traceback from torch, and an OSError naming the checkpoint when it
+    cannot be written (fairseq's half-written ``.tmp`` is removed; the previous checkpoint
+    stays as it was). Idempotent."""
+    from fairseq import checkpoint_utils
+
+    from .errors import checkpoint_error, naming
+
+    load, save = checkpoint_utils.load_checkpoint_to_cpu, checkpoint_utils.torch_persistent_save
+    if getattr(load, "_fairseq_bt_patched", False):
+        return
+
+    @functools.wraps(load)
+    def checked_load(path, *args, **kwargs):
+        try:
+            return load(path, *args, **kwargs)
+        except OSError:
+            raise  # a missing or unreadable file: reported as such
+        except Exception as e:
+            raise checkpoint_error(path, e) from None
+
+    @functools.wraps(save)
+    def checked_save(obj, filename, *args, **kwargs):
+        try:
+            with naming(filename):
+                return save(obj, filename, *args, **kwargs)
+        except OSError:
+            if os.path.exists(filename + ".tmp"):
+                os.remove(filename + ".tmp")
+            raise
+
+    checked_load._fairseq_bt_patched = True
+    checkpoint_utils.load_checkpoint_to_cpu = checked_load
+    checkpoint_utils.torch_persistent_save = checked_save
+
+
+def patch_excepthook() -> None:
+    """An uncaught user error (what :func:`fairseq_bt_plugin.cli.user_error_message` reports:
+    a ``BTUserError``, an unloadable checkpoint, an output that cannot be written) ends the
+    program as ``PROG: error: message`` with exit status 2, as the ``fairseq-bt-*`` wrappers
+    report it; every other exception keeps Python's report (idempotent)."""
+    if getattr(sys.excepthook, "_fairseq_bt_patched", False):
+        return
+    original = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        from .cli import user_error_message
+
+        message = user_error_message(exc) if isinstance(exc, Exception) else None
+        if message is None:
+            return original(exc_type, exc, tb)
+        prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+    excepthook._fairseq_bt_patched = True
+    sys.excepthook = excepthook
+
+
+def patch_trainer_freezing() -> None:
+    """The Trainer hook of :mod:`fairseq_bt_plugin.transfer` (it lives there, with the rest of
+    freezing)."""
+    from .transfer import install_trainer_hook as install
+
+    install()
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One change to fairseq (or torch, or Python) made on import."""
+
+    name: str
+    replaces: str  #: what it replaces
+    why: str  #: what goes wrong without it
+    apply: Callable[[], None]
+    fairseq: Optional[str] = FAIRSEQ_SERIES  #: series written for; None: independent of it
+
+
+#: every change importing the plugin makes, in the order applied (README mirrors this table)
+PATCHES: Tuple[Patch, ...] = (
+    Patch("torch_load", "torch.load",
+          "torch >= 2.6 refuses every fairseq checkpoint (weights_only=True)",
+          patch_torch_load),
+    Patch("batch_by_size", "fairseq.data.data_utils.batch_by_size",
+          "the last batch, short of --required-batch-size-multiple, is dropped: "
+          "fairseq-generate skips up to 7 sentences", patch_batch_by_size),
+    Patch("train_batches", "fairseq.trainer.Trainer.get_train_iterator",
+          "under --fp16/--bf16/--amp, the batch_by_size fix would add one batch per epoch "
+          "that is no multiple of 8",
+          patch_train_batches),
+    Patch("checkpoint_copy", "fairseq.file_io.PathManager.copy",
+          "a kill while copying to checkpoint_last.pt truncates it", patch_checkpoint_copy),
+    Patch("checkpoint_errors",
+          "fairseq.checkpoint_utils.load_checkpoint_to_cpu, torch_persistent_save",
+          "a truncated or foreign checkpoint is a torch traceback; a failed save leaves .tmp",
+          patch_checkpoint_errors),
+    Patch("user_errors", "sys.excepthook",
+          "plugin user errors end in a traceback instead of one line and exit status 2",
+          patch_excepthook, fairseq=None),
+    Patch("cpu_distributed",
+          "fairseq.distributed.utils.infer_init_method, call_main",
+          "no distributed training without GPUs", patch_cpu_distributed),
+    Patch("cpu_all_gather_list", "fairseq.distributed.utils.all_gather_list",
+          "CUDA buffers in distributed CPU training", patch_cpu_all_gather_list),
+    Patch("trainer_freezing", "fairseq.trainer.Trainer.load_checkpoint, save_checkpoint",
+          "the freezing record of fairseq-bt-init-checkpoint would be ignored",
+          patch_trainer_freezing),
+)
+
+
+def written_for(version: str, series: str = FAIRSEQ_SERIES) -> bool:
+    """Whether fairseq ``version`` (e.g. ``0.12.3.1``) belongs to ``series`` (``0.12``)."""
+    return version.split(".")[:2] == series.split(".")
+
+
+def apply_all(fairseq_version: Optional[str] = None) -> List[str]:
+    """Apply every patch of :data:`PATCHES` that fits the installed fairseq; warn
+    (:class:`FairseqVersionWarning`) naming those that do not. Returns the names applied."""
+    if fairseq_version is None:
+        import fairseq
+
+        fairseq_version = fairseq.__version__
+    applied, skipped = [], []
+    for patch in PATCHES:
+        if patch.fairseq is None or written_for(fairseq_version, patch.fairseq):
+            patch.apply()
+            applied.append(patch.name)
+        else:
+            skipped.append(patch.name)
+    if skipped:
+        warnings.warn(
+            f"fairseq_bt_plugin: these fixes were written for fairseq {FAIRSEQ_SERIES}.x and "
+            f"are not applied to fairseq {fairseq_version}: {', '.join(skipped)} (see README, "
+            "'What importing the plugin changes'); install fairseq-fixed==0.12.3.1",
+            FairseqVersionWarning, stacklevel=2)
+    return applied

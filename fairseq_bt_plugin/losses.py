@@ -84,26 +84,32 @@ def free_bits_kl(kl_per_dim: torch.Tensor, free_bits: float) -> torch.Tensor:
 
 
 def bow_reconstruction_loss(
-    logits: torch.Tensor, tokens: torch.Tensor, ignore: Tuple[int, ...] = ()
+    logits: torch.Tensor, tokens: torch.Tensor, ignore: Tuple[int, ...] = (),
+    weights: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Bag-of-words reconstruction: each token of the sentence predicted from z alone
-    (Zhao et al. 2017), ``-sum_t log softmax(logits)[token_t]``.
+    (Zhao et al. 2017), ``-sum_i w_i sum_t log softmax(logits_i)[token_it]``.
 
     Args:
         logits: ``(B, V)`` one distribution per sentence.
         tokens: ``(B, T)`` token ids of the sentence to reconstruct.
-        ignore: ids that are not scored (padding, eos).
+        ignore: ids that are not scored (padding, eos; the BT tag and noise filler of a
+            source).
+        weights: ``(B,)`` weight of each sentence pair (``bt_weights``); None means 1.
 
     Returns:
-        ``(loss, ntokens)``: summed loss and number of scored tokens.
+        ``(loss, ntokens)``: summed (weighted) loss and number of scored tokens (unweighted,
+        as fairseq's ``ntokens``).
     """
     lprobs = torch.log_softmax(logits.float(), dim=-1)  # B x V
     scored = torch.ones_like(tokens, dtype=torch.bool)
     for idx in ignore:
         scored &= tokens.ne(idx)
     token_lprobs = lprobs.gather(dim=1, index=tokens)  # B x T
-    loss = -(token_lprobs * scored.to(token_lprobs.dtype)).sum()
-    return loss, scored.sum()
+    token_loss = -(token_lprobs * scored.to(token_lprobs.dtype))  # B x T
+    if weights is not None:
+        token_loss = token_loss * weights.to(token_loss).unsqueeze(-1)
+    return token_loss.sum(), scored.sum()
 
 
 def vae_seq2seq_loss(
@@ -113,16 +119,24 @@ def vae_seq2seq_loss(
     free_bits: float = 0.0,
     rec_loss: Optional[torch.Tensor] = None,
     rec_weight: float = 0.0,
+    weights: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
     """``ce + beta * KL_fb + rec_weight * rec``; a term whose weight is 0 is not added at all,
     so with ``beta == 0`` and ``rec_weight == 0`` the result *is* ``ce_loss`` (bit-identical).
 
+    Args:
+        weights: ``(B,)`` weight of each sentence pair (``bt_weights``), applied to its KL
+            (each row of ``kl_per_dim``) before the sum and the free-bits floor, as the CE and
+            ``rec_loss`` already carry them: a pair's whole ELBO is weighted. None means 1.
+
     Returns:
-        ``(loss, kl, kl_fb)``: total, raw summed KL and the KL after the free-bits floor
-        (both None when there is no latent).
+        ``(loss, kl, kl_fb)``: total, (weighted) summed KL and that KL after the free-bits
+        floor (both None when there is no latent).
     """
     loss, kl, kl_fb = ce_loss, None, None
     if kl_per_dim is not None:
+        if weights is not None:
+            kl_per_dim = kl_per_dim * weights.to(kl_per_dim).unsqueeze(-1)
         kl = kl_per_dim.sum()
         kl_fb = free_bits_kl(kl_per_dim, free_bits)
         if beta != 0:

@@ -44,3 +44,100 @@ def test_batch_by_size_keeps_the_short_last_batch():
         flat = np.concatenate(batches).tolist()
         assert flat == list(range(50)), kwargs
         assert all(len(b) % 8 == 0 for b in batches[:-1]) and len(batches[-1]) == 2
+
+
+def test_every_batch_respects_the_multiple_rule():
+    """The kept remainder is smaller than the multiple: fairseq's own rule ("less than N or a
+    multiple of N") holds for every batch, as for the short batches fairseq itself makes."""
+    import numpy as np
+    from fairseq.data import data_utils
+
+    sizes = np.array([5] * 45 + [60] * 8, dtype=np.int64)  # long sentences last, as sorted
+    batches = data_utils.batch_by_size(np.arange(53, dtype=np.int64), lambda i: sizes[i],
+                                       num_tokens_vec=sizes, max_tokens=130,
+                                       required_batch_size_multiple=8)
+    lens = [len(b) for b in batches]
+    assert np.concatenate(batches).tolist() == list(range(53))
+    assert all(n < 8 or n % 8 == 0 for n in lens), lens
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_trainer_batches_keep_the_remainder_except_in_half_precision(corpus, precision):
+    """fairseq's Trainer: fp32 training and validation see every sentence; half-precision
+    training keeps fairseq's own batches, all multiples of --required-batch-size-multiple."""
+    from fairseq.trainer import Trainer
+
+    from conftest import N_TRAIN, N_VALID, setup_task
+
+    mult = 8
+    task, cfg = setup_task([str(corpus.bin), "--task", "translation", "-s", corpus.src,
+                            "-t", corpus.tgt, "--batch-size", "16", "--cpu",
+                            "--required-batch-size-multiple", str(mult)]
+                           + (["--fp16"] if precision == "fp16" else []))
+    task.load_dataset("valid")
+    trainer = Trainer(cfg, task, task.build_model(cfg.model), task.build_criterion(cfg.criterion))
+    train = [len(b) for b in trainer.get_train_iterator(epoch=1).frozen_batches]
+    valid = [len(b) for b in trainer.get_valid_iterator("valid").frozen_batches]
+    assert N_TRAIN % mult and sum(valid) == N_VALID
+    if precision == "fp32":
+        assert sum(train) == N_TRAIN and train[-1] == N_TRAIN % mult
+    else:
+        assert sum(train) == N_TRAIN - N_TRAIN % mult and all(n % mult == 0 for n in train)
+
+
+def test_version_guard_skips_every_fairseq_patch_with_a_warning():
+    """Importing the plugin next to a fairseq other than 0.12.x applies none of the fairseq
+    patches and says so (the Python-level one-line error report stays)."""
+    import subprocess
+    import sys
+
+    from fairseq_bt_plugin.compat import PATCHES
+
+    code = ("import sys, fairseq, torch; fairseq.__version__ = '0.13.0'; "
+            "import fairseq_bt_plugin; from fairseq.data import data_utils; "
+            "print(hasattr(torch.load, '_fairseq_bt_patched'), "
+            "hasattr(data_utils.batch_by_size, '_fairseq_bt_patched'), "
+            "hasattr(sys.excepthook, '_fairseq_bt_patched'))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert p.stdout.split() == ["False", "False", "True"]
+    assert "FairseqVersionWarning" in p.stderr and "fairseq 0.13.0" in p.stderr
+    skipped = [patch.name for patch in PATCHES if patch.fairseq is not None]
+    assert f": {', '.join(skipped)} (see README" in p.stderr
+
+
+def test_readme_lists_every_patch_in_order():
+    import re
+    from pathlib import Path
+
+    from fairseq_bt_plugin.compat import PATCHES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### What importing the plugin changes")[1].split("\n## ")[0]
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", section, flags=re.M)
+    assert rows == [(p.name, p.replaces) for p in PATCHES]
+
+
+def test_fairseq_train_with_user_dir_reports_a_bad_checkpoint_like_the_wrapper(corpus, tmp_path):
+    """Both paths import the plugin, so both patch fairseq alike: one line, exit status 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import PLUGIN_DIR, TINY_MODEL
+
+    bad = tmp_path / "trunc.pt"
+    torch.save({"model": torch.zeros(1000)}, bad)
+    bad.write_bytes(bad.read_bytes()[:2000])
+    args = [str(corpus.bin), "--task", "translation", "-s", corpus.src, "-t", corpus.tgt,
+            "--restore-file", str(bad), "--save-dir", str(tmp_path / "save")] + TINY_MODEL
+    bin_dir = Path(sys.executable).parent
+    messages = []
+    for prog, cmd in (("fairseq-train", ["fairseq-train", "--user-dir", PLUGIN_DIR]),
+                      ("fairseq-bt-train", ["fairseq-bt-train"])):
+        p = subprocess.run([str(bin_dir / cmd[0])] + cmd[1:] + args, capture_output=True,
+                           text=True)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, (prog, p.stderr[-2000:])
+        last = p.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"{prog}: error: {bad}: not a fairseq checkpoint, or truncated")
+        messages.append(last[len(prog):])
+    assert messages[0] == messages[1]

@@ -76,3 +76,32 @@ def test_combined_loss_terms_and_exact_identity():
     assert loss.item() == pytest.approx(10 + 0.5 * 3 + 0.25 * 4)
     loss, _, _ = vae_seq2seq_loss(ce, kl, beta=0.0, rec_loss=rec, rec_weight=0.0)
     assert loss is ce  # nothing added: bit-identical to the CE
+
+
+def test_pair_weights_weigh_the_bag_of_words_term_by_hand():
+    logits = torch.zeros(2, 4)  # uniform: log 4 per scored token
+    pad, eos = 1, 2
+    tokens = torch.tensor([[3, 0, eos], [3, 3, pad]])
+    loss, n = bow_reconstruction_loss(logits, tokens, ignore=(pad, eos),
+                                      weights=torch.tensor([0.5, 2.0]))
+    assert n.item() == 4  # scored tokens are counted unweighted, like fairseq's ntokens
+    assert loss.item() == pytest.approx((0.5 * 2 + 2.0 * 2) * math.log(4))
+    # the BT tag (5) and the noise filler (3) of a source are not scored when ignored
+    loss, n = bow_reconstruction_loss(torch.zeros(1, 6), torch.tensor([[5, 3, 0, 4, eos]]),
+                                      ignore=(pad, eos, 5, 3))
+    assert n.item() == 2 and loss.item() == pytest.approx(2 * math.log(6))
+
+
+def test_pair_weights_weigh_the_kl_before_the_free_bits_floor_by_hand():
+    ce = torch.tensor(10.0)
+    kl = torch.tensor([[0.5, 1.5], [0.5, 0.5]])
+    w = torch.tensor([2.0, 0.0])  # weighted rows: (1, 3) and (0, 0)
+    loss, kl_sum, kl_fb = vae_seq2seq_loss(ce, kl, beta=0.5, rec_loss=torch.tensor(4.0),
+                                           rec_weight=0.25, weights=w)
+    assert kl_sum.item() == 4.0 and kl_fb.item() == 4.0
+    assert loss.item() == pytest.approx(10 + 0.5 * 4 + 0.25 * 4)
+    # floor 1 nat on the batch means of the weighted KL, (0.5, 1.5) -> (1, 1.5), times B = 2
+    _, kl_sum, kl_fb = vae_seq2seq_loss(ce, kl, beta=0.5, free_bits=1.0, weights=w)
+    assert kl_sum.item() == 4.0 and kl_fb.item() == pytest.approx(5.0)
+    # all weights 1: the unweighted numbers
+    assert vae_seq2seq_loss(ce, kl, 0.5, weights=torch.ones(2))[1].item() == 3.0

@@ -145,3 +145,42 @@ def test_loss_terms_beta_schedule_and_logging(corpus):
         assert key in vals, key
     assert vals["beta"] == 1.0
     assert vals["kl"] == pytest.approx(log["kl"].item() / sample["target"].size(0), abs=1e-3)
+
+
+def test_pair_weights_reach_every_term_and_the_bow_skips_tag_and_filler(corpus):
+    """bt_translation with a BT tag and word blanking: the bag-of-words term of the source
+    scores neither, and a batch's bt_weights weigh the KL and bag-of-words terms as the CE."""
+    from fairseq_bt_plugin.criterions.bt_vae_seq2seq import bow_ignored_source_tokens
+    from fairseq_bt_plugin.losses import bow_reconstruction_loss, gaussian_kl
+
+    task, cfg = setup_task([  # the tag makes the dictionaries differ: no shared embeddings
+        str(corpus.bin), "--task", "bt_translation", "-s", corpus.src, "-t", corpus.tgt,
+        "--bt-tag", "<BT>", "--bt-noise-word-blank", "0.1", "--arch", "bt_transformer_vae_tiny",
+        "--criterion", "bt_vae_seq2seq", "--label-smoothing", "0.1", "--kl-beta", "1",
+        "--kl-schedule", "constant", "--rec-weight", "0.5"])
+    torch.manual_seed(1)
+    model = task.build_model(cfg.model)
+    task.load_dataset("valid")
+    sample = task.dataset("valid").collater([task.dataset("valid")[i] for i in range(6)])
+    d = task.source_dictionary
+    sample["net_input"]["src_tokens"][:, -2] = d.index("<BT>")  # one tag per (left-padded) source
+    assert bow_ignored_source_tokens(task) == (d.pad(), d.eos(), d.index("<BT>"), d.unk())
+    crit = task.build_criterion(cfg.criterion)
+    weights = torch.tensor([0.25, 1.0, 0.5, 1.0, 0.75, 0.0])
+    model.eval()
+    with torch.no_grad():
+        net_output = model(**sample["net_input"])
+        _, _, plain = crit.compute_vae_loss(model, net_output, sample)
+        loss, _, log = crit.compute_vae_loss(model, net_output, {**sample, "bt_weights": weights})
+        lat = net_output[1]["latent"]
+        kl_rows = gaussian_kl(lat["q_mu"], lat["q_logvar"], lat["p_mu"], lat["p_logvar"]).sum(1)
+        rec, _ = bow_reconstruction_loss(lat["bow_logits"], sample["net_input"]["src_tokens"],
+                                         bow_ignored_source_tokens(task), weights)
+    assert log["kl"].item() == pytest.approx((weights * kl_rows).sum().item(), rel=1e-5)
+    assert plain["kl"].item() == pytest.approx(kl_rows.sum().item(), rel=1e-5)
+    assert log["rec"].item() == pytest.approx(rec.item(), rel=1e-6)
+    src = sample["net_input"]["src_tokens"]
+    words = src.ne(d.pad()) & src.ne(d.eos()) & src.ne(d.unk())  # unk: the filler
+    assert log["rec_tokens"] == int(words.sum()) - 6  # the tags are not scored
+    assert loss.item() == pytest.approx((log["ce_loss"] + log["kl"] + 0.5 * log["rec"]).item(),
+                                        rel=1e-6)

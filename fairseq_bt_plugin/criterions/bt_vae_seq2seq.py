@@ -8,15 +8,23 @@
   dimension, weighted by ``beta(t)`` from :mod:`fairseq_bt_plugin.kl_schedules`, where t is
   the number of updates done (``model.bt_num_updates``, set by every fairseq task).
 * reconstruction: bag-of-words CE of one side's words from z alone (the model's
-  ``--latent-bow`` head), weighted by ``--rec-weight``.
+  ``--latent-bow`` head), weighted by ``--rec-weight``. Padding and eos are not scored, and
+  of the source neither are the BT tag and the noise filler (:func:`bow_ignored_source_tokens`):
+  they are no words of the sentence.
+
+Per-pair weights (``bt_weights`` of ``bt_translation --bt-weighted``) weigh a pair's whole
+ELBO: its CE, its KL (before the free-bits floor, which then applies to the batch mean of the
+weighted KL) and its bag-of-words term alike.
 
 With ``--kl-beta 0 --rec-weight 0`` the loss is the CE, bit for bit. Models without a latent
 (e.g. a plain transformer in ``bt_denoising``) train with the CE alone. Logged separately:
 ``ce`` (bits per token), ``kl`` (nats per sentence, before the floor), ``kl_fb`` (after it),
-``beta``, ``rec`` (nats per reconstructed token).
+``beta``, ``rec`` (nats per reconstructed token); with per-pair weights, ``kl`` and ``rec``
+are of the weighted terms.
 """
 import math
 from dataclasses import dataclass, field
+from typing import Tuple
 
 from fairseq import utils
 from fairseq.criterions import register_criterion
@@ -59,31 +67,36 @@ class BTVAESeq2SeqConfig(BTLabelSmoothedCrossEntropyConfig):
                   "model's --latent-bow side from z; 0: off"})
 
 
+def bow_ignored_source_tokens(task) -> Tuple[int, ...]:
+    """Source tokens the bag-of-words term does not score: padding, eos, and what
+    ``bt_translation``/``bt_denoising`` put into a source that is no word of the sentence:
+    the BT tag and, when word blanking is on, the noise filler (with the default ``<unk>``
+    filler, genuine unknown words too)."""
+    d = task.source_dictionary
+    noiser = getattr(task, "noiser", None)  # bt_translation, bt_denoising
+    filler = noiser.filler_idx if noiser is not None and noiser.word_blank > 0 else None
+    extra = (getattr(task, "tag_idx", None), filler)  # bt_translation's --bt-tag
+    return (d.pad(), d.eos()) + tuple(i for i in extra if i is not None)
+
+
 @register_criterion("bt_vae_seq2seq", dataclass=BTVAESeq2SeqConfig)
 class BTVAESeq2SeqCriterion(BTLabelSmoothedCrossEntropyCriterion):
-    def __init__(self, task, sentence_avg, label_smoothing, ignore_prefix_size=0,
-                 report_accuracy=False, kl_beta=1.0, kl_schedule="linear",
-                 kl_warmup_updates=4000, kl_sigmoid_steepness=10.0, kl_cycle_updates=10000,
-                 kl_cycle_ratio=0.5, kl_free_bits=0.0, rec_weight=0.0):
-        super().__init__(task, sentence_avg, label_smoothing, ignore_prefix_size,
-                         report_accuracy)
-        check(kl_beta >= 0, f"--kl-beta must be >= 0, got {kl_beta}")
-        check(rec_weight >= 0, f"--rec-weight must be >= 0, got {rec_weight}")
-        check(kl_free_bits >= 0, f"--kl-free-bits must be >= 0, got {kl_free_bits}")
-        check(0 < kl_cycle_ratio <= 1, f"--kl-cycle-ratio must be in (0, 1], got {kl_cycle_ratio}")
-        self.beta_max = kl_beta
-        self.schedule = str(kl_schedule)
-        self.warmup = kl_warmup_updates
-        self.steepness = kl_sigmoid_steepness
-        self.cycle = kl_cycle_updates
-        self.cycle_ratio = kl_cycle_ratio
-        self.free_bits = kl_free_bits
-        self.rec_weight = rec_weight
-        self.eos_idx = task.target_dictionary.eos()
+    def __init__(self, task, cfg: BTVAESeq2SeqConfig):
+        super().__init__(task, cfg.sentence_avg, cfg.label_smoothing, cfg.ignore_prefix_size,
+                         cfg.report_accuracy)
+        check(cfg.kl_beta >= 0, f"--kl-beta must be >= 0, got {cfg.kl_beta}")
+        check(cfg.rec_weight >= 0, f"--rec-weight must be >= 0, got {cfg.rec_weight}")
+        check(cfg.kl_free_bits >= 0, f"--kl-free-bits must be >= 0, got {cfg.kl_free_bits}")
+        check(0 < cfg.kl_cycle_ratio <= 1,
+              f"--kl-cycle-ratio must be in (0, 1], got {cfg.kl_cycle_ratio}")
+        self.cfg = cfg
+        self.bow_ignore = {"source": bow_ignored_source_tokens(task),
+                           "target": (self.padding_idx, task.target_dictionary.eos())}
 
     def beta(self, num_updates: int) -> float:
-        return kl_beta(self.schedule, num_updates, self.beta_max, self.warmup, self.cycle,
-                       self.cycle_ratio, self.steepness)
+        c = self.cfg
+        return kl_beta(str(c.kl_schedule), num_updates, c.kl_beta, c.kl_warmup_updates,
+                       c.kl_cycle_updates, c.kl_cycle_ratio, c.kl_sigmoid_steepness)
 
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
@@ -97,19 +110,20 @@ class BTVAESeq2SeqCriterion(BTLabelSmoothedCrossEntropyCriterion):
         latent = extra.get("latent")
         beta = self.beta(getattr(model, "bt_num_updates", 0))
         kl_per_dim = rec = rec_tokens = None
+        weights = sample.get("bt_weights")
         if latent is not None:
             kl_per_dim = gaussian_kl(latent["q_mu"].float(), latent["q_logvar"].float(),
                                      None if latent["p_mu"] is None else latent["p_mu"].float(),
                                      None if latent["p_logvar"] is None else latent["p_logvar"].float())
             if latent.get("bow_logits") is not None:
-                tokens = (sample["net_input"]["src_tokens"] if latent["bow_side"] == "source"
-                          else sample["target"])
+                side = latent["bow_side"]
+                tokens = sample["net_input"]["src_tokens"] if side == "source" else sample["target"]
                 rec, rec_tokens = bow_reconstruction_loss(
-                    latent["bow_logits"], tokens, ignore=(self.padding_idx, self.eos_idx))
-        check(self.rec_weight == 0 or latent is None or rec is not None,
+                    latent["bow_logits"], tokens, ignore=self.bow_ignore[side], weights=weights)
+        check(self.cfg.rec_weight == 0 or latent is None or rec is not None,
               "--rec-weight > 0 needs a model with a bag-of-words head (--latent-bow)")
-        loss, kl, kl_fb = vae_seq2seq_loss(ce, kl_per_dim, beta, self.free_bits, rec,
-                                           self.rec_weight)
+        loss, kl, kl_fb = vae_seq2seq_loss(ce, kl_per_dim, beta, self.cfg.kl_free_bits, rec,
+                                           self.cfg.rec_weight, weights)
         nsentences = sample["target"].size(0)
         sample_size = nsentences if self.sentence_avg else sample["ntokens"]
         logging_output = {
