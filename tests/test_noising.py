@@ -1,11 +1,15 @@
 """Word-level noise on sentencepiece pieces: statistics with a fixed seed, exact invariants."""
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
 from fairseq.data import Dictionary
 
+from conftest import setup_task
 from fairseq_bt_plugin.data.noising import WordNoiser, local_shuffle_order
 from fairseq_bt_plugin.data.synthetic_source_dataset import SyntheticSourceDataset, example_rng
+from transfer_helpers import mono_bin
 
 W = "\u2581"
 
@@ -106,3 +110,52 @@ def test_dataset_noise_is_deterministic_per_epoch_and_differs_across_epochs():
     assert draw(1) != draw(2)
     assert draw(1, seed=1) != draw(1, seed=2)
     assert example_rng(1, 2, 3).rand() == example_rng(1, 2, 3).rand()
+
+
+# --- through fairseq's own batch iterator, with data loader worker processes ---------------
+def sources_per_epoch(task, num_workers: int, epochs: int = 3):
+    """``{id: source tokens}`` of each training epoch, read as ``fairseq-train`` reads them:
+    ``task.get_batch_iterator`` for every epoch (``fairseq_cli/train.py``), then
+    ``next_epoch_itr``, with ``num_workers`` DataLoader processes."""
+    ds, pad = task.dataset("train"), task.source_dictionary.pad()
+    out, epoch = [], 1
+    for _ in range(epochs):
+        itr = task.get_batch_iterator(ds, max_tokens=4000, max_positions=(1024, 1024), seed=1,
+                                      epoch=epoch, num_workers=num_workers)
+        seen = {}
+        for batch in itr.next_epoch_itr(shuffle=True):
+            for i, row in zip(batch["id"].tolist(), batch["net_input"]["src_tokens"]):
+                seen[i] = tuple(row[row != pad].tolist())
+        out.append(seen)
+        # no worker processes of earlier epochs left behind
+        assert len(multiprocessing.active_children()) <= num_workers
+        epoch = itr.next_epoch_idx
+    return out
+
+
+def denoising(corpus):
+    return setup_task([str(mono_bin(corpus)), "--task", "bt_denoising",
+                       "--noise-shuffle-distance", "3"])[0]
+
+
+def bt_upsampling(corpus):
+    return setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src,
+                       "-t", corpus.tgt, "--bt-data", str(corpus.syn), "--bt-noise-word-dropout",
+                       "0.1", "--bt-noise-shuffle-distance", "3"])[0]
+
+
+@pytest.mark.parametrize("make_task", [denoising, bt_upsampling])
+def test_fresh_noise_every_epoch_with_any_number_of_workers(corpus, make_task):
+    """fairseq keeps a reusable iterator's DataLoader and its worker processes across epochs;
+    ``set_epoch`` only reaches the main process's copy of the dataset. Each epoch must still
+    be noised afresh, and identically whatever the number of workers."""
+    task = make_task(corpus)
+    task.load_dataset("train")
+    by_workers = {w: sources_per_epoch(task, w) for w in (0, 1, 2)}
+    epochs = by_workers[0]
+    noised = [i for i in epochs[0] if len({e[i] for e in epochs}) > 1]
+    assert len(noised) > len(epochs[0]) / 4
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        changed = sum(epochs[a][i] != epochs[b][i] for i in noised)
+        assert changed > len(noised) / 2, f"epochs {a + 1} and {b + 1}: same noise"
+    assert by_workers[1] == epochs and by_workers[2] == epochs

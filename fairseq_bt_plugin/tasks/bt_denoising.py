@@ -28,6 +28,7 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data.denoising_pair_dataset import DenoisingPairDataset
+from ..data.epochs import StopsPreviousWorkers
 from ..data.noising import build_noiser
 from ..data.synthetic_source_dataset import SyntheticSourceDataset
 from ..errors import BTUserError, check
@@ -81,7 +82,7 @@ def _langs(cfg: BTDenoisingConfig, data_dir: str) -> List[str]:
 
 
 @register_task("bt_denoising", dataclass=BTDenoisingConfig)
-class BTDenoisingTask(TransferTaskMixin, FairseqTask):
+class BTDenoisingTask(StopsPreviousWorkers, TransferTaskMixin, FairseqTask):
     """Denoising (variational) autoencoding of monolingual text, one dictionary both sides."""
 
     cfg: BTDenoisingConfig

@@ -12,6 +12,7 @@ from omegaconf import II
 from fairseq.tasks.translation import TranslationConfig, TranslationTask, load_langpair_dataset
 
 from ..data.bt_mix_dataset import BTMixDataset
+from ..data.epochs import StopsPreviousWorkers
 from ..data.noising import build_noiser
 from ..data.synthetic_source_dataset import SyntheticSourceDataset
 from ..errors import BTUserError, check
@@ -97,7 +98,7 @@ def read_weights(path: str, expected: int) -> np.ndarray:
 
 
 @register_task("bt_translation", dataclass=BTTranslationConfig)
-class BTTranslationTask(TransferTaskMixin, TranslationTask):
+class BTTranslationTask(StopsPreviousWorkers, TransferTaskMixin, TranslationTask):
     """Translation on bitext plus back-translated corpora (upsampling or fraction mixing,
     tagging, on-the-fly word noise, per-pair loss weights). Valid and test read bitext only."""
 
