@@ -9,6 +9,7 @@ from fairseq.data import Dictionary
 from conftest import setup_task
 from fairseq_bt_plugin.data.noising import WordNoiser, local_shuffle_order
 from fairseq_bt_plugin.data.synthetic_source_dataset import SyntheticSourceDataset, example_rng
+from fairseq_bt_plugin.errors import BTUserError
 from transfer_helpers import mono_bin
 
 W = "\u2581"
@@ -159,3 +160,51 @@ def test_fresh_noise_every_epoch_with_any_number_of_workers(corpus, make_task):
         changed = sum(epochs[a][i] != epochs[b][i] for i in noised)
         assert changed > len(noised) / 2, f"epochs {a + 1} and {b + 1}: same noise"
     assert by_workers[1] == epochs and by_workers[2] == epochs
+
+
+# --- dictionaries without sentencepiece pieces --------------------------------------------
+def test_bpe_dictionary_words_end_at_a_piece_without_at_at():
+    d = Dictionary()
+    for sym in ["the", "hou@@", "se", "un@@", "bel@@", "iev@@", "able", "cat"]:
+        d.add_symbol(sym)
+    t = torch.tensor([d.index(s) for s in ["the", "hou@@", "se", "un@@", "bel@@", "iev@@",
+                                           "able", "cat"]] + [d.eos()])
+    noiser = WordNoiser(d, shuffle_distance=3)
+    assert [len(w) for w in noiser.split_words(t[:-1].numpy())] == [1, 2, 4, 1]
+    rng, moved = np.random.RandomState(0), 0
+    for _ in range(200):
+        out = noiser(t, rng)
+        assert sorted(words_of(noiser, out)) == sorted(words_of(noiser, t))  # words kept whole
+        moved += not torch.equal(out, t)
+    assert moved > 100
+
+
+def test_word_level_dictionary_is_refused_naming_it(corpus, tmp_path):
+    """Without '▁' or '@@' pieces every sentence would be one word: an error, not a no-op."""
+    data = tmp_path / "words"
+    data.mkdir()
+    for name in ("train.de-None.de.bin", "train.de-None.de.idx"):
+        (data / name).symlink_to(mono_bin(corpus) / name)
+    lines = (mono_bin(corpus) / "dict.de.txt").read_text(encoding="utf-8").splitlines()
+    (data / "dict.de.txt").write_text("".join(x.replace(W, "~") + "\n" for x in lines),
+                                      encoding="utf-8")
+    with pytest.raises(BTUserError, match=rf"^{data}/dict.de.txt: no sentencepiece '{W}' pieces"):
+        setup_task([str(data), "--task", "bt_denoising"])
+    task, _ = setup_task([str(data), "--task", "bt_denoising", "--noise-word-dropout", "0",
+                          "--noise-word-blank", "0", "--noise-shuffle-distance", "0"])
+    assert task.noiser is None  # no noise asked for: nothing to refuse
+
+
+# --- one declaration of the options, per-tool defaults ------------------------------------
+def test_every_noise_flag_keeps_its_name_and_documented_default(corpus):
+    from fairseq_bt_plugin.generate.config import BTGenerateConfig
+
+    _, bt = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src,
+                        "-t", corpus.tgt])
+    _, dn = setup_task([str(mono_bin(corpus)), "--task", "bt_denoising"])
+    gen = BTGenerateConfig()
+    for cfg, prefix, on in ((bt.task, "bt_noise_", False), (dn.task, "noise_", True),
+                            (gen, "noise_", True)):
+        values = [getattr(cfg, prefix + x) for x in
+                  ("word_dropout", "word_blank", "shuffle_distance", "filler")]
+        assert values == ([0.1, 0.1, 3, "<unk>"] if on else [0.0, 0.0, 0, "<unk>"])
