@@ -5,6 +5,7 @@ The ``traced_bt_translation`` task (``tests/bt_trace``) records on every rank wh
 each update trained on and checksums of the parameters."""
 import re
 
+import pytest
 from fairseq import checkpoint_utils
 
 from bt_trace import read_trace, state_checksum
@@ -39,10 +40,11 @@ def check_one_model_on_disjoint_shares(trace, save, epochs: int):
     assert state_checksum(saved) == after[0][-1]
 
 
-def test_torchrun_two_ranks_share_each_epoch_and_train_one_model(corpus, tmp_path):
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_torchrun_two_ranks_share_each_epoch_and_train_one_model(corpus, tmp_path, workers):
     save, trace = tmp_path / "ckpt", tmp_path / "trace"
     p = run(train_cmd(corpus, save, *TRACED, *BT, *LS, "--bt-tag", "<BT>", "--max-epoch", "2",
-                      launcher=torchrun(2)), trace)
+                      "--num-workers", workers, launcher=torchrun(2)), trace)
     log = p.stdout + p.stderr
     assert "training on 2 devices" in log and "distributed init (rank 1): env://" in log
     check_one_model_on_disjoint_shares(trace, save, epochs=2)

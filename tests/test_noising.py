@@ -1,11 +1,16 @@
 """Word-level noise on sentencepiece pieces: statistics with a fixed seed, exact invariants."""
+import multiprocessing
+
 import numpy as np
 import pytest
 import torch
 from fairseq.data import Dictionary
 
+from conftest import setup_task
 from fairseq_bt_plugin.data.noising import WordNoiser, local_shuffle_order
 from fairseq_bt_plugin.data.synthetic_source_dataset import SyntheticSourceDataset, example_rng
+from fairseq_bt_plugin.errors import BTUserError
+from transfer_helpers import mono_bin
 
 W = "\u2581"
 
@@ -106,3 +111,100 @@ def test_dataset_noise_is_deterministic_per_epoch_and_differs_across_epochs():
     assert draw(1) != draw(2)
     assert draw(1, seed=1) != draw(1, seed=2)
     assert example_rng(1, 2, 3).rand() == example_rng(1, 2, 3).rand()
+
+
+# --- through fairseq's own batch iterator, with data loader worker processes ---------------
+def sources_per_epoch(task, num_workers: int, epochs: int = 3):
+    """``{id: source tokens}`` of each training epoch, read as ``fairseq-train`` reads them:
+    ``task.get_batch_iterator`` for every epoch (``fairseq_cli/train.py``), then
+    ``next_epoch_itr``, with ``num_workers`` DataLoader processes."""
+    ds, pad = task.dataset("train"), task.source_dictionary.pad()
+    out, epoch = [], 1
+    for _ in range(epochs):
+        itr = task.get_batch_iterator(ds, max_tokens=4000, max_positions=(1024, 1024), seed=1,
+                                      epoch=epoch, num_workers=num_workers)
+        seen = {}
+        for batch in itr.next_epoch_itr(shuffle=True):
+            for i, row in zip(batch["id"].tolist(), batch["net_input"]["src_tokens"]):
+                seen[i] = tuple(row[row != pad].tolist())
+        out.append(seen)
+        # no worker processes of earlier epochs left behind
+        assert len(multiprocessing.active_children()) <= num_workers
+        epoch = itr.next_epoch_idx
+    return out
+
+
+def denoising(corpus):
+    return setup_task([str(mono_bin(corpus)), "--task", "bt_denoising",
+                       "--noise-shuffle-distance", "3"])[0]
+
+
+def bt_upsampling(corpus):
+    return setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src,
+                       "-t", corpus.tgt, "--bt-data", str(corpus.syn), "--bt-noise-word-dropout",
+                       "0.1", "--bt-noise-shuffle-distance", "3"])[0]
+
+
+@pytest.mark.parametrize("make_task", [denoising, bt_upsampling])
+def test_fresh_noise_every_epoch_with_any_number_of_workers(corpus, make_task):
+    """fairseq keeps a reusable iterator's DataLoader and its worker processes across epochs;
+    ``set_epoch`` only reaches the main process's copy of the dataset. Each epoch must still
+    be noised afresh, and identically whatever the number of workers."""
+    task = make_task(corpus)
+    task.load_dataset("train")
+    by_workers = {w: sources_per_epoch(task, w) for w in (0, 1, 2)}
+    epochs = by_workers[0]
+    noised = [i for i in epochs[0] if len({e[i] for e in epochs}) > 1]
+    assert len(noised) > len(epochs[0]) / 4
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        changed = sum(epochs[a][i] != epochs[b][i] for i in noised)
+        assert changed > len(noised) / 2, f"epochs {a + 1} and {b + 1}: same noise"
+    assert by_workers[1] == epochs and by_workers[2] == epochs
+
+
+# --- dictionaries without sentencepiece pieces --------------------------------------------
+def test_bpe_dictionary_words_end_at_a_piece_without_at_at():
+    d = Dictionary()
+    for sym in ["the", "hou@@", "se", "un@@", "bel@@", "iev@@", "able", "cat"]:
+        d.add_symbol(sym)
+    t = torch.tensor([d.index(s) for s in ["the", "hou@@", "se", "un@@", "bel@@", "iev@@",
+                                           "able", "cat"]] + [d.eos()])
+    noiser = WordNoiser(d, shuffle_distance=3)
+    assert [len(w) for w in noiser.split_words(t[:-1].numpy())] == [1, 2, 4, 1]
+    rng, moved = np.random.RandomState(0), 0
+    for _ in range(200):
+        out = noiser(t, rng)
+        assert sorted(words_of(noiser, out)) == sorted(words_of(noiser, t))  # words kept whole
+        moved += not torch.equal(out, t)
+    assert moved > 100
+
+
+def test_word_level_dictionary_is_refused_naming_it(corpus, tmp_path):
+    """Without '▁' or '@@' pieces every sentence would be one word: an error, not a no-op."""
+    data = tmp_path / "words"
+    data.mkdir()
+    for name in ("train.de-None.de.bin", "train.de-None.de.idx"):
+        (data / name).symlink_to(mono_bin(corpus) / name)
+    lines = (mono_bin(corpus) / "dict.de.txt").read_text(encoding="utf-8").splitlines()
+    (data / "dict.de.txt").write_text("".join(x.replace(W, "~") + "\n" for x in lines),
+                                      encoding="utf-8")
+    with pytest.raises(BTUserError, match=rf"^{data}/dict.de.txt: no sentencepiece '{W}' pieces"):
+        setup_task([str(data), "--task", "bt_denoising"])
+    task, _ = setup_task([str(data), "--task", "bt_denoising", "--noise-word-dropout", "0",
+                          "--noise-word-blank", "0", "--noise-shuffle-distance", "0"])
+    assert task.noiser is None  # no noise asked for: nothing to refuse
+
+
+# --- one declaration of the options, per-tool defaults ------------------------------------
+def test_every_noise_flag_keeps_its_name_and_documented_default(corpus):
+    from fairseq_bt_plugin.generate.config import BTGenerateConfig
+
+    _, bt = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src,
+                        "-t", corpus.tgt])
+    _, dn = setup_task([str(mono_bin(corpus)), "--task", "bt_denoising"])
+    gen = BTGenerateConfig()
+    for cfg, prefix, on in ((bt.task, "bt_noise_", False), (dn.task, "noise_", True),
+                            (gen, "noise_", True)):
+        values = [getattr(cfg, prefix + x) for x in
+                  ("word_dropout", "word_blank", "shuffle_distance", "filler")]
+        assert values == ([0.1, 0.1, 3, "<unk>"] if on else [0.0, 0.0, 0, "<unk>"])

@@ -27,8 +27,13 @@ SAVE_EVERY, MAX_UPDATE = 5, 45  # about 2.5 epochs of 18 updates, a checkpoint e
 TIMING = {"wps", "ups", "wall", "train_wall", "gb_free"}
 
 
-def command(corpus, save):
-    return train_cmd(corpus, save, *TRACED, *BT, "--bt-tag", "<BT>",
+# upsampling mode: the data loader iterator fairseq would otherwise keep across epochs
+UPSAMPLING_2_WORKERS = [x for x in BT if x not in ("--bt-synthetic-fraction", "0.3")] + [
+    "--num-workers", "2"]
+
+
+def command(corpus, save, mix):
+    return train_cmd(corpus, save, *TRACED, *mix, "--bt-tag", "<BT>",
                      "--save-interval-updates", SAVE_EVERY, "--max-update", MAX_UPDATE,
                      "--disable-validation", "--log-format", "json")
 
@@ -70,9 +75,10 @@ def train_inner_logs(log: str):
     return out
 
 
-def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(corpus, tmp_path):
+@pytest.mark.parametrize("mix", [BT, UPSAMPLING_2_WORKERS], ids=["fraction", "upsampling-2-workers"])
+def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(corpus, tmp_path, mix):
     # A: uninterrupted
-    a = run(command(corpus, tmp_path / "a"), tmp_path / "trace_a")
+    a = run(command(corpus, tmp_path / "a", mix), tmp_path / "trace_a")
     trace_a = read_trace(tmp_path / "trace_a")
     assert [r["update"] for r in trace_a] == list(range(MAX_UPDATE))
     # B: killed at a random update after a mid-epoch checkpoint, then started again with
@@ -81,7 +87,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(corpus, tmp_path
     assert candidates, [(r["update"], r["epoch"]) for r in trace_a]
     rng = random.Random(6)
     kill_at = rng.choice(candidates) + rng.randrange(SAVE_EVERY)
-    cmd_b = command(corpus, tmp_path / "b")
+    cmd_b = command(corpus, tmp_path / "b", mix)
     train_until_killed(cmd_b, tmp_path / "trace_b1", tmp_path / "b1.log", kill_at)
     last = checkpoint_utils.load_checkpoint_to_cpu(str(tmp_path / "b" / "checkpoint_last.pt"))
     itr = last["extra_state"]["train_iterator"]

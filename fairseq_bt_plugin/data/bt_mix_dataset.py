@@ -5,6 +5,8 @@ import numpy as np
 import torch
 from fairseq.data import FairseqDataset, LanguagePairDataset, data_utils
 
+from .epochs import RebuiltEveryEpoch
+
 BITEXT = 0  # corpus id of the bitext; synthetic corpora are 1..n
 
 
@@ -42,7 +44,7 @@ def epoch_plan(n_bitext: int, n_synthetic: Sequence[int], upsample_primary: int,
     return corpus, local
 
 
-class BTMixDataset(FairseqDataset):
+class BTMixDataset(RebuiltEveryEpoch, FairseqDataset):
     """One bitext :class:`LanguagePairDataset` plus synthetic ones, as a single dataset.
 
     Each sample carries ``bt_synthetic`` (bool) and ``bt_weight`` (float, 1 for bitext); the
@@ -81,10 +83,6 @@ class BTMixDataset(FairseqDataset):
             mask = self._corpus == cid
             self.src_sizes[mask] = c.src_sizes[self._local[mask]]
             self.tgt_sizes[mask] = c.tgt_sizes[self._local[mask]]
-
-    @property
-    def can_reuse_epoch_itr_across_epochs(self):
-        return self.synthetic_fraction is None  # fraction mode re-draws the mix every epoch
 
     def counts(self):
         """Number of samples per corpus in the current epoch (index 0: bitext)."""

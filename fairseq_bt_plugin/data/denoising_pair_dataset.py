@@ -1,8 +1,10 @@
 """A LanguagePairDataset whose source is re-noised every epoch (denoising autoencoding)."""
 from fairseq.data import LanguagePairDataset
 
+from .epochs import RebuiltEveryEpoch
 
-class DenoisingPairDataset(LanguagePairDataset):
+
+class DenoisingPairDataset(RebuiltEveryEpoch, LanguagePairDataset):
     """(noised sentence, clean sentence) pairs. Stock ``LanguagePairDataset`` does not pass
     ``set_epoch`` on to its source; this one does, so a
     :class:`~fairseq_bt_plugin.data.synthetic_source_dataset.SyntheticSourceDataset` source
@@ -12,7 +14,3 @@ class DenoisingPairDataset(LanguagePairDataset):
         super().set_epoch(epoch)
         if hasattr(self.src, "set_epoch"):
             self.src.set_epoch(epoch)
-
-    @property
-    def can_reuse_epoch_itr_across_epochs(self):
-        return True  # sizes never change; the noise is drawn in __getitem__

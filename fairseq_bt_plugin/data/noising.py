@@ -1,7 +1,10 @@
 """Word-level noise for synthetic source sentences (Edunov et al. 2018, "noised beam").
 
-Words are sentencepiece pieces joined up to the next piece that starts with ``▁`` (fairseq's
-own ``noising.py`` only understands ``@@`` BPE). Three operations, in this order:
+Words are sentencepiece pieces joined up to the next piece that starts with ``▁``, or, in a
+dictionary without such pieces, subword-nmt BPE pieces joined up to one that does not end in
+``@@`` (fairseq's own ``noising.py`` only understands ``@@``). A dictionary with neither (a
+word-level or byte-level one) is refused: each sentence would be one word, and the noise a
+silent no-op. Three operations, in this order:
 
 * deletion: each word is dropped with probability ``word_dropout`` (one word always survives);
 * filler: each surviving word is replaced by one filler token with probability ``word_blank``;
@@ -10,13 +13,30 @@ own ``noising.py`` only understands ``@@`` BPE). Three operations, in this order
 
 Randomness comes only from the ``numpy.random.RandomState`` passed in, so callers control
 determinism (the dataset seeds it from ``(seed, epoch, index)``).
+
+The options (``--noise-*``, ``--bt-noise-*``) are declared here once (:func:`noise_options`)
+and turned into a noiser by one constructor (:func:`build_noiser`).
 """
+from dataclasses import field, make_dataclass
 from typing import List, Optional
 
 import numpy as np
 import torch
+from fairseq.dataclass import FairseqDataclass
+
+from ..errors import BTUserError
 
 SP_WORD_START = "\u2581"
+BPE_CONTINUATION = "@@"
+
+# Defaults of the noise options. Where noise is the point (bt_denoising, fairseq-bt-generate
+# --mode noised_beam): the values of Edunov et al. (2018). bt_translation: off unless asked.
+EDUNOV_2018 = {"word_dropout": 0.1, "word_blank": 0.1, "shuffle_distance": 3}
+NO_NOISE = {"word_dropout": 0.0, "word_blank": 0.0, "shuffle_distance": 0}
+
+
+class NoWordBoundaries(ValueError):
+    """The dictionary marks no word boundaries (neither ``▁`` nor ``@@`` pieces)."""
 
 
 class WordNoiser:
@@ -28,7 +48,13 @@ class WordNoiser:
         word_blank: probability of replacing a word by ``filler``.
         shuffle_distance: maximum distance a word may move (0: no shuffle).
         filler: filler token (added to nothing: must already be in ``dictionary``).
-        word_start: prefix marking the first piece of a word.
+        word_start: prefix marking the first piece of a word (sentencepiece); when no
+            symbol has it, a word ends at the first piece not ending in ``@@``.
+
+    Raises:
+        ValueError: a probability outside [0, 1), a negative distance, an unknown filler;
+            :class:`NoWordBoundaries` when noise is on and the dictionary has neither kind
+            of piece.
     """
 
     def __init__(self, dictionary, word_dropout: float = 0.0, word_blank: float = 0.0,
@@ -47,10 +73,20 @@ class WordNoiser:
         self.shuffle_distance = shuffle_distance
         self.filler_idx = filler_idx
         self.eos = dictionary.eos()
-        starts = [s.startswith(word_start) for s in dictionary.symbols]
-        for i in range(dictionary.nspecial):
-            starts[i] = True  # special tokens are words of their own
-        self._is_word_start = np.array(starts, dtype=bool)
+        symbols = dictionary.symbols
+        special = np.arange(len(symbols)) < dictionary.nspecial  # words of their own
+        starts = np.array([s.startswith(word_start) for s in symbols], dtype=bool)
+        if starts[~special].any():
+            ends = np.zeros(len(symbols), dtype=bool)
+        else:
+            ends = np.array([not s.endswith(BPE_CONTINUATION) for s in symbols], dtype=bool)
+            if self.active and ends[~special].all():
+                raise NoWordBoundaries(
+                    f"no sentencepiece '{word_start}' pieces and no '{BPE_CONTINUATION}' BPE "
+                    "continuations: words cannot be found, so noise would treat each sentence "
+                    "as one word; word noise needs a sentencepiece or subword-nmt dictionary")
+        self._is_word_start = starts | special
+        self._is_word_end = ends | special
 
     @property
     def active(self) -> bool:
@@ -60,7 +96,8 @@ class WordNoiser:
         """Split ids (no trailing eos) into words; the first token always opens a word."""
         if len(ids) == 0:
             return []
-        starts = self._is_word_start[ids].copy()
+        starts = self._is_word_start[ids]
+        starts[1:] |= self._is_word_end[ids[:-1]]
         starts[0] = True
         return np.split(ids, np.flatnonzero(starts)[1:])
 
@@ -105,8 +142,37 @@ def local_shuffle_order(n: int, k: int, rng: np.random.RandomState) -> np.ndarra
     return np.argsort(scores, kind="stable")
 
 
-def build_noiser(dictionary, word_dropout: float, word_blank: float, shuffle_distance: int,
-                 filler: str) -> Optional[WordNoiser]:
-    """A :class:`WordNoiser`, or None when every kind of noise is off."""
-    noiser = WordNoiser(dictionary, word_dropout, word_blank, shuffle_distance, filler)
+def noise_options(prefix: str, defaults: dict, scope: str) -> type:
+    """A config mixin with the fields ``PREFIX{word_dropout,word_blank,shuffle_distance,filler}``
+    (options ``--PREFIX-word-dropout`` ...), defaults from ``defaults`` (:data:`EDUNOV_2018`
+    or :data:`NO_NOISE`), help texts starting with ``scope``."""
+    flag = "--" + prefix.replace("_", "-")
+    return make_dataclass(f"NoiseOptions_{prefix}", [
+        (prefix + "word_dropout", float, field(
+            default=defaults["word_dropout"],
+            metadata={"help": f"{scope}delete each word with this probability"})),
+        (prefix + "word_blank", float, field(
+            default=defaults["word_blank"],
+            metadata={"help": f"{scope}replace each word by {flag}filler with this probability"})),
+        (prefix + "shuffle_distance", int, field(
+            default=defaults["shuffle_distance"],
+            metadata={"help": f"{scope}shuffle words locally, none moving more than this many "
+                      "positions (0: off)"})),
+        (prefix + "filler", str, field(
+            default="<unk>", metadata={"help": f"filler token for {flag}word-blank"})),
+    ], bases=(FairseqDataclass,))
+
+
+def build_noiser(dictionary, cfg, prefix: str, dict_path: str) -> Optional[WordNoiser]:
+    """The :class:`WordNoiser` that the options ``PREFIX*`` of ``cfg`` (see
+    :func:`noise_options`) ask for on ``dictionary`` (read from ``dict_path``), or None when
+    every kind of noise is off. Bad values raise :class:`BTUserError`."""
+    opt = {name: getattr(cfg, prefix + name)
+           for name in ("word_dropout", "word_blank", "shuffle_distance", "filler")}
+    try:
+        noiser = WordNoiser(dictionary, **opt)
+    except NoWordBoundaries as e:
+        raise BTUserError(f"{dict_path}: {e}") from None
+    except ValueError as e:
+        raise BTUserError(f"--{prefix.replace('_', '-')}*: {e}") from None
     return noiser if noiser.active else None

@@ -45,7 +45,7 @@ class SyntheticSourceDataset(BaseWrapperDataset):
 
     @property
     def can_reuse_epoch_itr_across_epochs(self):
-        return True  # sizes do not change; noise is re-drawn in __getitem__
+        return self.noiser is None  # see data/epochs.py
 
     def __getitem__(self, index):
         item = self.dataset[index]

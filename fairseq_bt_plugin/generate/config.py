@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Type, TypeVar
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
+from ..data.noising import EDUNOV_2018, noise_options
 from ..errors import check
 from ..options import parse_dataclass
 
@@ -20,7 +21,7 @@ BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
 
 
 @dataclass
-class BTGenerateConfig(FairseqDataclass):
+class BTGenerateConfig(noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
     input: str = field(
         default=MISSING,
         metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
@@ -76,16 +77,6 @@ class BTGenerateConfig(FairseqDataclass):
     max_len_a: float = field(
         default=0.0, metadata={"help": "maximum output length is a*input_length + b tokens"})
     max_len_b: int = field(default=200, metadata={"help": "see --max-len-a"})
-    noise_word_dropout: float = field(
-        default=0.1, metadata={"help": "noised_beam: delete each word with this probability"})
-    noise_word_blank: float = field(
-        default=0.1, metadata={"help": "noised_beam: replace each word by --noise-filler with "
-                               "this probability"})
-    noise_shuffle_distance: int = field(
-        default=3, metadata={"help": "noised_beam: shuffle words, none moving more than this "
-                             "many positions"})
-    noise_filler: str = field(default="<unk>",
-                              metadata={"help": "noised_beam: filler token for word blanking"})
     batch_size: Optional[int] = field(
         default=None, metadata={"help": "maximum sentences per batch; every line is translated "
                                 "whatever the value (no multiple-of-8 rounding)"})

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..data.noising import WordNoiser
+from ..data.noising import build_noiser
 from ..errors import BTUserError, check, checkpoint_error
 from ..text_processing import TextProcessor
 from .config import BTGenerateConfig
@@ -94,12 +94,8 @@ class ReverseModel:
         self._setup()
         self.noiser = None
         if cfg.mode == "noised_beam":
-            try:
-                self.noiser = WordNoiser(self.tgt_dict, cfg.noise_word_dropout,
-                                         cfg.noise_word_blank, cfg.noise_shuffle_distance,
-                                         cfg.noise_filler)
-            except ValueError as e:
-                raise BTUserError(f"--noise-*: {e}") from None
+            self.noiser = build_noiser(self.tgt_dict, cfg, "noise_",
+                                       os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
 
     def _setup(self) -> None:
         """Load the model(s) and build the generator (the fairseq backend)."""

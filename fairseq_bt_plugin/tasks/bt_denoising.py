@@ -28,16 +28,17 @@ from fairseq.tasks import FairseqTask, register_task
 from omegaconf import II, MISSING
 
 from ..data.denoising_pair_dataset import DenoisingPairDataset
-from ..data.noising import build_noiser
+from ..data.epochs import StopsPreviousWorkers
+from ..data.noising import EDUNOV_2018, build_noiser, noise_options
 from ..data.synthetic_source_dataset import SyntheticSourceDataset
-from ..errors import BTUserError, check
+from ..errors import check
 from ..transfer import TransferConfig, TransferTaskMixin
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class BTDenoisingConfig(TransferConfig):
+class BTDenoisingConfig(TransferConfig, noise_options("noise_", EDUNOV_2018, "input: ")):
     data: str = field(
         default=MISSING,
         metadata={"help": "directory with dict.LANG.txt and monolingual text binarized with "
@@ -47,17 +48,6 @@ class BTDenoisingConfig(TransferConfig):
         default="",
         metadata={"help": "comma-separated languages to read (SPLIT.LANG-None.LANG or "
                   "SPLIT.LANG); empty: the language of the only dict.*.txt in --data"})
-    noise_word_dropout: float = field(
-        default=0.1, metadata={"help": "delete each input word with this probability"})
-    noise_word_blank: float = field(
-        default=0.1,
-        metadata={"help": "replace each input word by --noise-filler with this probability"})
-    noise_shuffle_distance: int = field(
-        default=3,
-        metadata={"help": "shuffle input words locally, none moving more than this many "
-                  "positions (0: off)"})
-    noise_filler: str = field(
-        default="<unk>", metadata={"help": "filler token for --noise-word-blank"})
     left_pad_source: bool = field(default=True, metadata={"help": "pad the input on the left"})
     left_pad_target: bool = field(default=False, metadata={"help": "pad the output on the left"})
     max_source_positions: int = field(
@@ -81,7 +71,7 @@ def _langs(cfg: BTDenoisingConfig, data_dir: str) -> List[str]:
 
 
 @register_task("bt_denoising", dataclass=BTDenoisingConfig)
-class BTDenoisingTask(TransferTaskMixin, FairseqTask):
+class BTDenoisingTask(StopsPreviousWorkers, TransferTaskMixin, FairseqTask):
     """Denoising (variational) autoencoding of monolingual text, one dictionary both sides."""
 
     cfg: BTDenoisingConfig
@@ -89,12 +79,10 @@ class BTDenoisingTask(TransferTaskMixin, FairseqTask):
     def __init__(self, cfg: BTDenoisingConfig, dictionary: Dictionary):
         super().__init__(cfg)
         self.dictionary = dictionary
-        self.langs = _langs(cfg, utils.split_paths(cfg.data)[0])
-        try:
-            self.noiser = build_noiser(dictionary, cfg.noise_word_dropout, cfg.noise_word_blank,
-                                       cfg.noise_shuffle_distance, cfg.noise_filler)
-        except ValueError as e:
-            raise BTUserError(f"--noise-*: {e}") from None
+        data_dir = utils.split_paths(cfg.data)[0]
+        self.langs = _langs(cfg, data_dir)
+        self.noiser = build_noiser(dictionary, cfg, "noise_",
+                                   os.path.join(data_dir, f"dict.{self.langs[0]}.txt"))
 
     @classmethod
     def setup_task(cls, cfg: BTDenoisingConfig, **kwargs):

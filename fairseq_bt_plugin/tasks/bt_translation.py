@@ -12,7 +12,8 @@ from omegaconf import II
 from fairseq.tasks.translation import TranslationConfig, TranslationTask, load_langpair_dataset
 
 from ..data.bt_mix_dataset import BTMixDataset
-from ..data.noising import build_noiser
+from ..data.epochs import StopsPreviousWorkers
+from ..data.noising import NO_NOISE, build_noiser, noise_options
 from ..data.synthetic_source_dataset import SyntheticSourceDataset
 from ..errors import BTUserError, check
 from ..transfer import TransferConfig, TransferTaskMixin
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class BTTranslationConfig(TranslationConfig, TransferConfig):
+class BTTranslationConfig(TranslationConfig, TransferConfig,
+                          noise_options("bt_noise_", NO_NOISE, "synthetic source: ")):
     upsample_primary: int = field(
         default=1,
         metadata={"help": "repeat the bitext this many times per epoch when mixing with "
@@ -47,18 +49,6 @@ class BTTranslationConfig(TranslationConfig, TransferConfig):
                   "dictionary if missing; never added to bitext, valid or test data. "
                   "Pass the same value to fairseq-generate. Empty: no tag"},
     )
-    bt_noise_word_dropout: float = field(
-        default=0.0, metadata={"help": "delete each synthetic source word with this probability"})
-    bt_noise_word_blank: float = field(
-        default=0.0,
-        metadata={"help": "replace each synthetic source word by --bt-noise-filler with this "
-                  "probability"})
-    bt_noise_shuffle_distance: int = field(
-        default=0,
-        metadata={"help": "shuffle synthetic source words locally, none moving more than this "
-                  "many positions (0: off; Edunov et al. 2018 use 3)"})
-    bt_noise_filler: str = field(
-        default="<unk>", metadata={"help": "filler token for --bt-noise-word-blank"})
     seed: int = II("common.seed")
     bt_weighted: bool = field(
         default=False,
@@ -97,7 +87,7 @@ def read_weights(path: str, expected: int) -> np.ndarray:
 
 
 @register_task("bt_translation", dataclass=BTTranslationConfig)
-class BTTranslationTask(TransferTaskMixin, TranslationTask):
+class BTTranslationTask(StopsPreviousWorkers, TransferTaskMixin, TranslationTask):
     """Translation on bitext plus back-translated corpora (upsampling or fraction mixing,
     tagging, on-the-fly word noise, per-pair loss weights). Valid and test read bitext only."""
 
@@ -114,12 +104,8 @@ class BTTranslationTask(TransferTaskMixin, TranslationTask):
         check(f is None or 0.0 < f < 1.0, f"--bt-synthetic-fraction must be in (0, 1), got {f}")
         check(f is None or cfg.upsample_primary == 1,
               "use either --upsample-primary or --bt-synthetic-fraction, not both")
-        try:
-            self.noiser = build_noiser(src_dict, cfg.bt_noise_word_dropout,
-                                       cfg.bt_noise_word_blank, cfg.bt_noise_shuffle_distance,
-                                       cfg.bt_noise_filler)
-        except ValueError as e:
-            raise BTUserError(f"--bt-noise-*: {e}") from None
+        self.noiser = build_noiser(src_dict, cfg, "bt_noise_", os.path.join(
+            utils.split_paths(cfg.data)[0], f"dict.{cfg.source_lang}.txt"))
         self.tag_idx = src_dict.index(cfg.bt_tag) if cfg.bt_tag else None
 
     # ------------------------------------------------------------------------------------
