@@ -54,5 +54,22 @@ def outputs(out: Path, prefix: str = "bt"):
     return read("de"), read("en"), read("scores"), read("weights")
 
 
-__all__ = ["FAST", "mono_lines", "make_input", "generate_args", "generate_cmd",
+def score_rows(out: Path, prefix: str = "bt"):
+    """``PREFIX.scores`` as (input line, log p, average log p per token, weight) tuples."""
+    rows = []
+    for line in (out / f"{prefix}.scores").read_text(encoding="utf-8").splitlines():
+        i, logprob, average, weight = line.split("\t")
+        rows.append((int(i), float(logprob), float(average), float(weight)))
+    return rows
+
+
+def weight_sums(out: Path, prefix: str = "bt"):
+    """Input line -> sum of the weights of its kept pairs."""
+    sums = {}
+    for i, _, _, w in score_rows(out, prefix):
+        sums[i] = sums.get(i, 0.0) + w
+    return sums
+
+
+__all__ = ["FAST", "score_rows", "weight_sums", "mono_lines", "make_input", "generate_args", "generate_cmd",
            "run_generate", "outputs"]

@@ -3,7 +3,8 @@
 
 The conversion (CTranslate2's own ``FairseqConverter``) goes to a temp directory that is
 moved into place, so an interrupted conversion is redone, never half-used. Scores are
-CTranslate2's length-normalised log-probabilities (eos not counted, unlike fairseq's).
+log-probabilities of the output by CTranslate2's forced decoding (``score_batch``: eos
+included, as fairseq's; the model at temperature 1).
 Sampling reloads the model once per chunk (see :meth:`CT2ReverseModel._seed`).
 """
 import os
@@ -98,7 +99,7 @@ class CT2ReverseModel(ReverseModel):
 
     def _options(self, max_source_len: int) -> dict:
         cfg = self.cfg
-        opts = dict(num_hypotheses=cfg.nbest, return_scores=True, length_penalty=cfg.lenpen,
+        opts = dict(num_hypotheses=cfg.nbest, length_penalty=cfg.lenpen,
                     max_decoding_length=max(1, int(cfg.max_len_a * max_source_len
                                                    + cfg.max_len_b)),
                     max_batch_size=0)
@@ -117,10 +118,18 @@ class CT2ReverseModel(ReverseModel):
             sources, **self._options(max(len(x[3]) for x in items)))
         seconds = time.perf_counter() - t0
         out = []
+        pairs = [(source, hyp) for source, result in zip(sources, results)
+                 for hyp in result.hypotheses[: self.cfg.nbest]]
+        # log p(hypothesis | source) by forced decoding: translate_batch's scores are
+        # normalised by length^lenpen and leave out the end-of-sentence token
+        scored = iter(self.translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
+                      if pairs else [])
         for (line, text, pieces, _), result in zip(items, results):
-            for k, (hyp, score) in enumerate(zip(result.hypotheses[: self.cfg.nbest],
-                                                 result.scores)):
+            for k, hyp in enumerate(result.hypotheses[: self.cfg.nbest]):
                 tokens = self.tgt_dict.encode_line(" ".join(hyp), add_if_not_exist=False,
                                                    append_eos=True).long()
-                out.append(self._hypothesis(line, k, text, pieces, tokens, float(score)))
+                log_probs = next(scored).log_probs  # one per token, end of sentence included
+                out.append(self._hypothesis(line, k, text, pieces, tokens,
+                                            sum(log_probs) / max(len(log_probs), 1),
+                                            sum(log_probs)))
         return out, seconds
