@@ -71,5 +71,32 @@ def weight_sums(out: Path, prefix: str = "bt"):
     return sums
 
 
-__all__ = ["FAST", "score_rows", "weight_sums", "mono_lines", "make_input", "generate_args", "generate_cmd",
+__all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines", "make_input", "generate_args", "generate_cmd",
            "run_generate", "outputs"]
+
+
+def forced_log_probs(corpus, model_path, bdir: Path, lang_pair=("de", "en")):
+    """log p(synthetic | original) of every pair of a ``--binarize-to`` corpus, each scored
+    alone by forced decoding with the reverse model (no batch, no padding)."""
+    import torch
+    from fairseq import checkpoint_utils
+    from fairseq.data import data_utils
+
+    syn_lang, orig_lang = lang_pair
+    (model,), _, _ = checkpoint_utils.load_model_ensemble_and_task(
+        [str(model_path)], arg_overrides={"data": str(corpus.bin)})
+    model.eval()
+    base = bdir / f"train.{syn_lang}-{orig_lang}"
+    syn = data_utils.load_indexed_dataset(f"{base}.{syn_lang}", None, "mmap")
+    orig = data_utils.load_indexed_dataset(f"{base}.{orig_lang}", None, "mmap")
+    eos = model.decoder.dictionary.eos()
+    out = []
+    with torch.no_grad():
+        for i in range(len(syn)):
+            src, tgt = orig[i].long().unsqueeze(0), syn[i].long()
+            prev = torch.cat([torch.tensor([eos]), tgt[:-1]]).unsqueeze(0)
+            net = model(src_tokens=src, src_lengths=torch.tensor([src.size(1)]),
+                        prev_output_tokens=prev)
+            lprobs = model.get_normalized_probs(net, log_probs=True)[0]
+            out.append(float(lprobs.gather(1, tgt.unsqueeze(1)).sum()))
+    return out
