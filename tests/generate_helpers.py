@@ -12,7 +12,7 @@ FAST = ["--max-len-a", "1.2", "--max-len-b", "5", "--log-interval", "1000", "--c
 
 def mono_lines(corpus, n: int, skip: int = 0) -> List[str]:
     """English (the reverse model's source) monolingual lines: the 'syn' slice, repeated."""
-    lines = (corpus.raw / "syn.en").read_text(encoding="utf-8").splitlines()
+    lines = (corpus.raw / f"syn.{corpus.tgt}").read_text(encoding="utf-8").splitlines()
     return [lines[(skip + i) % len(lines)] for i in range(n)]
 
 
@@ -24,7 +24,7 @@ def make_input(corpus, path: Path, n: int, skip: int = 0) -> Path:
 def generate_args(corpus, model, inputs, out, *extra) -> List[str]:
     files = inputs if isinstance(inputs, list) else [inputs]
     return ["--input", ",".join(str(p) for p in files), "--path", str(model), "--data",
-            str(corpus.bin), "--spm-model", str(corpus.spm), "-s", "en", "-t", "de",
+            str(corpus.bin), "--spm-model", str(corpus.spm), "-s", corpus.tgt, "-t", corpus.src,
             "--output-dir", str(out), "--cpu"] + FAST + [str(x) for x in extra]
 
 
@@ -75,14 +75,14 @@ __all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines"
            "run_generate", "outputs"]
 
 
-def forced_log_probs(corpus, model_path, bdir: Path, lang_pair=("de", "en")):
+def forced_log_probs(corpus, model_path, bdir: Path):
     """log p(synthetic | original) of every pair of a ``--binarize-to`` corpus, each scored
     alone by forced decoding with the reverse model (no batch, no padding)."""
     import torch
     from fairseq import checkpoint_utils
     from fairseq.data import data_utils
 
-    syn_lang, orig_lang = lang_pair
+    syn_lang, orig_lang = corpus.src, corpus.tgt  # the reverse model translates tgt -> src
     (model,), _, _ = checkpoint_utils.load_model_ensemble_and_task(
         [str(model_path)], arg_overrides={"data": str(corpus.bin)})
     model.eval()

@@ -40,7 +40,7 @@ def test_every_pair_scores_as_its_own_translation(corpus, reverse_model, tmp_pat
     """Each output pair, decoded in batches of several lines in 2 chunks, is re-scored alone:
     its log p(x|y) is the one recorded (so no line got another line's synthetic source), and
     the text files, scores and binarized corpus hold the same pairs in input order."""
-    inp = make_input(corpus, tmp_path / "mono.en", 11)
+    inp = make_input(corpus, tmp_path / "mono.txt", 11)
     out, bdir = tmp_path / "o", tmp_path / "bin"
     run_generate(corpus, reverse_model, inp, out, "--mode", "beam", *NBEST, *batching,
                  "--binarize-to", bdir)
@@ -53,16 +53,18 @@ def test_every_pair_scores_as_its_own_translation(corpus, reverse_model, tmp_pat
     syn, orig, _, weights = outputs(out)
     assert [r[0] for r in rows] == [i for i in range(11) for _ in range(3)]
     assert orig == [line for line in mono_lines(corpus, 11) for _ in range(3)]
-    d = Dictionary.load(str(corpus.bin / "dict.de.txt"))
-    de = data_utils.load_indexed_dataset(str(bdir / "train.de-en.de"), None, "mmap")
-    tp = TextProcessor(str(corpus.spm), "de")
-    assert syn == [tp.decode(d.string(de[i])) for i in range(len(de))]
+    src = corpus.src  # the synthetic side
+    d = Dictionary.load(str(corpus.bin / f"dict.{src}.txt"))
+    ids = data_utils.load_indexed_dataset(str(bdir / f"train.{src}-{corpus.tgt}.{src}"), None,
+                                          "mmap")
+    tp = TextProcessor(str(corpus.spm), src)
+    assert syn == [tp.decode(d.string(ids[i])) for i in range(len(ids))]
     assert (bdir / "train.weights").read_text().splitlines() == weights
 
 
 def test_weights_are_a_softmax_over_each_sentences_kept_sources(corpus, reverse_model,
                                                                  tmp_path):
-    inp = make_input(corpus, tmp_path / "mono.en", 17)
+    inp = make_input(corpus, tmp_path / "mono.txt", 17)
     out = tmp_path / "seq"
     summary = run_generate(corpus, reverse_model, inp, out, *DROP, *NBEST)
     rows = score_rows(out)
@@ -84,7 +86,7 @@ def test_weights_are_a_softmax_over_each_sentences_kept_sources(corpus, reverse_
 
 
 def test_one_source_per_sentence_weighs_1(corpus, reverse_model, tmp_path):
-    inp = make_input(corpus, tmp_path / "mono.en", 9)
+    inp = make_input(corpus, tmp_path / "mono.txt", 9)
     run_generate(corpus, reverse_model, inp, tmp_path / "o", "--mode", "sample",
                  "--max-len-ratio", "0")
     assert set(outputs(tmp_path / "o")[3]) == {"1.000000"}

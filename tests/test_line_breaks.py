@@ -38,14 +38,15 @@ def assert_lines(path, n):
 def test_generate_and_convert(corpus, reverse_model, tmp_path):
     lines = with_breaks(mono_lines(corpus, 2 * len(LINE_BREAKS)))
     assert all(c in "".join(lines) for c in LINE_BREAKS)
-    inp = write(tmp_path / "mono.en", lines)
+    inp = write(tmp_path / "mono.txt", lines)
     out = tmp_path / "gen"
     s = run_generate(corpus, reverse_model, inp, out, "--mode", "greedy", "--chunk-size", "7",
                      "--keep-duplicates", "--keep-identical", "--max-len-ratio", "0")
     assert s["line_breaks_replaced"] == len(LINE_BREAKS) and s["output_pairs"] == len(lines)
-    for name in ("bt.de", "bt.en", "bt.scores", "bt.weights"):
+    names = [f"bt.{x}" for x in (corpus.src, corpus.tgt, "scores", "weights")]
+    for name in names:
         assert_lines(out / name, len(lines))
-    assert (out / "bt.en").read_text(encoding="utf-8").split("\n")[0] == \
+    assert (out / f"bt.{corpus.tgt}").read_text(encoding="utf-8").split("\n")[0] == \
         lines[0].replace(LINE_BREAKS[0], " ")
 
     # a fairseq-generate log whose S- and D- lines hold such characters
@@ -54,12 +55,13 @@ def test_generate_and_convert(corpus, reverse_model, tmp_path):
            "S-1\tA cat.", "H-1\t-0.25\t\u2581Eine", "D-1\t-0.25\tEine\x85Katze"]
     write(tmp_path / "gen.log", log)
     convert_main(["--log", str(tmp_path / "gen.log"), "--output-dir", str(tmp_path / "conv"),
-                  "-s", "en", "-t", "de"])
-    for name in ("bt.de", "bt.en", "bt.scores", "bt.weights"):
+                  "-s", corpus.tgt, "-t", corpus.src])
+    for name in names:
         assert_lines(tmp_path / "conv" / name, 2)
     summary = json.loads((tmp_path / "conv" / "bt.summary.json").read_text())
     assert summary["line_breaks_replaced"] == 3
-    assert (tmp_path / "conv" / "bt.de").read_text(encoding="utf-8") == "Ein Hund\nEine Katze\n"
+    assert (tmp_path / "conv" / f"bt.{corpus.src}").read_text(encoding="utf-8") == \
+        "Ein Hund\nEine Katze\n"
     scores = (tmp_path / "conv" / "bt.scores").read_text().splitlines()
     # P- line: log2 per token, eos included; without one: the H- score times tokens + eos
     assert scores[0].split("\t")[1] == f"{-1.5 * math.log(2):.6f}"
@@ -68,12 +70,13 @@ def test_generate_and_convert(corpus, reverse_model, tmp_path):
 
 def test_evaluate(corpus, reverse_model, tmp_path):
     src = with_breaks(mono_lines(corpus, 6))
-    ref = with_breaks((corpus.raw / "syn.de").read_text(encoding="utf-8").splitlines()[:6])
-    write(tmp_path / "test.en", src)
-    write(tmp_path / "ref.de", ref)
+    ref = with_breaks((corpus.raw / f"syn.{corpus.src}").read_text(encoding="utf-8")
+                      .splitlines()[:6])
+    write(tmp_path / "test.txt", src)
+    write(tmp_path / "ref.txt", ref)
     evaluate_main(["--path", str(reverse_model), "--data-dir", str(corpus.bin), "--spm-model",
-                   str(corpus.spm), "--source-lang", "en", "--target-lang", "de", "--input",
-                   str(tmp_path / "test.en"), "--reference", str(tmp_path / "ref.de"),
+                   str(corpus.spm), "--source-lang", corpus.tgt, "--target-lang", corpus.src,
+                   "--input", str(tmp_path / "test.txt"), "--reference", str(tmp_path / "ref.txt"),
                    "--output-prefix", str(tmp_path / "sys"), "--cpu", "--beam", "1"])
     assert_lines(tmp_path / "sys.hyp", 6)
     result = json.loads((tmp_path / "sys.json").read_text())
