@@ -2,6 +2,7 @@
 are counted; batching and filters checked with exact numbers."""
 import gzip
 import json
+import re
 import shutil
 
 import pytest
@@ -216,6 +217,8 @@ def test_sentencepiece_model_of_another_dictionary(corpus, reverse_model, tmp_pa
     err = fails(args, capsys)
     assert f"{other}: sentencepiece model does not belong to the dictionary" in err, err
     assert f"dict.{corpus.tgt}.txt" in err and "90% needed" in err, err
+    known, total = map(int, re.search(r"only (\d+) of its (\d+) symbols", err).groups())
+    assert known / total < 0.7, err  # README: 61%
     assert not out.exists()
     with pytest.raises(SystemExit) as e:
         evaluate_main(["--path", str(reverse_model), "--data-dir", str(corpus.bin),

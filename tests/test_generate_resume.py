@@ -125,3 +125,19 @@ def test_rerun_after_the_checkpoint_or_input_changed_is_refused(corpus, reverse_
         v.add_(0.01)
     torch.save(state, model)
     refused(model)
+
+
+def test_merge_refuses_shards_of_other_inputs(corpus, reverse_model, tmp_path, capsys):
+    inp = make_input(corpus, tmp_path / "mono.txt", 6)
+    flags = ["--mode", "greedy", "--chunk-size", "3", "--num-shards", "2"]
+    run_generate(corpus, reverse_model, inp, tmp_path / "s0", *flags, "--shard-id", "0")
+    make_input(corpus, inp, 6, skip=3)  # the input changed before shard 1 ran
+    run_generate(corpus, reverse_model, inp, tmp_path / "s1", *flags, "--shard-id", "1")
+    try:
+        main(["merge", "--shards", f"{tmp_path / 's0'},{tmp_path / 's1'}", "--output-dir",
+              str(tmp_path / "m")])
+        raise AssertionError("not refused")
+    except SystemExit as e:
+        assert e.code == 2
+    assert "was generated from other files" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "bt.de").exists()
