@@ -71,8 +71,8 @@ def weight_sums(out: Path, prefix: str = "bt"):
     return sums
 
 
-__all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines", "make_input", "generate_args", "generate_cmd",
-           "run_generate", "outputs"]
+__all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines", "make_input",
+           "generate_args", "generate_cmd", "run_generate", "outputs"]
 
 
 def forced_log_probs(corpus, model_path, bdir: Path):

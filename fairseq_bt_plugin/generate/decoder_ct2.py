@@ -2,11 +2,13 @@
 :class:`~.decoder.ReverseModel`, decoded by CTranslate2 from a once-converted checkpoint.
 
 The conversion (CTranslate2's own ``FairseqConverter``) goes to a temp directory that is
-moved into place, so an interrupted conversion is redone, never half-used. Scores are
-log-probabilities of the output by CTranslate2's forced decoding (``score_batch``: eos
-included, as fairseq's; the model at temperature 1).
+moved into place, so an interrupted conversion is redone, never half-used; it is redone
+too when the checkpoint or a dictionary changed since (fingerprints in
+``converted_from.json``). Scores are log-probabilities of the output by CTranslate2's forced
+decoding (``score_batch``: eos included, as fairseq's; the model at temperature 1).
 Sampling reloads the model once per chunk (see :meth:`CT2ReverseModel._seed`).
 """
+import json
 import os
 import shutil
 import time
@@ -14,6 +16,9 @@ from typing import List, Tuple
 
 from ..errors import BTUserError
 from .decoder import Hypothesis, ReverseModel, mismatch_error
+from .writer import fingerprint, same_contents
+
+SOURCES = "converted_from.json"  # fingerprints of the checkpoint and dictionaries converted
 
 
 class CT2ReverseModel(ReverseModel):
@@ -30,11 +35,27 @@ class CT2ReverseModel(ReverseModel):
         self.tgt_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
         model_dir = cfg.ct2_model_dir or os.path.join(cfg.output_dir, f"{cfg.prefix}.work",
                                                       "ct2_model")
-        if not os.path.exists(os.path.join(model_dir, "model.bin")):
+        if not self._converted_from_these_files(model_dir):
             self._convert(model_dir)
         self.model_dir = model_dir
         self.translator = self._translator()
         self.max_source_positions = 1024  # CTranslate2's default max_input_length
+
+    def _sources(self) -> List[str]:
+        """The files a conversion is made from."""
+        return [self.cfg.path] + [os.path.join(self.data, f"dict.{lang}.txt")
+                                  for lang in (self.cfg.source_lang, self.cfg.target_lang)]
+
+    def _converted_from_these_files(self, model_dir: str) -> bool:
+        """A finished conversion of the checkpoint and dictionaries as they are now (not of a
+        checkpoint since retrained at the same path)."""
+        stamp = os.path.join(model_dir, SOURCES)
+        if not (os.path.exists(os.path.join(model_dir, "model.bin")) and os.path.exists(stamp)):
+            return False
+        with open(stamp, encoding="utf-8") as f:
+            old = json.load(f)
+        new = [fingerprint(p) for p in self._sources()]
+        return len(old) == len(new) and all(map(same_contents, old, new))
 
     def _translator(self):
         import ctranslate2
@@ -55,6 +76,8 @@ class CT2ReverseModel(ReverseModel):
             FairseqConverter(self._argparse_checkpoint(tmp + ".ckpt.pt"), self.data,
                              cfg.source_lang, cfg.target_lang,
                              unsafe_deserialization=True).convert(tmp, force=True)
+            with open(os.path.join(tmp, SOURCES), "w", encoding="utf-8") as f:
+                json.dump([fingerprint(p) for p in self._sources()], f)
         except RuntimeError as e:
             raise mismatch_error(cfg.path, self.data, e) from None
         except ValueError as e:  # unsupported architecture or option
