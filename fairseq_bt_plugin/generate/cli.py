@@ -150,6 +150,9 @@ def merge(cfg: BTMergeConfig) -> Dict:
               f"--shards: {d} was generated from other files (checkpoint, input, "
               f"sentencepiece model or dictionaries) than {dirs[0]}")
     options = infos[0]["options"]
+    check("weights" in options and "files" in infos[0],
+          f"{dirs[0]}: made by an older fairseq-bt-generate (no --weights, no file "
+          "fingerprints): generate the shards again")
     n = options["num_shards"]
     by_id = {tuple(i["shard"])[0]: s for i, s in zip(infos, stores)}
     missing = sorted(set(range(n)) - set(by_id))
