@@ -4,12 +4,14 @@ Decodes with the same model loading, text processing and fairseq ``SequenceGener
 ``fairseq-bt-generate`` (every line, in order; an input line that cannot be translated gives
 an empty hypothesis, never a shifted one), detokenises, and scores BLEU and chrF against the
 raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with their sacrebleu
-signatures) atomically; the JSON file marks the stage as finished.
+signatures) atomically; the JSON file marks the stage as finished. Line-break characters
+inside a line (``\\r``, ``\\u2028``, ...) become spaces, counted in the JSON file.
 """
 import json
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -23,7 +25,7 @@ from .generate.config import BTGenerateConfig, validate
 from .generate.decoder import ReverseModel
 from .generate.reader import input_files, read_chunks
 from .options import parse_dataclass
-from .text_processing import read_text_lines
+from .text_processing import LINE_BREAKS_KEY, read_text_lines
 
 PROG = "fairseq-bt-evaluate"
 
@@ -72,8 +74,9 @@ def translate_file(cfg: EvaluateConfig) -> List[str]:
 def evaluate(cfg: EvaluateConfig) -> Dict:
     import sacrebleu
 
-    num_inputs = len(read_text_lines(cfg.input))  # every line text, before decoding
-    refs = read_text_lines(cfg.reference)
+    breaks = {"input": Counter(), "reference": Counter()}
+    num_inputs = len(read_text_lines(cfg.input, breaks["input"]))  # every line text, first
+    refs = read_text_lines(cfg.reference, breaks["reference"])
     check(num_inputs == len(refs),
           f"{cfg.input} has {num_inputs} lines but {cfg.reference} has {len(refs)}")
     check(num_inputs > 0, f"{cfg.input}: empty file")
@@ -89,6 +92,7 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
         "bleu": round(b.score, 2), "chrf": round(c.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
         "beam": cfg.beam, "decode_seconds": round(seconds, 1),
+        LINE_BREAKS_KEY: {k: v[LINE_BREAKS_KEY] for k, v in breaks.items()},
     }
     os.makedirs(os.path.dirname(os.path.abspath(cfg.output_prefix)), exist_ok=True)
     with atomic_open(cfg.output_prefix + ".hyp") as f:

@@ -24,7 +24,8 @@ from .atomic import atomic_open
 from .cli import run_reporting_user_errors
 from .errors import BTUserError, check, naming
 from .options import parse_dataclass
-from .text_processing import TextProcessor, moses_normalizer, read_text_lines, train_sentencepiece
+from .text_processing import (LINE_BREAKS_KEY, TextProcessor, moses_normalizer, read_text_lines,
+                              train_sentencepiece)
 
 PROG = "fairseq-bt-prepare"
 
@@ -56,16 +57,18 @@ class PrepareConfig(FairseqDataclass):
     workers: int = field(default=1, metadata={"help": "fairseq-preprocess workers"})
 
 
-def read_parallel(prefix: str, src: str, tgt: str, max_chars: int
-                  ) -> Tuple[List[Tuple[str, str]], Counter]:
-    """Aligned, checked pairs of a raw bitext; drops (and counts) empty and over-long pairs."""
+def read_parallel(prefix: str, src: str, tgt: str, max_chars: int,
+                  breaks: Optional[Counter] = None) -> Tuple[List[Tuple[str, str]], Counter]:
+    """Aligned, checked pairs of a raw bitext; drops (and counts) empty and over-long pairs,
+    and counts in ``breaks`` the lines whose line-break characters became spaces
+    (:func:`~.text_processing.decode_lines`)."""
     paths = []
     for lang in (src, tgt):
         cands = [f"{prefix}.{lang}", f"{prefix}.{lang}.gz"]
         found = [p for p in cands if os.path.isfile(p)]
         check(bool(found), f"{cands[0]}: file not found (nor {cands[1]})")
         paths.append(found[0])
-    sides = [read_text_lines(path) for path in paths]
+    sides = [read_text_lines(path, breaks) for path in paths]
     check(len(sides[0]) == len(sides[1]),
           f"{paths[0]} has {len(sides[0])} lines but {paths[1]} has {len(sides[1])}: "
           "parallel files must be line-aligned")
@@ -105,7 +108,8 @@ def prepare(cfg: PrepareConfig) -> Dict:
     splits = {"train": cfg.trainpref, "valid": cfg.validpref, "test": cfg.testpref}
     splits = {k: v for k, v in splits.items() if v}
     validate(cfg)
-    data = {k: read_parallel(v, src, tgt, cfg.max_chars) for k, v in splits.items()}
+    breaks = {k: Counter() for k in splits}
+    data = {k: read_parallel(v, src, tgt, cfg.max_chars, breaks[k]) for k, v in splits.items()}
     check(bool(data["train"][0]), f"{cfg.trainpref}: no training pairs left (dropped: "
           f"{dict(data['train'][1])}; see --max-chars)")
     os.makedirs(cfg.destdir, exist_ok=True)
@@ -114,6 +118,7 @@ def prepare(cfg: PrepareConfig) -> Dict:
         summary = _prepare_in(work, cfg, data)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    summary[LINE_BREAKS_KEY] = {k: v[LINE_BREAKS_KEY] for k, v in breaks.items()}
     with atomic_open(done) as f:
         json.dump(summary, f, indent=2)
     return summary

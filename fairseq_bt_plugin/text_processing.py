@@ -6,6 +6,8 @@ model; decoding joins the pieces back into detokenised text.
 """
 import gzip
 import os
+import re
+from collections import Counter
 from typing import BinaryIO, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import BTUserError, check
@@ -37,8 +39,9 @@ class TextProcessor:
         return " ".join(self.sp.EncodeAsPieces(self.normalize(line)))
 
     def decode(self, pieces: str) -> str:
-        """Space-separated pieces -> detokenised sentence."""
-        return self.sp.DecodePieces(pieces.split())
+        """Space-separated pieces -> detokenised sentence (on one line: see
+        :func:`one_line`)."""
+        return one_line(self.sp.DecodePieces(pieces.split()))[0]
 
     def decode_keeping(self, pieces: str, keep: Sequence[str]) -> str:
         """Like :meth:`decode`, but pieces in ``keep`` (e.g. a noise filler ``<unk>``) are
@@ -54,7 +57,31 @@ class TextProcessor:
                 run.append(piece)
         if run:
             out.append(self.sp.DecodePieces(run))
-        return " ".join(x for x in out if x)
+        return one_line(" ".join(x for x in out if x))[0]
+
+    def check_dictionary(self, dict_path: str, spm_path: str, min_share: float = 0.9) -> None:
+        """Stop unless this sentencepiece model (file ``spm_path``) is the one the fairseq
+        dictionary ``dict_path`` was built with: at least ``min_share`` of the dictionary's
+        symbols must be pieces of the model (not counting fairseq's own symbols: ``<...>``
+        special symbols and tags, and the ``madeupwordNNNN`` padding). A dictionary built from
+        this model's output has all of them (tested); one of another sentencepiece model
+        shares only the common pieces (61% for a model trained on other lines of the same
+        corpus with the same vocabulary size, in the tests' data)."""
+        symbols = []
+        with open(dict_path, encoding="utf-8") as f:
+            for line in f:
+                symbol = line.rstrip("\n").rsplit(" ", 1)[0]
+                if symbol and not (symbol.startswith("<") and symbol.endswith(">")) \
+                        and not re.fullmatch(r"madeupword\d{4}", symbol):
+                    symbols.append(symbol)
+        if not symbols:
+            return
+        unk = self.sp.unk_id()
+        known = sum(1 for s in symbols if self.sp.PieceToId(s) != unk)
+        check(known >= min_share * len(symbols),
+              f"{spm_path}: sentencepiece model does not belong to the dictionary {dict_path} "
+              f"(only {known} of its {len(symbols)} symbols are pieces of the model, "
+              f"{min_share:.0%} needed): pass the model the dictionary was made with")
 
 
 def moses_normalizer(lang: str) -> Callable[[str], str]:
@@ -74,19 +101,38 @@ def open_binary(path: str):
 #: lines that are not text: summary key -> what the error says
 BAD_LINES = {"invalid_utf8": "invalid UTF-8", "nul_byte": "contains a NUL byte"}
 
+#: characters other than ``\\n`` that end a line for ``str.splitlines``, Python's
+#: universal-newline reading (``open()`` in text mode: ``\\r``) and other readers
+LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_TO_SPACE = str.maketrans({c: " " for c in LINE_BREAKS})
+#: summary key: lines in which such characters were replaced by a space
+LINE_BREAKS_KEY = "line_breaks_replaced"
 
-def decode_lines(f: BinaryIO, path: str) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
+
+def one_line(text: str) -> Tuple[str, bool]:
+    """``text`` with each character of :data:`LINE_BREAKS` replaced by a space, so that every
+    reader sees one line; and whether there was any."""
+    out = text.translate(_TO_SPACE)
+    return out, out != text
+
+
+def decode_lines(f: BinaryIO, path: str, counts: Optional[Counter] = None
+                 ) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
     """``(line number from 1, text, problem)`` of each line of the binary stream ``f`` (named
     ``path`` in errors). The text is without its line end, ``\\n`` or Windows ``\\r\\n`` (both
-    accepted everywhere); for a line that is not text, text is None and problem a key of
-    :data:`BAD_LINES` (report it with :func:`bad_line_error`)."""
+    accepted everywhere), on one line (:func:`one_line`; each line changed is counted in
+    ``counts[LINE_BREAKS_KEY]``); for a line that is not text, text is None and problem a key
+    of :data:`BAD_LINES` (report it with :func:`bad_line_error`)."""
     try:
         for n, raw in enumerate(f, start=1):
             try:
-                text = raw.decode("utf-8").rstrip("\r\n")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 yield n, None, "invalid_utf8"
                 continue
+            text, changed = one_line(text.rstrip("\r\n"))
+            if changed and counts is not None:
+                counts[LINE_BREAKS_KEY] += 1
             if "\x00" in text:
                 yield n, None, "nul_byte"
             else:
@@ -95,21 +141,23 @@ def decode_lines(f: BinaryIO, path: str) -> Iterator[Tuple[int, Optional[str], O
         raise BTUserError(f"{path}: cannot read ({e})") from None
 
 
-def read_raw_lines(path: str) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
+def read_raw_lines(path: str, counts: Optional[Counter] = None
+                   ) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
     """:func:`decode_lines` of a plain or ``.gz`` text file."""
     with open_binary(path) as f:
-        yield from decode_lines(f, path)
+        yield from decode_lines(f, path, counts)
 
 
 def bad_line_error(path: str, line: int, problem: str, hint: str = "") -> BTUserError:
     return BTUserError(f"{path}:{line}: {BAD_LINES[problem]}{hint}")
 
 
-def read_text_lines(path: str) -> List[str]:
-    """Every line of a plain or ``.gz`` text file, stripped; a line that is not text is an
-    error naming the file and line."""
+def read_text_lines(path: str, counts: Optional[Counter] = None) -> List[str]:
+    """Every line of a plain or ``.gz`` text file, stripped and on one line (counted in
+    ``counts``: :func:`decode_lines`); a line that is not text is an error naming the file
+    and line."""
     lines = []
-    for n, text, problem in read_raw_lines(path):
+    for n, text, problem in read_raw_lines(path, counts):
         if problem:
             raise bad_line_error(path, n, problem)
         lines.append(text.strip())

@@ -12,7 +12,7 @@ FAST = ["--max-len-a", "1.2", "--max-len-b", "5", "--log-interval", "1000", "--c
 
 def mono_lines(corpus, n: int, skip: int = 0) -> List[str]:
     """English (the reverse model's source) monolingual lines: the 'syn' slice, repeated."""
-    lines = (corpus.raw / "syn.en").read_text(encoding="utf-8").splitlines()
+    lines = (corpus.raw / f"syn.{corpus.tgt}").read_text(encoding="utf-8").splitlines()
     return [lines[(skip + i) % len(lines)] for i in range(n)]
 
 
@@ -24,7 +24,7 @@ def make_input(corpus, path: Path, n: int, skip: int = 0) -> Path:
 def generate_args(corpus, model, inputs, out, *extra) -> List[str]:
     files = inputs if isinstance(inputs, list) else [inputs]
     return ["--input", ",".join(str(p) for p in files), "--path", str(model), "--data",
-            str(corpus.bin), "--spm-model", str(corpus.spm), "-s", "en", "-t", "de",
+            str(corpus.bin), "--spm-model", str(corpus.spm), "-s", corpus.tgt, "-t", corpus.src,
             "--output-dir", str(out), "--cpu"] + FAST + [str(x) for x in extra]
 
 
@@ -54,5 +54,49 @@ def outputs(out: Path, prefix: str = "bt"):
     return read("de"), read("en"), read("scores"), read("weights")
 
 
-__all__ = ["FAST", "mono_lines", "make_input", "generate_args", "generate_cmd",
-           "run_generate", "outputs"]
+def score_rows(out: Path, prefix: str = "bt"):
+    """``PREFIX.scores`` as (input line, log p, average log p per token, weight) tuples."""
+    rows = []
+    for line in (out / f"{prefix}.scores").read_text(encoding="utf-8").splitlines():
+        i, logprob, average, weight = line.split("\t")
+        rows.append((int(i), float(logprob), float(average), float(weight)))
+    return rows
+
+
+def weight_sums(out: Path, prefix: str = "bt"):
+    """Input line -> sum of the weights of its kept pairs."""
+    sums = {}
+    for i, _, _, w in score_rows(out, prefix):
+        sums[i] = sums.get(i, 0.0) + w
+    return sums
+
+
+__all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines", "make_input",
+           "generate_args", "generate_cmd", "run_generate", "outputs"]
+
+
+def forced_log_probs(corpus, model_path, bdir: Path):
+    """log p(synthetic | original) of every pair of a ``--binarize-to`` corpus, each scored
+    alone by forced decoding with the reverse model (no batch, no padding)."""
+    import torch
+    from fairseq import checkpoint_utils
+    from fairseq.data import data_utils
+
+    syn_lang, orig_lang = corpus.src, corpus.tgt  # the reverse model translates tgt -> src
+    (model,), _, _ = checkpoint_utils.load_model_ensemble_and_task(
+        [str(model_path)], arg_overrides={"data": str(corpus.bin)})
+    model.eval()
+    base = bdir / f"train.{syn_lang}-{orig_lang}"
+    syn = data_utils.load_indexed_dataset(f"{base}.{syn_lang}", None, "mmap")
+    orig = data_utils.load_indexed_dataset(f"{base}.{orig_lang}", None, "mmap")
+    eos = model.decoder.dictionary.eos()
+    out = []
+    with torch.no_grad():
+        for i in range(len(syn)):
+            src, tgt = orig[i].long().unsqueeze(0), syn[i].long()
+            prev = torch.cat([torch.tensor([eos]), tgt[:-1]]).unsqueeze(0)
+            net = model(src_tokens=src, src_lengths=torch.tensor([src.size(1)]),
+                        prev_output_tokens=prev)
+            lprobs = model.get_normalized_probs(net, log_probs=True)[0]
+            out.append(float(lprobs.gather(1, tgt.unsqueeze(1)).sum()))
+    return out

@@ -47,7 +47,7 @@ def test_converts_by_id(generate_log, corpus, tmp_path):
     assert orig == [sources[i] for i in range(50)]
     assert syn == [detoks[i].split("\t")[1] for i in range(50)]
     for i in (0, 17, 49):  # log2 scores become natural-log average log-probabilities
-        assert float(scores[i].split("\t")[0]) == pytest.approx(
+        assert float(scores[i].split("\t")[2]) == pytest.approx(
             float(hyps[i].split("\t")[0]) * math.log(2), abs=1e-5)
     # input order, not the log's (length) order: most lines equal the raw test set
     raw = (corpus.raw / "test.en").read_text(encoding="utf-8").splitlines()

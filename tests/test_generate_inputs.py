@@ -2,6 +2,7 @@
 are counted; batching and filters checked with exact numbers."""
 import gzip
 import json
+import re
 import shutil
 
 import pytest
@@ -147,9 +148,10 @@ def test_every_option_is_explained_in_help(capsys):
     with pytest.raises(SystemExit) as e:
         main(["--help"])
     assert e.value.code == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # help lines wrap at any width
     for flag in ("--input", "--mode", "--samples-per-sentence", "--sampling-topp",
-                 "--chunk-size", "--num-shards", "--binarize-to", "--skip-invalid"):
+                 "--chunk-size", "--num-shards", "--binarize-to", "--skip-invalid",
+                 "--weights", "exp(s_k) / sum_j exp(s_j)"):
         assert flag in out, flag
 
 
@@ -195,3 +197,35 @@ def test_progress_bar_on_a_terminal(corpus, reverse_model, tmp_path):
     assert p.wait() == 0
     text = out.decode("utf-8", "replace")
     assert "30/30" in text and "sent/s" in text, text[-500:]
+
+
+def test_sentencepiece_model_of_another_dictionary(corpus, reverse_model, tmp_path, capsys):
+    """A sentencepiece model of another run (here: trained on other lines, smaller vocabulary)
+    is refused, naming both files, by the generator and by evaluate; the model the dictionary
+    was made with has every symbol as a piece."""
+    from fairseq_bt_plugin.evaluate import main as evaluate_main
+    from fairseq_bt_plugin.text_processing import TextProcessor, train_sentencepiece
+
+    other = train_sentencepiece([str(corpus.raw / f"syn.{lang}") for lang in (corpus.src,
+                                                                                corpus.tgt)],
+                                str(tmp_path / "other"), 400)  # as corpus.spm, other lines
+    dict_de = corpus.bin / f"dict.{corpus.src}.txt"
+    TextProcessor(str(corpus.spm), corpus.src).check_dictionary(str(dict_de), "", min_share=1.0)
+    inp = make_input(corpus, tmp_path / "a.txt", 3)
+    out = tmp_path / "out"
+    args = generate_args(corpus, reverse_model, inp, out)
+    args[args.index("--spm-model") + 1] = other
+    err = fails(args, capsys)
+    assert f"{other}: sentencepiece model does not belong to the dictionary" in err, err
+    assert f"dict.{corpus.tgt}.txt" in err and "90% needed" in err, err
+    known, total = map(int, re.search(r"only (\d+) of its (\d+) symbols", err).groups())
+    assert known / total < 0.7, err  # README: 61%
+    assert not out.exists()
+    with pytest.raises(SystemExit) as e:
+        evaluate_main(["--path", str(reverse_model), "--data-dir", str(corpus.bin),
+                       "--spm-model", other, "--source-lang", corpus.tgt, "--target-lang",
+                       corpus.src, "--input", str(inp), "--reference", str(inp),
+                       "--output-prefix", str(tmp_path / "sys"), "--cpu"])
+    assert e.value.code == 2
+    assert "does not belong to the dictionary" in capsys.readouterr().err
+    assert not (tmp_path / "sys.json").exists()

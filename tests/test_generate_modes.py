@@ -1,7 +1,7 @@
 """Every decoding mode runs through fairseq and gives aligned outputs; sampling is seeded."""
 import pytest
 
-from generate_helpers import make_input, outputs, run_generate
+from generate_helpers import make_input, outputs, run_generate, score_rows, weight_sums
 
 MODES = {
     "beam": (["--mode", "beam", "--beam", "3", "--nbest", "2"], 2),
@@ -26,9 +26,10 @@ def test_mode_gives_aligned_outputs(corpus, reverse_model, tmp_path, mode):
     assert summary["output_pairs"] + sum(summary["filtered"].values()) == N * per_line
     syn, orig, scores, weights = outputs(tmp_path / "out")
     assert len(syn) == len(orig) == len(scores) == len(weights) == summary["output_pairs"]
-    assert all(float(s.split("\t")[0]) <= 0 for s in scores)
-    w = [float(x) for x in weights]
-    assert abs(sum(w) / len(w) - 1.0) < 1e-3  # weights average 1
+    rows = score_rows(tmp_path / "out")
+    assert all(logprob <= average <= 0 for _, logprob, average, _ in rows)
+    assert [w for *_, w in rows] == [float(x) for x in weights]
+    assert all(abs(s - 1.0) < 2e-6 * per_line for s in weight_sums(tmp_path / "out").values())
     if mode == "noised_beam":
         assert any("<unk>" in s for s in syn), syn[:5]
 

@@ -83,3 +83,61 @@ def test_rerun_with_other_options_is_refused(corpus, reverse_model, tmp_path, ca
     err = capsys.readouterr().err
     assert "other options" in err and "--seed 7 -> 8" in err, err
     assert (out / "bt.de").read_bytes() == before
+
+
+def test_rerun_after_the_checkpoint_or_input_changed_is_refused(corpus, reverse_model,
+                                                                 tmp_path, capsys):
+    """Same paths, new contents (a retrained checkpoint_best.pt, an edited input): the
+    finished chunks of the old run are not reused."""
+    import shutil
+
+    model = tmp_path / "checkpoint_best.pt"
+    shutil.copy(reverse_model, model)
+    inp = make_input(corpus, tmp_path / "mono.txt", 5)
+    out = tmp_path / "out"
+    flags = ["--mode", "greedy", "--chunk-size", "2"]
+    run_generate(corpus, model, inp, out, *flags)
+    before = (out / "bt.de").read_bytes()
+    run_generate(corpus, model, inp, out, *flags)  # unchanged: resumes (nothing to do)
+
+    def refused(changed):
+        try:
+            main(generate_args(corpus, model, inp, out, *flags))
+            raise AssertionError("not refused")
+        except SystemExit as e:
+            assert e.code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert f"{changed}" in err and "changed" in err and "to start over" in err, err
+        assert (out / "bt.de").read_bytes() == before
+
+    make_input(corpus, inp, 5, skip=1)  # same size class, other lines
+    refused(inp)
+    make_input(corpus, inp, 5)
+    os.utime(inp, ns=(inp.stat().st_atime_ns, inp.stat().st_mtime_ns - 10**9))
+    refused(inp)  # same contents, but not the same file: refused too (mtime)
+    shutil.rmtree(out)
+    run_generate(corpus, model, inp, out, *flags)
+    before = (out / "bt.de").read_bytes()
+    import torch  # retrain: same path, other weights
+
+    state = torch.load(model, weights_only=False)
+    for v in state["model"].values():
+        v.add_(0.01)
+    torch.save(state, model)
+    refused(model)
+
+
+def test_merge_refuses_shards_of_other_inputs(corpus, reverse_model, tmp_path, capsys):
+    inp = make_input(corpus, tmp_path / "mono.txt", 6)
+    flags = ["--mode", "greedy", "--chunk-size", "3", "--num-shards", "2"]
+    run_generate(corpus, reverse_model, inp, tmp_path / "s0", *flags, "--shard-id", "0")
+    make_input(corpus, inp, 6, skip=3)  # the input changed before shard 1 ran
+    run_generate(corpus, reverse_model, inp, tmp_path / "s1", *flags, "--shard-id", "1")
+    try:
+        main(["merge", "--shards", f"{tmp_path / 's0'},{tmp_path / 's1'}", "--output-dir",
+              str(tmp_path / "m")])
+        raise AssertionError("not refused")
+    except SystemExit as e:
+        assert e.code == 2
+    assert "was generated from other files" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "bt.de").exists()

@@ -55,7 +55,13 @@ def test_every_artefact(finished_run):
         kept = lines(bt / f"bt.{syn}")
         assert kept == lines(bt / f"bt.{mono}") == lines(bt / "bt.weights") > 50
         assert lines(bt / "bin" / "train.weights") == kept
-        assert "101" in json.dumps(summary)  # every input line accounted for
+        # every input line accounted for: translated or skipped; every hypothesis kept or
+        # filtered (--nbest 1: one per translated line)
+        assert summary["input_lines"] == 101
+        assert summary["translated"] + sum(summary["skipped_input"].values()) == 101
+        assert summary["hypotheses"] == summary["translated"]
+        assert summary["output_pairs"] + sum(summary["filtered"].values()) == \
+            summary["hypotheses"]
     ft_log = (work / "models" / "bt_ft" / "hydra_train.log").read_text()
     assert f"Loaded checkpoint {work}/models/bt/checkpoint_last.pt (epoch" in ft_log
     updates = [json.loads(line[line.index("{"):])["train_num_updates"]

@@ -1,9 +1,12 @@
 """Criterion ``bt_label_smoothed_cross_entropy``: per-pair weighted loss, split logging.
 
 The loss of pair i is multiplied by its weight ``w_i`` (``batch["bt_weights"]``, 1 for
-bitext): with ``w_i = p(y_i|x_i)`` normalised, this is the expected-reconstruction loss
-``L = -sum_i p(y|x) log p(x|y)``. With every weight 1 (or no weights in the batch) the loss is
-bit-identical to fairseq's ``label_smoothed_cross_entropy``. Loss, token and sentence counts
+bitext). With the weights of ``fairseq-bt-generate --weights sequence`` (for each monolingual
+sentence y, the reverse model's ``q(x|y)`` renormalised over its kept synthetic sources x:
+they sum to 1 per sentence) the synthetic part is ``L = -sum_y sum_x q(x|y) log p(y|x)``,
+each sentence's expected loss over its synthetic sources; with one source per sentence every
+weight is 1. With every weight 1 (or no weights in the batch) the loss is bit-identical to
+fairseq's ``label_smoothed_cross_entropy``. Loss, token and sentence counts
 are also logged separately for bitext (``*_bitext``) and synthetic (``*_synth``) pairs.
 """
 import math

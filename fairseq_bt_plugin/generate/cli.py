@@ -9,7 +9,8 @@ from ..errors import check
 from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
                      options_hash, parse)
 from .reader import count_lines, input_files, read_chunks
-from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
+from .writer import (BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble, fingerprint,
+                     same_contents)
 
 PROG = "fairseq-bt-generate"
 DESCRIPTION = ("Back-translate target-language monolingual text with a reverse fairseq model "
@@ -93,7 +94,11 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     binarize = _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
                               options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
-    store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards))
+    used = [cfg.path, *files, cfg.spm_model, cfg.target_spm_model,
+            *(os.path.join(model.data, f"dict.{lang}.txt")
+              for lang in (cfg.source_lang, cfg.target_lang))]
+    store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards),
+                [fingerprint(p) for p in used if p])
 
     def mine(c: int) -> bool:
         return c % cfg.num_shards == cfg.shard_id
@@ -118,7 +123,8 @@ def generate(cfg: BTGenerateConfig) -> Dict:
             skipped[k] = skipped.get(k, 0) + v
         translated = len(chunk.lines) - sum(too_long.values())
         store.save_chunk(ChunkHeader(chunk.index, chunk.num_lines, translated, len(hypotheses),
-                                     seconds, skipped, dict(filtered), generate_seconds), kept)
+                                     seconds, skipped, dict(filtered), generate_seconds,
+                                     chunk.line_breaks_replaced), kept)
         progress.update(chunk.index, chunk.num_lines, translated)
     progress.close(last)
     store.save_total(num_lines, chunk_count)
@@ -126,7 +132,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     summary = {"command": "generate", "model": os.path.abspath(cfg.path), "seed": cfg.seed,
                "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg)}
     return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
-                    cfg.keep_duplicates, binarize, summary)
+                    cfg.keep_duplicates, binarize, summary, cfg.weights)
 
 
 def merge(cfg: BTMergeConfig) -> Dict:
@@ -138,7 +144,15 @@ def merge(cfg: BTMergeConfig) -> Dict:
     infos = [s.options() for s in stores]
     check(len({i["hash"] for i in infos}) == 1,
           "--shards: the shards were generated with different options")
+    for d, info in zip(dirs[1:], infos[1:]):
+        files, first = info.get("files", []), infos[0].get("files", [])
+        check(len(files) == len(first) and all(map(same_contents, files, first)),
+              f"--shards: {d} was generated from other files (checkpoint, input, "
+              f"sentencepiece model or dictionaries) than {dirs[0]}")
     options = infos[0]["options"]
+    check("weights" in options and "files" in infos[0],
+          f"{dirs[0]}: made by an older fairseq-bt-generate (no --weights, no file "
+          "fingerprints): generate the shards again")
     n = options["num_shards"]
     by_id = {tuple(i["shard"])[0]: s for i, s in zip(infos, stores)}
     missing = sorted(set(range(n)) - set(by_id))
@@ -160,7 +174,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],
                     _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, data, options),
-                    summary)
+                    summary, options["weights"])
 
 
 def _print_result(summary: Dict) -> None:

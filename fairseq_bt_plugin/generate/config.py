@@ -18,10 +18,25 @@ from ..options import parse_dataclass
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
 BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
+WEIGHTS_CHOICES = ChoiceEnum(["sequence", "length_normalized"])
 
 
 @dataclass
-class BTGenerateConfig(noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
+class BTWeightsConfig(FairseqDataclass):
+    """How PREFIX.weights is computed (every tool that writes it)."""
+    weights: WEIGHTS_CHOICES = field(
+        default="sequence",
+        metadata={"help": "per-pair weights for bt_translation --bt-weighted, computed after "
+                  "the filters and deduplication: for each input sentence y with kept synthetic "
+                  "sources x_1..x_K, w_k = exp(s_k) / sum_j exp(s_j), so its weights sum to 1 "
+                  "(one kept source: weight 1). sequence: s = log p(x|y), the sum of the "
+                  "token log-probabilities (eos included; the weights are the reverse model's "
+                  "distribution renormalised over the kept sources); length_normalized: s = "
+                  "that sum divided by the number of tokens (eos included)"})
+
+
+@dataclass
+class BTGenerateConfig(BTWeightsConfig, noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
     input: str = field(
         default=MISSING,
         metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
@@ -51,7 +66,8 @@ class BTGenerateConfig(noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
     output_dir: str = field(
         default=MISSING,
         metadata={"help": "where PREFIX.TGT_LANG (synthetic source), PREFIX.SRC_LANG (input), "
-                  "PREFIX.scores, PREFIX.weights, PREFIX.summary.json and the resume state "
+                  "PREFIX.scores (input line index, log p(x|y), its average per token, weight), "
+                  "PREFIX.weights (--weights), PREFIX.summary.json and the resume state "
                   "PREFIX.work/ are written"})
     prefix: str = field(default="bt", metadata={"help": "file name prefix of the outputs"})
     mode: MODE_CHOICES = field(
@@ -159,7 +175,7 @@ class BTMergeConfig(FairseqDataclass):
 
 
 @dataclass
-class BTConvertConfig(FairseqDataclass):
+class BTConvertConfig(BTWeightsConfig):
     log: str = field(
         default=MISSING,
         metadata={"help": "stdout of fairseq-generate or fairseq-interactive run with the "

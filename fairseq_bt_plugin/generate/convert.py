@@ -10,17 +10,18 @@ import os
 import re
 import shutil
 import sys
+from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..cli import run_reporting_user_errors
 from ..errors import BTUserError, check
-from ..text_processing import bad_line_error, decode_lines, read_raw_lines
+from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, read_raw_lines
 from .config import BTConvertConfig, options_dict, parse
 from .decoder import Hypothesis
 from .writer import ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-convert"
-LINE = re.compile(r"^([SHD])-(\d+)\t(.*)$")
+LINE = re.compile(r"^([SHDP])-(\d+)\t(.*)$")
 SP_SPACE = "\u2581"
 
 
@@ -32,6 +33,7 @@ class ParsedLog:
         self.sources: Dict[int, str] = {}
         self.hyps: Dict[int, List[Tuple[float, str]]] = {}
         self.detoks: Dict[int, List[Tuple[float, str]]] = {}
+        self.positional: Dict[int, List[List[float]]] = {}  # P- lines: log2 per token
 
 
 def parse_log(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: str
@@ -48,6 +50,12 @@ def parse_log(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: s
         kind, i, rest = m.group(1), int(m.group(2)), m.group(3)
         if kind == "S":
             log.sources[i] = rest
+            continue
+        if kind == "P":
+            try:
+                log.positional.setdefault(i, []).append([float(x) for x in rest.split()])
+            except ValueError:
+                pass
             continue
         score, _, text = rest.partition("\t")
         try:
@@ -67,12 +75,25 @@ def missing_ids(log: ParsedLog, expected: int) -> List[int]:
                                                                   log.detoks.get(i))]
 
 
+def log_probabilities(score: float, hyp: str, positional: Optional[List[float]]
+                      ) -> Tuple[float, float]:
+    """``(average, sum)`` of the natural-log token log-probabilities of a hypothesis: from its
+    ``P-`` line (log2 per token, eos included) when the log has one; otherwise from the ``H-``
+    score (log2, divided by length^lenpen: exact for --lenpen 1) times the tokens + eos."""
+    if positional:
+        total = sum(positional) * math.log(2)
+        return total / len(positional), total
+    average = score * math.log(2)
+    return average, average * (len(hyp.split()) + 1)
+
+
 def convert(cfg: BTConvertConfig) -> Dict:
+    counts: Counter = Counter()
     if cfg.log == "-":
-        log = parse_log(decode_lines(sys.stdin.buffer, "<stdin>"), "<stdin>")
+        log = parse_log(decode_lines(sys.stdin.buffer, "<stdin>", counts), "<stdin>")
     else:
         check(os.path.isfile(cfg.log), f"{cfg.log}: log file not found")
-        log = parse_log(read_raw_lines(cfg.log), cfg.log)
+        log = parse_log(read_raw_lines(cfg.log, counts), cfg.log)
     check(bool(log.hyps or log.detoks), f"{cfg.log}: no H-/D- lines (not a fairseq-generate "
           "or fairseq-interactive log?)")
     missing = missing_ids(log, cfg.expected)
@@ -97,23 +118,26 @@ def convert(cfg: BTConvertConfig) -> Dict:
             continue
         hyps = log.hyps.get(i) or log.detoks[i]
         detoks = log.detoks.get(i) or []
+        positional = log.positional.get(i) or []
         for k, (score, hyp) in enumerate(hyps[: cfg.nbest]):
             synthetic = detoks[k][1] if k < len(detoks) else text(hyp)
-            # fairseq prints log2 scores, length-normalised: the average log-prob per token
+            average, total = log_probabilities(score, hyp, positional[k] if k < len(positional)
+                                               else None)
             records.append(Hypothesis(i, k, synthetic, text(log.sources[i]), hyp,
-                                      log.sources[i], score * math.log(2)))
+                                      log.sources[i], average, total))
     store = WorkStore(cfg.output_dir, cfg.prefix + ".convert")
     os.makedirs(store.dir, exist_ok=True)
     try:
         store.save_chunk(ChunkHeader(0, total, total - len(missing), len(records), 0.0,
-                                     {"missing_id": len(missing)} if missing else {}, {}),
+                                     {"missing_id": len(missing)} if missing else {}, {},
+                                     line_breaks_replaced=counts[LINE_BREAKS_KEY]),
                          records)
         names = OutputNames(cfg.output_dir, cfg.prefix, cfg.target_lang, cfg.source_lang)
         summary = {"command": "convert", "log": os.path.abspath(cfg.log) if cfg.log != "-"
                    else "-", "options": options_dict(cfg), "missing_ids": missing[:1000],
                    "missing_count": len(missing)}
         return assemble([(store, 0)], names, keep_duplicates=True, binarize=None,
-                        summary=summary)
+                        summary=summary, weights=cfg.weights)
     finally:
         shutil.rmtree(store.dir, ignore_errors=True)
 

@@ -34,6 +34,7 @@ class Hypothesis:
     synthetic_pieces: str
     original_pieces: str
     score: float  # average log-probability per token (eos included)
+    logprob: float  # log p(synthetic | original): sum of the token log-probabilities (eos too)
 
 
 def derived_seed(*values: int) -> int:
@@ -87,6 +88,9 @@ class ReverseModel:
                   "holding the reverse model's dictionaries)")
         self.src_proc = TextProcessor(cfg.spm_model, cfg.source_lang)
         self.tgt_proc = TextProcessor(cfg.target_spm_model or cfg.spm_model, cfg.target_lang)
+        for proc, spm_path in ((self.src_proc, cfg.spm_model),
+                               (self.tgt_proc, cfg.target_spm_model or cfg.spm_model)):
+            proc.check_dictionary(os.path.join(self.data, f"dict.{proc.lang}.txt"), spm_path)
         self.use_cuda = torch.cuda.is_available() and not cfg.cpu
         check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
         if cfg.cpu_threads > 0:
@@ -219,12 +223,15 @@ class ReverseModel:
         out = []
         for (line, text, pieces, _), hypos in zip(items, results):
             for k, hypo in enumerate(hypos[: self.cfg.nbest]):
-                score = float(hypo["positional_scores"].float().mean().item())
-                out.append(self._hypothesis(line, k, text, pieces, hypo["tokens"].cpu(), score))
+                # fairseq's token log-probabilities (of the temperature-scaled model, and
+                # before noised_beam's noise)
+                scores = hypo["positional_scores"].float()
+                out.append(self._hypothesis(line, k, text, pieces, hypo["tokens"].cpu(),
+                                            float(scores.mean()), float(scores.sum())))
         return out, seconds
 
     def _hypothesis(self, line: int, k: int, text: str, pieces: str, tokens: torch.Tensor,
-                    score: float) -> Hypothesis:
+                    score: float, logprob: float) -> Hypothesis:
         """A :class:`Hypothesis` from output token ids (noised in noised_beam mode)."""
         if self.noiser is not None:
             tokens = self.noiser(tokens, np.random.RandomState(
@@ -234,4 +241,4 @@ class ReverseModel:
         else:
             out_pieces = self.tgt_dict.string(tokens)
             synthetic = self.tgt_proc.decode(out_pieces)
-        return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score)
+        return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score, logprob)

@@ -2,10 +2,13 @@
 :class:`~.decoder.ReverseModel`, decoded by CTranslate2 from a once-converted checkpoint.
 
 The conversion (CTranslate2's own ``FairseqConverter``) goes to a temp directory that is
-moved into place, so an interrupted conversion is redone, never half-used. Scores are
-CTranslate2's length-normalised log-probabilities (eos not counted, unlike fairseq's).
+moved into place, so an interrupted conversion is redone, never half-used; it is redone
+too when the checkpoint or a dictionary changed since (fingerprints in
+``converted_from.json``). Scores are log-probabilities of the output by CTranslate2's forced
+decoding (``score_batch``: eos included, as fairseq's; the model at temperature 1).
 Sampling reloads the model once per chunk (see :meth:`CT2ReverseModel._seed`).
 """
+import json
 import os
 import shutil
 import time
@@ -13,6 +16,9 @@ from typing import List, Tuple
 
 from ..errors import BTUserError
 from .decoder import Hypothesis, ReverseModel, mismatch_error
+from .writer import fingerprint, same_contents
+
+SOURCES = "converted_from.json"  # fingerprints of the checkpoint and dictionaries converted
 
 
 class CT2ReverseModel(ReverseModel):
@@ -29,11 +35,27 @@ class CT2ReverseModel(ReverseModel):
         self.tgt_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
         model_dir = cfg.ct2_model_dir or os.path.join(cfg.output_dir, f"{cfg.prefix}.work",
                                                       "ct2_model")
-        if not os.path.exists(os.path.join(model_dir, "model.bin")):
+        if not self._converted_from_these_files(model_dir):
             self._convert(model_dir)
         self.model_dir = model_dir
         self.translator = self._translator()
         self.max_source_positions = 1024  # CTranslate2's default max_input_length
+
+    def _sources(self) -> List[str]:
+        """The files a conversion is made from."""
+        return [self.cfg.path] + [os.path.join(self.data, f"dict.{lang}.txt")
+                                  for lang in (self.cfg.source_lang, self.cfg.target_lang)]
+
+    def _converted_from_these_files(self, model_dir: str) -> bool:
+        """A finished conversion of the checkpoint and dictionaries as they are now (not of a
+        checkpoint since retrained at the same path)."""
+        stamp = os.path.join(model_dir, SOURCES)
+        if not (os.path.exists(os.path.join(model_dir, "model.bin")) and os.path.exists(stamp)):
+            return False
+        with open(stamp, encoding="utf-8") as f:
+            old = json.load(f)
+        new = [fingerprint(p) for p in self._sources()]
+        return len(old) == len(new) and all(map(same_contents, old, new))
 
     def _translator(self):
         import ctranslate2
@@ -54,6 +76,8 @@ class CT2ReverseModel(ReverseModel):
             FairseqConverter(self._argparse_checkpoint(tmp + ".ckpt.pt"), self.data,
                              cfg.source_lang, cfg.target_lang,
                              unsafe_deserialization=True).convert(tmp, force=True)
+            with open(os.path.join(tmp, SOURCES), "w", encoding="utf-8") as f:
+                json.dump([fingerprint(p) for p in self._sources()], f)
         except RuntimeError as e:
             raise mismatch_error(cfg.path, self.data, e) from None
         except ValueError as e:  # unsupported architecture or option
@@ -98,7 +122,7 @@ class CT2ReverseModel(ReverseModel):
 
     def _options(self, max_source_len: int) -> dict:
         cfg = self.cfg
-        opts = dict(num_hypotheses=cfg.nbest, return_scores=True, length_penalty=cfg.lenpen,
+        opts = dict(num_hypotheses=cfg.nbest, length_penalty=cfg.lenpen,
                     max_decoding_length=max(1, int(cfg.max_len_a * max_source_len
                                                    + cfg.max_len_b)),
                     max_batch_size=0)
@@ -117,10 +141,18 @@ class CT2ReverseModel(ReverseModel):
             sources, **self._options(max(len(x[3]) for x in items)))
         seconds = time.perf_counter() - t0
         out = []
+        pairs = [(source, hyp) for source, result in zip(sources, results)
+                 for hyp in result.hypotheses[: self.cfg.nbest]]
+        # log p(hypothesis | source) by forced decoding: translate_batch's scores are
+        # normalised by length^lenpen and leave out the end-of-sentence token
+        scored = iter(self.translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
+                      if pairs else [])
         for (line, text, pieces, _), result in zip(items, results):
-            for k, (hyp, score) in enumerate(zip(result.hypotheses[: self.cfg.nbest],
-                                                 result.scores)):
+            for k, hyp in enumerate(result.hypotheses[: self.cfg.nbest]):
                 tokens = self.tgt_dict.encode_line(" ".join(hyp), add_if_not_exist=False,
                                                    append_eos=True).long()
-                out.append(self._hypothesis(line, k, text, pieces, tokens, float(score)))
+                log_probs = next(scored).log_probs  # one per token, end of sentence included
+                out.append(self._hypothesis(line, k, text, pieces, tokens,
+                                            sum(log_probs) / max(len(log_probs), 1),
+                                            sum(log_probs)))
         return out, seconds

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from ..errors import check
-from ..text_processing import bad_line_error, open_binary, read_raw_lines
+from ..text_processing import LINE_BREAKS_KEY, bad_line_error, open_binary, read_raw_lines
 
 
 SKIP_HINT = " (use --skip-invalid to skip such lines)"
@@ -21,6 +21,7 @@ class Chunk:
     lines: List[Tuple[int, str]] = field(default_factory=list)  # (input line index, text)
     skipped: Counter = field(default_factory=Counter)  # reason -> lines
     num_lines: int = 0  # input lines in the chunk, skipped ones included
+    line_breaks_replaced: int = 0  # kept lines with a line-break character made a space
     selected: bool = True  # False: lines neither kept nor checked (another shard's, or done)
 
 
@@ -46,11 +47,14 @@ def read_chunks(files: List[str], chunk_size: int, max_chars: int, skip_invalid:
     shard's, or already done) are counted but neither kept nor checked (``selected=False``).
     Empty lines, lines over ``max_chars`` characters and (with ``skip_invalid``) lines that
     are not text (invalid UTF-8, NUL bytes: otherwise an error naming file and line) are
-    skipped and counted in ``Chunk.skipped``."""
+    skipped and counted in ``Chunk.skipped``. Line-break characters inside a line (``\\r``,
+    ``\\u2028``, ...) become spaces (:func:`~fairseq_bt_plugin.text_processing.one_line`),
+    counted in ``Chunk.line_breaks_replaced``."""
     chunk: Optional[Chunk] = None
     index = 0
+    counts: Counter = Counter()  # lines with line breaks made spaces, so far
     for path in files:
-        for n, text, problem in read_raw_lines(path):
+        for n, text, problem in read_raw_lines(path, counts):
             c = index // chunk_size
             if chunk is None or chunk.index != c:
                 if chunk is not None:
@@ -68,6 +72,8 @@ def read_chunks(files: List[str], chunk_size: int, max_chars: int, skip_invalid:
                     chunk.skipped["input_too_long"] += 1
                 else:
                     chunk.lines.append((index, text.strip()))
+                    chunk.line_breaks_replaced += counts.pop(LINE_BREAKS_KEY, 0)
+            counts.clear()
             index += 1
     if chunk is not None:
         yield chunk

@@ -9,6 +9,7 @@ binarized corpus are complete; the summary, written last, marks the output finis
 fails (bad input, disk full) leaves earlier final files byte-identical and no ``.part`` files.
 """
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -16,8 +17,6 @@ import shutil
 from collections import Counter
 from dataclasses import astuple, dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
-
-import numpy as np
 
 from ..atomic import atomic_open, remove_files, replace_all
 from ..errors import BTUserError, check, naming
@@ -37,6 +36,25 @@ class ChunkHeader:
     skipped: Dict[str, int]  # input lines skipped, by reason
     filtered: Dict[str, int]  # hypotheses dropped, by reason
     generate_seconds: float = 0.0  # of which in fairseq's generator
+    line_breaks_replaced: int = 0  # input lines whose line-break characters became spaces
+
+
+def fingerprint(path: str, sample: int = 1 << 16) -> Dict:
+    """What identifies the contents of the file ``path`` cheaply: size, modification time and
+    a hash of its first and last ``sample`` bytes."""
+    st = os.stat(path)
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        h.update(f.read(sample))
+        f.seek(max(st.st_size - sample, 0))
+        h.update(f.read(sample))
+    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sample_sha1": h.hexdigest()}
+
+
+def same_contents(a: Dict, b: Dict) -> bool:
+    """Fingerprints of copies of one file (on another machine: other path and time)."""
+    return (a["size"], a["sample_sha1"]) == (b["size"], b["sample_sha1"])
 
 
 class WorkStore:
@@ -51,12 +69,23 @@ class WorkStore:
     def is_done(self, c: int) -> bool:
         return os.path.exists(self.chunk_path(c))
 
-    def begin(self, options: Dict, options_hash: str, shard: Tuple[int, int] = (0, 1)) -> None:
-        """Create the store, or check that an existing one was made with the same options."""
+    def begin(self, options: Dict, options_hash: str, shard: Tuple[int, int] = (0, 1),
+              files: Sequence[Dict] = ()) -> None:
+        """Create the store, or check that an existing one was made with the same options and
+        the same files (``files``: :func:`fingerprint` of the checkpoint, inputs, ...)."""
         os.makedirs(self.dir, exist_ok=True)
         path = os.path.join(self.dir, "options.json")
         if os.path.exists(path):
             old = self.options()
+            start_over = f"remove {self.dir} to start over, or use another --output-dir"
+            if old["hash"] == options_hash and old.get("files") != list(files):
+                before = {f["path"]: f for f in old.get("files", [])}
+                changed = [f["path"] for f in files if before.get(f["path"]) != f] or \
+                    sorted(set(before) - {f["path"] for f in files})
+                raise BTUserError(
+                    f"{os.path.dirname(self.dir) or '.'} holds chunks of a run that read other "
+                    f"files ({', '.join(changed[:3])} changed since: size, time or contents); "
+                    f"{start_over}")
             if old["hash"] != options_hash:
                 diff = [k for k in sorted(set(old["options"]) | set(options))
                         if old["options"].get(k) != options.get(k)]
@@ -64,11 +93,11 @@ class WorkStore:
                                   f"{options.get(k)!r}" for k in diff[:4])
                 raise BTUserError(
                     f"{os.path.dirname(self.dir) or '.'} holds a run with other options "
-                    f"({shown}); use another --output-dir or remove {self.dir} to start over")
+                    f"({shown}); {start_over}")
             return
         with atomic_open(path) as f:
-            json.dump({"hash": options_hash, "options": options, "shard": list(shard)}, f,
-                      indent=1, sort_keys=True)
+            json.dump({"hash": options_hash, "options": options, "shard": list(shard),
+                       "files": list(files)}, f, indent=1, sort_keys=True)
 
     def options(self) -> Dict:
         path = os.path.join(self.dir, "options.json")
@@ -122,13 +151,45 @@ class BinarizeSpec:
     tgtdict: str  # forward target (original language) dictionary
 
 
+def sentence_weights(scores: Sequence[float]) -> List[float]:
+    """Softmax of the scores of one input sentence's kept synthetic sources: weights that sum
+    to 1 (``--weights``)."""
+    top = max(scores)
+    e = [math.exp(s - top) for s in scores]
+    total = sum(e)
+    return [x / total for x in e]
+
+
+def write_scores(raw, scores, weights, how: str) -> None:
+    """``PREFIX.scores`` and ``PREFIX.weights`` from the raw rows ``line logprob avg_logprob``
+    of the kept pairs (in output order: the rows of one input line are consecutive)."""
+
+    def flush(group):
+        column = 1 if how == "sequence" else 2
+        for row, w in zip(group, sentence_weights([float(r[column]) for r in group])):
+            scores.write("\t".join(row) + f"\t{w:.6f}\n")
+            weights.write(f"{w:.6f}\n")
+
+    group: List[List[str]] = []
+    for line in raw:
+        row = line.split()
+        if group and row[0] != group[0][0]:
+            flush(group)
+            group = []
+        group.append(row)
+    if group:
+        flush(group)
+
+
 def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_duplicates: bool,
-             binarize: Optional[BinarizeSpec], summary: Dict) -> Dict:
+             binarize: Optional[BinarizeSpec], summary: Dict, weights: str) -> Dict:
     """Write the final files from ``chunks`` (in this order); returns the summary.
 
-    Per pair ``PREFIX.scores`` holds ``avg_logprob<TAB>weight`` and ``PREFIX.weights`` the
-    weight alone: ``exp(avg_logprob)`` scaled so that the weights average 1 (for
-    ``bt_translation --bt-weighted``)."""
+    Per pair ``PREFIX.scores`` holds ``line<TAB>logprob<TAB>avg_logprob<TAB>weight`` (the
+    input line index from 0, log p(synthetic | input), that per token, and the weight) and
+    ``PREFIX.weights`` the weight alone (for ``bt_translation --bt-weighted``): the softmax,
+    over the kept pairs of the same input line, of ``logprob`` (``weights="sequence"``) or
+    ``avg_logprob`` (``"length_normalized"``), as rounded in ``PREFIX.scores``."""
     os.makedirs(names.output_dir, exist_ok=True)
     counts: Counter = Counter()
     skipped: Counter = Counter()
@@ -141,7 +202,7 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
                                       names.path("weights"))}
     raw_path = names.path("scores.raw.part")
     tok_paths = (syn_path + ".pieces.part", orig_path + ".pieces.part")
-    log_norm, kept = -math.inf, 0
+    kept = 0
     try:
         with contextlib.ExitStack() as stack:
             syn = stack.enter_context(atomic_open(parts[syn_path]))
@@ -151,7 +212,8 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
             for store, c in chunks:
                 header = store.read_header(c)
                 counts.update(lines=header.num_lines, translated=header.translated,
-                              hypotheses=header.hypotheses)
+                              hypotheses=header.hypotheses,
+                              line_breaks=header.line_breaks_replaced)
                 skipped.update(header.skipped)
                 filtered.update(header.filtered)
                 seconds += header.seconds
@@ -162,21 +224,15 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
                         continue
                     syn.write(h.synthetic + "\n")
                     orig.write(h.original + "\n")
-                    raw_scores.write(f"{h.score:.6f}\n")
+                    raw_scores.write(f"{h.line}\t{h.logprob:.6f}\t{h.score:.6f}\n")
                     if toks:
                         toks[0].write(h.synthetic_pieces + "\n")
                         toks[1].write(h.original_pieces + "\n")
-                    log_norm = float(np.logaddexp(log_norm, round(h.score, 6)))
                     kept += 1
-        log_mean = log_norm - math.log(kept) if kept else 0.0
         with atomic_open(parts[names.path("scores")]) as scores, \
                 atomic_open(parts[names.path("weights")]) as wf, \
                 open(raw_path, encoding="utf-8") as raw:
-            for line in raw:
-                s = float(line)
-                w = math.exp(s - log_mean)
-                scores.write(f"{s:.6f}\t{w:.6f}\n")
-                wf.write(f"{w:.6f}\n")
+            write_scores(raw, scores, wf, weights)
         if binarize:
             write_binarized(tok_paths, parts[names.path("weights")], names, binarize)
         remove_files([names.path("summary.json")])  # unfinished until the new one is written
@@ -186,6 +242,7 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
     summary = dict(summary)
     summary.update(
         input_lines=counts["lines"], skipped_input=dict(sorted(skipped.items())),
+        line_breaks_replaced=counts["line_breaks"], weights=weights,
         translated=counts["translated"], hypotheses=counts["hypotheses"],
         filtered=dict(sorted(filtered.items())), output_pairs=kept,
         decode_seconds=round(seconds, 3), generate_seconds=round(generate_seconds, 3),
