@@ -55,3 +55,22 @@ def test_every_profile_is_golden():
                     if not any(k == g.split(".")[0] for g in golden[name])}
         expected.update(golden[name])  # a group the profile sets replaces fairseq's empty one
         assert composed_profile(name) == expected, name
+
+
+def own_keys(name):
+    """The keys a config file sets itself, and the base files its defaults list names."""
+    node = yaml.safe_load((CONFIG_DIR / f"{name}.yaml").read_text())
+    bases = [d for d in node.pop("defaults", []) if d != "_self_"]
+    return set(flatten(node)), bases
+
+
+def test_profiles_do_not_set_a_key_of_their_base():
+    """The base files merge after the profile (see configs/_base.yaml): a key set in both
+    would silently take the base's value."""
+    for name in PROFILES:
+        keys, todo = own_keys(name)
+        while todo:
+            base_keys, more = own_keys(todo.pop())
+            assert not keys & base_keys, (name, keys & base_keys)
+            keys |= base_keys
+            todo += more
