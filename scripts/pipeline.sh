@@ -57,6 +57,13 @@ mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 # shellcheck disable=SC2206
 train_args=($TRAIN_ARGS)
+# the profile as training composes it (configs/_base.yaml etc. included)
+[ -f "$root/configs/$PROFILE.yaml" ] || { echo "error: PROFILE=$PROFILE: no $root/configs/$PROFILE.yaml" >&2; exit 2; }
+show=(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job)
+composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does not compose: ${show[*]}" >&2; exit 2; }
+profile=$(python -c "import sys, yaml
+c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
+read -r max_update on_cpu <<< "$profile"
 
 echo "== data: Multi30K subset ($BITEXT bitext pairs, $MONO monolingual $TGT sentences)"
 if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpus (e.g. copied to a GPU host)
@@ -76,12 +83,6 @@ fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/
   --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 
-# the profile as training composes it (configs/_base.yaml etc. included)
-[ -f "$root/configs/$PROFILE.yaml" ] || { echo "error: PROFILE=$PROFILE: no $root/configs/$PROFILE.yaml" >&2; exit 2; }
-profile=$(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job \
-  2> /dev/null | python -c "import sys, yaml
-c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))")
-read -r max_update on_cpu <<< "$profile"
 if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
 tag_args=()
 [ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")

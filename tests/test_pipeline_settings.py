@@ -44,3 +44,10 @@ def test_empty_bt_tag_trains_untagged_bt(tmp_path):
     assert "'bt_tag': ''," in log and "'bt_data': '" in log
     systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
+
+
+def test_an_unknown_profile_stops_before_any_work(tmp_path):
+    p = pipeline(tmp_path, extra_env={"PROFILE": "no_such_profile"})
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 2 and "no_such_profile" in out and "configs/" in out, out
+    assert not list(tmp_path.iterdir())
