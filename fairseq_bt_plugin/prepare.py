@@ -224,7 +224,6 @@ class ExtraText:
                       workers: int) -> Dict[str, int]:
         """Encode the monolingual text (and the valid split's side of each language) and
         binarize it with the joined dictionary into ``work/mono``; sentences per language."""
-        src, tgt = list(procs)
         for lang, lines in self.mono.items():
             prefixes = {"train": os.path.join(work, "tok", "mono")}
             _write(f"{prefixes['train']}.{lang}", [procs[lang].encode(x) for x in lines])

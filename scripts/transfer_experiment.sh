@@ -79,10 +79,11 @@ if [ ! -f "$WORK/raw/DONE" ]; then
 fi
 
 r="$WORK/raw"
-banner "prepare: child de-en with one sentencepiece model over de/fr/en ($SPM_VOCAB pieces) and mono de+en"
-fairseq-bt-prepare --source-lang de --target-lang en --trainpref "$r/train" --validpref "$r/valid" \
-  --testpref "$r/test" --monopref "$r/mono" --spm-extra-text "$r/parent_train.fr,$r/parent_train.en" \
-  --spm-vocab-size "$SPM_VOCAB" --destdir "$WORK/prep/child" --workers 2 > /dev/null
+banner "prepare: child de-en and mono de+en; one sentencepiece model over de/fr/en ($SPM_VOCAB)"
+fairseq-bt-prepare --source-lang de --target-lang en --trainpref "$r/train" \
+  --validpref "$r/valid" --testpref "$r/test" --monopref "$r/mono" \
+  --spm-extra-text "$r/parent_train.fr,$r/parent_train.en" --spm-vocab-size "$SPM_VOCAB" \
+  --destdir "$WORK/prep/child" --workers 2 > /dev/null
 banner "prepare: parent fr-en with the same sentencepiece model, its own dictionary"
 fairseq-bt-prepare --source-lang fr --target-lang en --trainpref "$r/parent_train" \
   --validpref "$r/parent_valid" --spm-model "$WORK/prep/child/spm.model" \
