@@ -55,6 +55,18 @@ class PrepareConfig(FairseqDataclass):
                      metadata={"help": "add this back-translation tag (e.g. <BT>) to the "
                                "dictionaries"})
     workers: int = field(default=1, metadata={"help": "fairseq-preprocess workers"})
+    spm_extra_text: str = field(
+        default="",
+        metadata={"help": "comma-separated raw text files FILE.LANG (optionally .gz) that also "
+                  "train the sentencepiece model, normalised for LANG: e.g. another language "
+                  "pair's text, for one model over several pairs (other pairs then prepare "
+                  "with --spm-model DESTDIR/spm.model)"})
+    monopref: str = field(
+        default="",
+        metadata={"help": "raw monolingual text PREFIX (PREFIX.SRC and/or PREFIX.TGT, optionally "
+                  ".gz): it also trains the sentencepiece model (unless --spm-model), and is "
+                  "encoded and binarized with the joined dictionary into DESTDIR/mono (with "
+                  "--validpref's sides as valid): the data of --task bt_denoising --mono-langs"})
 
 
 def read_parallel(prefix: str, src: str, tgt: str, max_chars: int,
@@ -97,6 +109,8 @@ def validate(cfg: PrepareConfig) -> None:
         check(value >= 1, f"{flag} must be >= 1, got {value}")
     check(not cfg.spm_model or os.path.isfile(cfg.spm_model),
           f"{cfg.spm_model}: sentencepiece model not found (--spm-model)")
+    check(not (cfg.spm_model and cfg.spm_extra_text),
+          "--spm-extra-text trains the sentencepiece model: not with --spm-model")
 
 
 def prepare(cfg: PrepareConfig) -> Dict:
@@ -112,10 +126,11 @@ def prepare(cfg: PrepareConfig) -> Dict:
     data = {k: read_parallel(v, src, tgt, cfg.max_chars, breaks[k]) for k, v in splits.items()}
     check(bool(data["train"][0]), f"{cfg.trainpref}: no training pairs left (dropped: "
           f"{dict(data['train'][1])}; see --max-chars)")
+    extra = read_extra_text(cfg)
     os.makedirs(cfg.destdir, exist_ok=True)
     work = os.path.join(cfg.destdir, "work.tmp")
     try:
-        summary = _prepare_in(work, cfg, data)
+        summary = _prepare_in(work, cfg, data, extra)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary[LINE_BREAKS_KEY] = {k: v[LINE_BREAKS_KEY] for k, v in breaks.items()}
@@ -124,7 +139,7 @@ def prepare(cfg: PrepareConfig) -> Dict:
     return summary
 
 
-def _prepare_in(work: str, cfg: PrepareConfig, data: Dict) -> Dict:
+def _prepare_in(work: str, cfg: PrepareConfig, data: Dict, extra: "ExtraText") -> Dict:
     """Everything under the temp directory ``work``, then moved into ``cfg.destdir``."""
     src, tgt = cfg.source_lang, cfg.target_lang
     shutil.rmtree(work, ignore_errors=True)
@@ -139,6 +154,7 @@ def _prepare_in(work: str, cfg: PrepareConfig, data: Dict) -> Dict:
             path = os.path.join(work, "norm", f"train.{lang}")
             _write(path, [norm[lang](p[i]) for p in data["train"][0]])
             inputs.append(path)
+        inputs += extra.normalised(os.path.join(work, "norm"))
         spm = train_sentencepiece(inputs, os.path.join(work, "spm"), cfg.spm_vocab_size,
                                   input_sentence_size=cfg.spm_train_lines)
     procs = {lang: TextProcessor(spm, lang) for lang in (src, tgt)}
@@ -157,7 +173,11 @@ def _prepare_in(work: str, cfg: PrepareConfig, data: Dict) -> Dict:
         "pairs": {k: len(v[0]) for k, v in data.items()},
         "dropped": {k: dict(v[1]) for k, v in data.items()},
     }
-    for name in ("bin", "tok"):
+    outputs = ["bin", "tok"]
+    if extra.mono:
+        summary["mono"] = extra.binarize_mono(work, procs, data, cfg.workers)
+        outputs.append("mono")
+    for name in outputs:
         final = os.path.join(cfg.destdir, name)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(os.path.join(work, name), final)
@@ -168,18 +188,76 @@ def _prepare_in(work: str, cfg: PrepareConfig, data: Dict) -> Dict:
     return summary
 
 
-def binarize(destdir: str, src: str, tgt: str, prefixes: Dict[str, str], workers: int = 1,
-             srcdict: Optional[str] = None, tgtdict: Optional[str] = None) -> None:
-    """Run ``fairseq-preprocess`` (joined dictionary unless dictionaries are given)."""
+def binarize(destdir: str, src: str, tgt: Optional[str], prefixes: Dict[str, str],
+             workers: int = 1, srcdict: Optional[str] = None, tgtdict: Optional[str] = None
+             ) -> None:
+    """Run ``fairseq-preprocess`` (joined dictionary unless dictionaries are given; without
+    ``tgt``: monolingual, ``--only-source`` with ``srcdict``)."""
     cmd = [sys.executable, "-m", "fairseq_cli.preprocess", "--source-lang", src,
-           "--target-lang", tgt, "--destdir", destdir, "--workers", str(workers)]
+           "--destdir", destdir, "--workers", str(workers)]
     for split, prefix in prefixes.items():
         cmd += [f"--{split}pref", prefix]
-    cmd += ["--srcdict", srcdict, "--tgtdict", tgtdict] if srcdict else ["--joined-dictionary"]
+    if not tgt:
+        cmd += ["--only-source", "--srcdict", srcdict]
+    else:
+        cmd += ["--target-lang", tgt]
+        cmd += ["--srcdict", srcdict, "--tgtdict", tgtdict] if srcdict else ["--joined-dictionary"]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         tail = (p.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise BTUserError(f"fairseq-preprocess failed for {destdir}: {tail}")
+
+
+class ExtraText:
+    """Text beyond the pair's bitext (``--spm-extra-text``, ``--monopref``): read and checked
+    before any work starts, then used for the sentencepiece model and ``DESTDIR/mono``."""
+
+    def __init__(self, spm_extra: List[Tuple[str, List[str]]], mono: Dict[str, List[str]]):
+        self.spm_extra = spm_extra  # [(lang, raw lines)] of --spm-extra-text
+        self.mono = mono  # {lang: raw lines} of --monopref
+
+    def normalised(self, norm_dir: str) -> List[str]:
+        """Every extra text normalised for its language into ``norm_dir``: the paths."""
+        paths = []
+        texts = self.spm_extra + [(lang, lines) for lang, lines in self.mono.items()]
+        for i, (lang, lines) in enumerate(texts):
+            paths.append(os.path.join(norm_dir, f"extra{i}.{lang}"))
+            _write(paths[-1], map(moses_normalizer(lang), lines))
+        return paths
+
+    def binarize_mono(self, work: str, procs: Dict[str, TextProcessor], data: Dict,
+                      workers: int) -> Dict[str, int]:
+        """Encode the monolingual text (and the valid split's side of each language) and
+        binarize it with the joined dictionary into ``work/mono``; sentences per language."""
+        for lang, lines in self.mono.items():
+            prefixes = {"train": os.path.join(work, "tok", "mono")}
+            _write(f"{prefixes['train']}.{lang}", [procs[lang].encode(x) for x in lines])
+            if "valid" in data:
+                prefixes["valid"] = os.path.join(work, "tok", "valid")
+            binarize(os.path.join(work, "mono"), lang, None, prefixes, workers,
+                     srcdict=os.path.join(work, "bin", f"dict.{lang}.txt"))
+        return {lang: len(lines) for lang, lines in self.mono.items()}
+
+
+def read_extra_text(cfg: PrepareConfig) -> ExtraText:
+    """``--spm-extra-text`` files (language from the name) and ``--monopref`` sides, checked;
+    empty and over-long (``--max-chars``) monolingual lines are dropped."""
+    spm_extra = []
+    for path in filter(None, (x.strip() for x in cfg.spm_extra_text.split(","))):
+        lang = os.path.splitext(path[:-3] if path.endswith(".gz") else path)[1][1:]
+        check(bool(lang), f"{path}: no .LANG ending (--spm-extra-text wants FILE.LANG)")
+        check(os.path.isfile(path), f"{path}: file not found (--spm-extra-text)")
+        spm_extra.append((lang, read_text_lines(path)))
+    mono = {}
+    for lang in (cfg.source_lang, cfg.target_lang) if cfg.monopref else ():
+        found = [p for p in (f"{cfg.monopref}.{lang}", f"{cfg.monopref}.{lang}.gz")
+                 if os.path.isfile(p)]
+        if found:
+            mono[lang] = [x for x in read_text_lines(found[0]) if 0 < len(x) <= cfg.max_chars]
+            check(bool(mono[lang]), f"{found[0]}: no sentences left (empty, or see --max-chars)")
+    check(not cfg.monopref or bool(mono), f"{cfg.monopref}.{cfg.source_lang} / "
+          f"{cfg.monopref}.{cfg.target_lang}: file not found (--monopref; nor .gz)")
+    return ExtraText(spm_extra, mono)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -9,6 +9,7 @@ set -euo pipefail
 
 WORK=${WORK:-runs/demo}                 # run directory (everything is written here)
 CORPUS=${CORPUS:-}                      # Multi30K folder; default: ../shared/data/multi30k, else download
+DOWNLOAD_DIR=${DOWNLOAD_DIR:-data/multi30k}  # where the download goes when there is no CORPUS
 PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, cpu_experiment, gpu_experiment, base_gpu, tiny)
 SRC=${SRC:-de}
 TGT=${TGT:-en}
@@ -17,9 +18,9 @@ MONO=${MONO:-10000}                     # monolingual TGT sentences to back-tran
 VALID=${VALID:-1014}                    # validation pairs (task1 val)
 TEST=${TEST:-1000}                      # test pairs (test_2016_flickr)
 SPM_VOCAB=${SPM_VOCAB:-4000}            # joint sentencepiece vocabulary
-BT_TAG=${BT_TAG:-<BT>}                  # tagged back-translation (Caswell et al. 2019); empty: off
+BT_TAG=${BT_TAG-<BT>}                   # tagged back-translation (Caswell et al. 2019); empty: off
 BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
-BT_BEAM=${BT_BEAM:-2}
+BT_BEAM=${BT_BEAM:-2}                   # beam size of back-translation (modes beam, noised_beam)
 BT_BACKEND=${BT_BACKEND:-fairseq}       # fairseq | ctranslate2 (fairseq-bt-generate --backend)
 BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --fp16 --max-tokens 16000
 BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
@@ -31,12 +32,13 @@ BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in 
                                         # one more variant beside the finished ones (reverse,
                                         # baseline, synthetic corpus reused)
 TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
+EVAL_BEAM=${EVAL_BEAM:-5}               # beam size of the test-set evaluation
 ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
 BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the reverse model and BT
                                         # (on CPU each with half the cores); 0: one at a time;
                                         # default: 1 for a GPU profile, 0 for a CPU one (on 2 cores
                                         # two 1-thread trainings were no faster than one after another)
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND
+export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM  # the stages require them
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,7p' "$0" >&2; exit 2; }
@@ -55,10 +57,17 @@ mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 # shellcheck disable=SC2206
 train_args=($TRAIN_ARGS)
+# the profile as training composes it (configs/_base.yaml etc. included)
+[ -f "$root/configs/$PROFILE.yaml" ] || { echo "error: PROFILE=$PROFILE: no $root/configs/$PROFILE.yaml" >&2; exit 2; }
+show=(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job)
+composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does not compose: ${show[*]}" >&2; exit 2; }
+profile=$(python -c "import sys, yaml
+c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
+read -r max_update on_cpu <<< "$profile"
 
 echo "== data: Multi30K subset ($BITEXT bitext pairs, $MONO monolingual $TGT sentences)"
 if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpus (e.g. copied to a GPU host)
-  corpus=$(CORPUS="$CORPUS" bash "$here/stages/fetch_multi30k.sh")
+  corpus=$(CORPUS="$CORPUS" DOWNLOAD_DIR="$DOWNLOAD_DIR" bash "$here/stages/fetch_multi30k.sh")
   mkdir -p "$WORK/raw.tmp"
   for l in "$SRC" "$TGT"; do
     take "$corpus/task1/train.$l.gz" "$BITEXT" > "$WORK/raw.tmp/train.$l"
@@ -74,10 +83,6 @@ fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/
   --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 
-profile=$(python -c "import sys; from omegaconf import OmegaConf
-c = OmegaConf.load(sys.argv[1]); print(c.optimization.max_update, int(c.common.get('cpu', False)))" \
-  "$root/configs/$PROFILE.yaml")
-read -r max_update on_cpu <<< "$profile"
 if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
 tag_args=()
 [ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")

@@ -6,11 +6,8 @@ set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_ARGS)" >&2; exit 2; }
 [ $# -eq 4 ] || usage
-WORK=${WORK:?set WORK}
-BT_MODE=${BT_MODE:-beam}
-BT_BEAM=${BT_BEAM:-5}
-BT_BACKEND=${BT_BACKEND:-fairseq}
-BT_ARGS=${BT_ARGS:-}
+: "${WORK:?set WORK}" "${BT_MODE:?set BT_MODE}" "${BT_BEAM:?set BT_BEAM}" \
+  "${BT_BACKEND:?set BT_BACKEND}" "${BT_ARGS?set BT_ARGS (may be empty)}"  # defaults: pipeline.sh
 name=$1 mono=$2 syn=$3 out="$WORK/bt/$4"
 if [ -f "$out/DONE" ]; then echo "== back-translate $4: done already"; exit 0; fi
 echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"

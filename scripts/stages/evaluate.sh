@@ -4,8 +4,7 @@ set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { echo "usage: $0 NAME SRC TGT   (env: WORK, EVAL_BEAM)" >&2; exit 2; }
 [ $# -eq 3 ] || usage
-WORK=${WORK:?set WORK}
-EVAL_BEAM=${EVAL_BEAM:-5}
+: "${WORK:?set WORK}" "${EVAL_BEAM:?set EVAL_BEAM}"  # defaults: pipeline.sh
 name=$1 src=$2 tgt=$3
 out="$WORK/eval/$name"
 if [ -f "$out.json" ]; then echo "== evaluate $name: done already"; exit 0; fi

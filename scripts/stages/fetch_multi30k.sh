@@ -6,8 +6,7 @@
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 
-CORPUS=${CORPUS:-}
-DOWNLOAD_DIR=${DOWNLOAD_DIR:-data/multi30k}
+: "${CORPUS?set CORPUS (may be empty)}" "${DOWNLOAD_DIR:?set DOWNLOAD_DIR}"  # defaults: pipeline.sh
 COMMIT=a3d2e0d26b56f3846f66a952536ffed4e401d05a
 BASE_URL=${BASE_URL:-https://github.com/multi30k/dataset/raw/$COMMIT/data}
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -5,8 +5,7 @@ set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFILE)" >&2; exit 2; }
 [ $# -ge 3 ] || usage
-WORK=${WORK:?set WORK}
-PROFILE=${PROFILE:-cpu_demo}
+: "${WORK:?set WORK}" "${PROFILE:?set PROFILE}"  # defaults: pipeline.sh
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"

@@ -1,0 +1,53 @@
+"""pipeline.sh owns every setting's default; the stage scripts require theirs. BT_TAG= (empty)
+turns tagging off through the whole pipeline."""
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+from test_pipeline import finish, pipeline
+
+STAGES = sorted((ROOT / "scripts" / "stages").glob("*.sh"))
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda p: p.name)
+def test_a_stage_restates_no_default(stage):
+    """No ``${VAR:-default}`` (nor ``${VAR-default}``) in a stage: a second default would drift
+    from the driver's. (fetch_multi30k.sh's BASE_URL is the pinned upstream, no setting: the
+    pipeline never sets it, tests point it at a local server.)"""
+    assert not re.findall(r"\$\{(?!BASE_URL:-)\w+:?-", stage.read_text())
+
+
+@pytest.mark.parametrize("stage, args", [("train.sh", ["m", "de", "en"]),
+                                         ("backtranslate.sh", ["m", "en", "de", "out"]),
+                                         ("evaluate.sh", ["m", "de", "en"]),
+                                         ("fetch_multi30k.sh", [])])
+def test_a_stage_requires_its_settings(stage, args, tmp_path):
+    env = {"PATH": os.environ["PATH"], "WORK": str(tmp_path)}
+    p = subprocess.run(["bash", str(ROOT / "scripts" / "stages" / stage), *args], env=env,
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode != 0 and re.search(r"\w+: set \w+", p.stderr), p.stderr
+    assert not list(tmp_path.iterdir())  # nothing started
+
+
+def test_empty_bt_tag_trains_untagged_bt(tmp_path):
+    if not (SHARED_DATA / "multi30k").exists():
+        pytest.skip("no Multi30K in ../shared/data")
+    finish(pipeline(tmp_path, extra_env={"BT_TAG": "", "BT_FINETUNE": "0"}))
+    assert json.loads((tmp_path / "prep" / "prepare.json").read_text())["tag"] == ""
+    for d in (tmp_path / "prep" / "bin").glob("dict.*.txt"):
+        assert "<BT>" not in d.read_text()
+    log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
+    assert "'bt_tag': ''," in log and "'bt_data': '" in log
+    systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
+    assert systems == {"reverse", "baseline", "bt"}
+
+
+def test_an_unknown_profile_stops_before_any_work(tmp_path):
+    p = pipeline(tmp_path, extra_env={"PROFILE": "no_such_profile"})
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 2 and "no_such_profile" in out and "configs/" in out, out
+    assert not list(tmp_path.iterdir())

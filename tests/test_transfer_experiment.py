@@ -1,0 +1,67 @@
+"""scripts/transfer_experiment.sh end to end on a very small setting (tiny models, 3 updates
+each): the project's own tools make every artefact, and a re-run does no work."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHARED_DATA
+
+SCRIPT = ROOT / "scripts" / "transfer_experiment.sh"
+SYSTEMS = {"child_scratch", "child_from_parent", "child_from_ae"}
+ENV = dict(CHILD_PAIRS="200", PARENT_PAIRS="200", MONO="100", VALID="20", TEST="23",
+           SPM_VOCAB="300", ARCH="bt_transformer_tiny", AE_ARCH="bt_transformer_vae_tiny",
+           MODEL_ARGS="", MAX_UPDATE="3", WARMUP="1", MAX_TOKENS="1024", BEAM="1")
+
+
+def experiment(work: Path):
+    env = {**os.environ, **ENV, "WORK": str(work), "DATA": str(SHARED_DATA),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    p = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True,
+                       timeout=900)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    return p.stdout
+
+
+def lines(path: Path) -> list:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    for need in ("multi30k", "tatoeba/fra-eng"):
+        if not (SHARED_DATA / need).exists():
+            pytest.skip(f"no {need} in {SHARED_DATA}")
+    work = tmp_path_factory.mktemp("transfer")
+    return work, experiment(work)
+
+
+def test_every_artefact(finished):
+    work, out = finished
+    raw = work / "raw"
+    assert len(lines(raw / "parent_train.fr")) == len(lines(raw / "parent_train.en")) == 200
+    parent_fr = lines(raw / "parent_train.fr")  # spread over the length-sorted Tatoeba file
+    assert len(parent_fr[-1]) > 2 * len(parent_fr[0])
+    child = json.loads((work / "prep" / "child" / "prepare.json").read_text())
+    assert child["pairs"]["test"] == 23 and child["mono"] == {"de": 100, "en": 100}
+    parent = json.loads((work / "prep" / "parent" / "prepare.json").read_text())
+    assert parent["spm_model"] == str(work / "prep" / "child" / "spm.model")
+    assert "init from" in out and "vocabulary coverage source" in out  # the parent's dictionary
+    report = json.loads((work / "report.json").read_text())
+    assert {s["system"] for s in report["systems"]} == SYSTEMS
+    for s in report["systems"]:
+        assert s["sentences"] == 23 and s["beam"] == 1 and "nrefs:1" in s["bleu_signature"]
+        assert len(lines(work / "eval" / f"{s['system']}.hyp")) == 23
+    assert "| child_from_ae |" in (work / "report.md").read_text()
+
+
+def test_rerun_does_no_work(finished):
+    work, _ = finished
+    stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*")
+              if p.is_file() and not p.name.startswith("report")}
+    out = experiment(work)
+    assert out.count(": done") == 5  # parent, autoencoder, three children
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
