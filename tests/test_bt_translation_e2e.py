@@ -6,7 +6,7 @@ from pathlib import Path
 
 import sacrebleu
 
-from conftest import N_TEST, PLUGIN_DIR, TINY_MODEL, run
+from conftest import N_TEST, PLUGIN_DIR, SRC, TGT, TINY_MODEL, run
 from fairseq_bt_plugin.text_processing import TextProcessor
 
 BIN = Path(sys.executable).parent
@@ -14,7 +14,7 @@ BIN = Path(sys.executable).parent
 
 def test_train_resume_generate_score(corpus, tmp_path):
     save = tmp_path / "ckpt"
-    common = [str(corpus.bin), "-s", "de", "-t", "en", "--task", "bt_translation",
+    common = [str(corpus.bin), "-s", SRC, "-t", TGT, "--task", "bt_translation",
               "--bt-data", str(corpus.syn), "--bt-tag", "<BT>", "--bt-weighted",
               "--bt-noise-word-dropout", "0.1", "--bt-noise-word-blank", "0.1",
               "--bt-noise-shuffle-distance", "3", "--upsample-primary", "2",
@@ -35,7 +35,7 @@ def test_train_resume_generate_score(corpus, tmp_path):
 
     # plain fairseq-generate with the plugin: every test sentence translated
     gen = run([str(BIN / "fairseq-generate"), str(corpus.bin), "--user-dir", PLUGIN_DIR,
-               "--task", "bt_translation", "--bt-tag", "<BT>", "-s", "de", "-t", "en",
+               "--task", "bt_translation", "--bt-tag", "<BT>", "-s", SRC, "-t", TGT,
                "--path", str(save / "checkpoint_last.pt"), "--gen-subset", "test",
                "--beam", "2", "--batch-size", "8", "--max-len-a", "1.2", "--max-len-b", "10", "--cpu"])  # 50 = 6 x 8 + 2
     hyps = {}
@@ -44,8 +44,8 @@ def test_train_resume_generate_score(corpus, tmp_path):
             sid, _, text = line.split("\t")
             hyps[int(sid[2:])] = text
     assert sorted(hyps) == list(range(N_TEST))
-    proc = TextProcessor(corpus.spm, "en")
+    proc = TextProcessor(corpus.spm, TGT)
     sys_out = [proc.decode(hyps[i]) for i in range(N_TEST)]
-    refs = (corpus.raw / "test.en").read_text(encoding="utf-8").splitlines()
+    refs = (corpus.raw / f"test.{TGT}").read_text(encoding="utf-8").splitlines()
     bleu = sacrebleu.corpus_bleu(sys_out, [refs])
     assert 0.0 <= bleu.score <= 100.0 and len(refs) == N_TEST

@@ -21,13 +21,13 @@ def test_binarized_output_loads_in_bt_translation(corpus, reverse_model, tmp_pat
     syn, orig, _, weights = outputs(tmp_path / "out")
     assert (bdir / "train.weights").read_text().splitlines() == weights
 
-    en = data_utils.load_indexed_dataset(str(bdir / "train.de-en.en"), None, "mmap")
+    en = data_utils.load_indexed_dataset(str(bdir / f"train.{corpus.src}-{corpus.tgt}.{corpus.tgt}"), None, "mmap")
     d = Dictionary.load(str(corpus.bin / "dict.en.txt"))
-    tp = TextProcessor(str(corpus.spm), "en")
+    tp = TextProcessor(str(corpus.spm), corpus.tgt)
     assert len(en) == n
     assert d.string(en[3]) == tp.encode(orig[3])
 
-    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", "de", "-t", "en",
+    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src, "-t", corpus.tgt,
                           "--bt-data", str(bdir), "--bt-weighted"])
     task.load_dataset("train")
     assert len(task.dataset("train")) == N_TRAIN + n

@@ -40,7 +40,7 @@ def test_merge_refuses_missing_shard(corpus, reverse_model, tmp_path, capsys):
     except SystemExit as e:
         assert e.code == 2
     assert "missing shard ids: [1]" in capsys.readouterr().err
-    assert not (tmp_path / "merged" / "bt.de").exists()
+    assert not (tmp_path / "merged" / f"bt.{corpus.src}").exists()
 
 
 def test_killed_run_resumes_to_uninterrupted_output(corpus, reverse_model, tmp_path):
@@ -60,7 +60,7 @@ def test_killed_run_resumes_to_uninterrupted_output(corpus, reverse_model, tmp_p
     proc.wait()
     done = {p.name: p.stat().st_mtime_ns for p in work.glob("chunk-*.jsonl")}
     assert 2 <= len(done) < 10
-    assert not (out / "bt.de").exists() and not (out / "bt.summary.json").exists()
+    assert not (out / f"bt.{corpus.src}").exists() and not (out / "bt.summary.json").exists()
 
     subprocess.run(generate_cmd(corpus, reverse_model, inp, out, *flags), check=True,
                    capture_output=True)
@@ -74,7 +74,7 @@ def test_rerun_with_other_options_is_refused(corpus, reverse_model, tmp_path, ca
     inp = make_input(corpus, tmp_path / "mono.en", 5)
     out = tmp_path / "out"
     run_generate(corpus, reverse_model, inp, out, *SAMPLE)
-    before = (out / "bt.de").read_bytes()
+    before = (out / f"bt.{corpus.src}").read_bytes()
     try:
         main(generate_args(corpus, reverse_model, inp, out, *SAMPLE[:-1], "8"))
         raise AssertionError("not refused")
@@ -82,4 +82,4 @@ def test_rerun_with_other_options_is_refused(corpus, reverse_model, tmp_path, ca
         assert e.code == 2
     err = capsys.readouterr().err
     assert "other options" in err and "--seed 7 -> 8" in err, err
-    assert (out / "bt.de").read_bytes() == before
+    assert (out / f"bt.{corpus.src}").read_bytes() == before
