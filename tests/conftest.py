@@ -36,8 +36,8 @@ TIERS = {
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its file's tier; skip the optional extra ``multi30k`` (tests of
-    the Multi30K download path, which need ``$BT_SHARED_DATA/multi30k``) when it is absent."""
+    """Mark every test with its file's tier; skip the optional extra ``shared_data(FOLDER)``
+    (tests that need ``$BT_SHARED_DATA/FOLDER``, e.g. Multi30K) where that folder is absent."""
     missing = set()
     for item in items:
         name = item.path.name
@@ -45,9 +45,10 @@ def pytest_collection_modifyitems(config, items):
             missing.add(name)
             continue
         item.add_marker(TIERS[name])
-        if item.get_closest_marker("multi30k") and not (SHARED_DATA / "multi30k").is_dir():
+        extra = item.get_closest_marker("shared_data")
+        if extra and not (SHARED_DATA / extra.args[0]).is_dir():
             item.add_marker(pytest.mark.skip(
-                reason=f"optional extra multi30k: {SHARED_DATA / 'multi30k'} not found"))
+                reason=f"optional extra shared_data: {SHARED_DATA / extra.args[0]} not found"))
     if missing:
         raise pytest.UsageError(f"tests/conftest.py: TIERS lists no tier for {sorted(missing)}")
 

@@ -91,7 +91,7 @@ def test_disk_fault(request, tool, args, code, expected, inputs, mounts, corpus,
                     tmp_path):
     fsize = FAULTS.get(request.node.callspec.id)
     if fsize is None and mounts is None:
-        pytest.skip("mounting a tmpfs is not permitted here")
+        pytest.skip("optional extra: mounting a tmpfs is not permitted here (needs root)")
     values = {"in": inputs, "out": tmp_path / "out", "model": reverse_model, "bin": corpus.bin,
               "spm": corpus.spm, **(mounts or {})}
     run_case(tool, args, code, expected, values, tmp_path / "logs", fsize)

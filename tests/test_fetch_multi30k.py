@@ -3,7 +3,7 @@ server laid out like upstream ``multi30k/dataset/data/{task1,task2}/raw/``: ever
 md5-checked, ``mono/`` is rebuilt exactly as ../shared/data/multi30k/README.md made it, and a
 corrupted download is refused without leaving a finished-looking folder.
 
-An optional extra (marker ``multi30k``): it serves the real files from
+An optional extra (marker ``shared_data``): it serves the real files from
 ``$BT_SHARED_DATA/multi30k`` (Multi30K's licence keeps them out of the repository), and is
 skipped, saying so, where that folder is absent."""
 import functools
@@ -21,7 +21,7 @@ SHARED = SHARED_DATA / "multi30k"
 FETCH = ROOT / "scripts" / "stages" / "fetch_multi30k.sh"
 MANIFEST = [line.split() for line in (ROOT / "scripts" / "multi30k.md5").read_text().splitlines()]
 
-pytestmark = pytest.mark.multi30k
+pytestmark = pytest.mark.shared_data("multi30k")
 
 
 @pytest.fixture
