@@ -13,8 +13,8 @@ import os
 import resource
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
@@ -35,7 +35,7 @@ GENERATE = ["--path", "{model}", "--data", "{bin}", "--spm-model", "{spm}", "-s"
 CONVERT = ["-s", TGT, "-t", SRC, "--output-dir", "{out}", "--log"]
 EVALUATE = ["--path", "{model}", "--data-dir", "{bin}", "--spm-model", "{spm}",
             "--source-lang", TGT, "--target-lang", SRC, "--output-prefix", "{out}/sys",
-            "--cpu", "--beam", "1", "--reference", f"{{in}}/ref.{SRC}", "--input"]
+            "--cpu", "--beam", "1", "--reference", "{in}/ref.{src}", "--input"]
 TRAIN = ["--arch", "bt_transformer_tiny", "--optimizer", "adam", "--lr", "0.001",
          "--max-tokens", "2000", "--cpu", "--no-progress-bar", "--max-update", "2",
          "--disable-validation", "--save-dir", "{out}", "--seed", "1"]
@@ -142,9 +142,9 @@ def params(cases, known_gaps: Dict[str, str]):
 
 def run_case(tool: str, args: List[str], code: int, expected: str, values: Dict, logs: Path,
              fsize: Optional[int] = None) -> Result:
-    """Run ``fairseq-bt-TOOL`` with ``args`` (``{name}`` filled from ``values``, ``{src}`` and
-    ``{tgt}`` from the corpus languages) in an output
-    folder ``values["out"]`` seeded with earlier output (:data:`SEEDS`), and check: the exit
+    """Run ``fairseq-bt-TOOL`` with ``args`` (``{name}`` filled from ``values``; ``{src}``,
+    ``{tgt}``: the corpus languages) in an output folder ``values["out"]`` seeded with
+    earlier output (:data:`SEEDS`), and check: the exit
     status; ``expected`` in the last line of stderr, which for our errors (exit 2) is the only
     line ``TOOL: error: ...`` (no traceback); and that a failed run left the folder as it was
     (the generator's resume state ``*.work/`` aside). A run that succeeds (``code`` 0) must
