@@ -49,7 +49,7 @@ def run_generate(corpus, model, inputs, out, *extra):
 
 
 def outputs(out: Path, prefix: str = "bt"):
-    """(synthetic de lines, original en lines, scores lines, weights lines) of a run."""
+    """(synthetic SRC lines, original TGT lines, scores lines, weights lines) of a run."""
     read = lambda s: (out / f"{prefix}.{s}").read_text(encoding="utf-8").splitlines()  # noqa
     return read(SRC), read(TGT), read("scores"), read("weights")
 

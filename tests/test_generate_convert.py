@@ -15,7 +15,7 @@ from generate_helpers import outputs
 
 @pytest.fixture(scope="module")
 def generate_log(corpus, reverse_model, tmp_path_factory):
-    """stdout of a stock fairseq-generate run of the en->de model on the 50 test sentences."""
+    """stdout of a stock fairseq-generate run of the TGT->SRC model on the 50 test sentences."""
     cmd = [sys.executable, "-m", "fairseq_cli.generate", str(corpus.bin), "--user-dir",
            PLUGIN_DIR, "-s", TGT, "-t", SRC, "--path", str(reverse_model), "--gen-subset",
            "test", "--batch-size", "8", "--beam", "2", "--max-len-a", "0", "--max-len-b", "5",

@@ -13,8 +13,8 @@ VAE_TINY = ["--arch", "bt_transformer_vae_tiny"] + TINY_MODEL[2:]
 
 
 def mono_bin(corpus) -> Path:
-    """The German side of the 300 "syn" sentences, binarized with the bitext dictionary as
-    monolingual data for ``bt_denoising`` (``train.de-None.de``; valid = the bitext valid)."""
+    """The SRC side of the 300 "syn" sentences, binarized with the bitext dictionary as
+    monolingual data for ``bt_denoising`` (``train.SRC-None.SRC``; valid = the bitext valid)."""
     dest = corpus.root / "mono_bin"
     if (dest / f"dict.{SRC}.txt").exists():
         return dest
