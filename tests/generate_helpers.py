@@ -11,7 +11,7 @@ FAST = ["--max-len-a", "1.2", "--max-len-b", "5", "--log-interval", "1000", "--c
 
 
 def mono_lines(corpus, n: int, skip: int = 0) -> List[str]:
-    """English (the reverse model's source) monolingual lines: the 'syn' slice, repeated."""
+    """TGT (the reverse model's source) monolingual lines: the 'syn' slice, repeated."""
     lines = (corpus.raw / f"syn.{corpus.tgt}").read_text(encoding="utf-8").splitlines()
     return [lines[(skip + i) % len(lines)] for i in range(n)]
 
