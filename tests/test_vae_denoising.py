@@ -63,8 +63,8 @@ def test_plain_transformer_with_vae_criterion_trains_on_ce(corpus):
 
 
 def test_user_errors(corpus, tmp_path):
-    with pytest.raises(BTUserError, match="dict.fr.txt: dictionary not found"):
-        denoising_task(corpus, "--mono-langs", "fr")
+    with pytest.raises(BTUserError, match="dict.cs.txt: dictionary not found"):
+        denoising_task(corpus, "--mono-langs", "cs")  # a language the corpus does not have
     with pytest.raises(BTUserError, match="--noise-"):
         denoising_task(corpus, "--noise-word-dropout", "1.5")
     task, _ = denoising_task(corpus)
