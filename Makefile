@@ -3,13 +3,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup test demo experiment bench clean
+.PHONY: setup test test-quick demo experiment bench clean
 
 setup:              ## create .venv and install torch, fairseq, this plugin (idempotent)
 	VENV=$(VENV) bash scripts/setup_env.sh
 
-test: setup         ## the test suite (CPU, a few minutes); CI runs exactly this
+test: setup         ## the test suite (CPU, a few minutes): every tier but slow; CI runs exactly this
 	$(PY) -m pytest -q tests
+
+test-quick: setup   ## the unit tier alone (under a minute)
+	$(PY) -m pytest -q -m "unit and not slow" tests
 
 demo: setup         ## main job: the demo pipeline on Multi30K de-en (about 37 minutes on 2 CPU cores)
 	bash scripts/pipeline.sh

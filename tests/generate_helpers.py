@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from conftest import write_lines
+from conftest import SRC, TGT, write_lines
 
 # Short outputs keep the untrained tiny model fast.
 # One torch thread: the test machine's 2 cores are shared (7x faster than 2 contending threads).
@@ -11,7 +11,7 @@ FAST = ["--max-len-a", "1.2", "--max-len-b", "5", "--log-interval", "1000", "--c
 
 
 def mono_lines(corpus, n: int, skip: int = 0) -> List[str]:
-    """English (the reverse model's source) monolingual lines: the 'syn' slice, repeated."""
+    """TGT (the reverse model's source) monolingual lines: the 'syn' slice, repeated."""
     lines = (corpus.raw / f"syn.{corpus.tgt}").read_text(encoding="utf-8").splitlines()
     return [lines[(skip + i) % len(lines)] for i in range(n)]
 
@@ -49,9 +49,9 @@ def run_generate(corpus, model, inputs, out, *extra):
 
 
 def outputs(out: Path, prefix: str = "bt"):
-    """(synthetic de lines, original en lines, scores lines, weights lines) of a run."""
+    """(synthetic SRC lines, original TGT lines, scores lines, weights lines) of a run."""
     read = lambda s: (out / f"{prefix}.{s}").read_text(encoding="utf-8").splitlines()  # noqa
-    return read("de"), read("en"), read("scores"), read("weights")
+    return read(SRC), read(TGT), read("scores"), read("weights")
 
 
 def score_rows(out: Path, prefix: str = "bt"):

@@ -18,11 +18,11 @@ from tool_runner import (BT, CONVERT, DN, EVALUATE, FAIRSEQ, GENERATE, INIT, PRE
 
 CASES = [  # id, tool, arguments, exit status, expected text in the last line of stderr
     # --- fairseq-bt-prepare: raw parallel text
-    ("prepare-empty", "prepare", PREPARE + ["{in}/empty"], 2, "{in}/empty.de: empty file"),
+    ("prepare-empty", "prepare", PREPARE + ["{in}/empty"], 2, "{in}/empty.{src}: empty file"),
     ("prepare-line-counts", "prepare", PREPARE + ["{in}/short"], 2,
-     "{in}/short.de has 40 lines but {in}/short.en has 39"),
-    ("prepare-utf8", "prepare", PREPARE + ["{in}/utf8"], 2, "{in}/utf8.de:41: invalid UTF-8"),
-    ("prepare-nul", "prepare", PREPARE + ["{in}/nul"], 2, "{in}/nul.de:41: contains a NUL byte"),
+     "{in}/short.{src} has 40 lines but {in}/short.{tgt} has 39"),
+    ("prepare-utf8", "prepare", PREPARE + ["{in}/utf8"], 2, "{in}/utf8.{src}:41: invalid UTF-8"),
+    ("prepare-nul", "prepare", PREPARE + ["{in}/nul"], 2, "{in}/nul.{src}:41: contains a NUL byte"),
     ("prepare-100k-line", "prepare", PREPARE + ["{in}/long", "--spm-model", "{spm}"], 0,
      '"too_long": 1'),
     ("prepare-crlf", "prepare", PREPARE + ["{in}/crlf", "--spm-model", "{spm}"], 0,
@@ -35,55 +35,55 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
      "--spm-vocab-size must be >= 1, got 0"),
     ("prepare-workers-0", "prepare", PREPARE + ["{in}/good", "--workers", "0"], 2,
      "--workers must be >= 1, got 0"),
-    ("prepare-same-language", "prepare", PREPARE + ["{in}/good", "--target-lang", "de"], 2,
+    ("prepare-same-language", "prepare", PREPARE + ["{in}/good", "--target-lang", "{src}"], 2,
      "--source-lang and --target-lang are the same"),
-    ("prepare-dest-under-file", "prepare", PREPARE + ["{in}/good", "--destdir", "{in}/good.de/x"],
-     2, "{in}/good.de/x: Not a directory"),
+    ("prepare-dest-under-file", "prepare", PREPARE + ["{in}/good", "--destdir", "{in}/good.{src}/x"],
+     2, "{in}/good.{src}/x: Not a directory"),
     # --- fairseq-bt-generate: monolingual text, checkpoint, flags
-    ("generate-empty", "generate", GENERATE + ["{in}/mono_empty.en"], 2,
-     "{in}/mono_empty.en: empty file"),
-    ("generate-utf8", "generate", GENERATE + ["{in}/mono_utf8.en"], 2,
-     "{in}/mono_utf8.en:21: invalid UTF-8 (use --skip-invalid"),
-    ("generate-nul", "generate", GENERATE + ["{in}/mono_nul.en"], 2,
-     "{in}/mono_nul.en:21: contains a NUL byte (use --skip-invalid"),
-    ("generate-100k-line", "generate", GENERATE + ["{in}/mono_long.en"], 0,
+    ("generate-empty", "generate", GENERATE + ["{in}/mono_empty.{tgt}"], 2,
+     "{in}/mono_empty.{tgt}: empty file"),
+    ("generate-utf8", "generate", GENERATE + ["{in}/mono_utf8.{tgt}"], 2,
+     "{in}/mono_utf8.{tgt}:21: invalid UTF-8 (use --skip-invalid"),
+    ("generate-nul", "generate", GENERATE + ["{in}/mono_nul.{tgt}"], 2,
+     "{in}/mono_nul.{tgt}:21: contains a NUL byte (use --skip-invalid"),
+    ("generate-100k-line", "generate", GENERATE + ["{in}/mono_long.{tgt}"], 0,
      "'input_too_long': 1"),
-    ("generate-crlf", "generate", GENERATE + ["{in}/mono_crlf.en"], 0, "from 20 input lines"),
-    ("generate-truncated-ckpt", "generate", GENERATE + ["{in}/mono.en", "--path", "{in}/trunc.pt"],
+    ("generate-crlf", "generate", GENERATE + ["{in}/mono_crlf.{tgt}"], 0, "from 20 input lines"),
+    ("generate-truncated-ckpt", "generate", GENERATE + ["{in}/mono.{tgt}", "--path", "{in}/trunc.pt"],
      2, "{in}/trunc.pt: not a fairseq checkpoint, or truncated"),
-    ("generate-text-as-ckpt", "generate", GENERATE + ["{in}/mono.en", "--path", "{in}/text.pt"],
+    ("generate-text-as-ckpt", "generate", GENERATE + ["{in}/mono.{tgt}", "--path", "{in}/text.pt"],
      2, "{in}/text.pt: not a fairseq checkpoint, or truncated"),
     ("generate-tensor-as-ckpt", "generate",
-     GENERATE + ["{in}/mono.en", "--path", "{in}/tensor.pt"], 2,
+     GENERATE + ["{in}/mono.{tgt}", "--path", "{in}/tensor.pt"], 2,
      "{in}/tensor.pt: not a fairseq checkpoint, or truncated"),
-    ("generate-ckpt-vs-dict", "generate", GENERATE + ["{in}/mono.en", "--data", "{in}/small"],
+    ("generate-ckpt-vs-dict", "generate", GENERATE + ["{in}/mono.{tgt}", "--data", "{in}/small"],
      2, "checkpoint does not match the dictionaries in {in}/small"),
     ("generate-spm-missing", "generate",
-     GENERATE + ["{in}/mono.en", "--spm-model", "{in}/no.model"], 2,
+     GENERATE + ["{in}/mono.{tgt}", "--spm-model", "{in}/no.model"], 2,
      "{in}/no.model: sentencepiece model not found"),
-    ("generate-beam-negative", "generate", GENERATE + ["{in}/mono.en", "--beam", "-2"], 2,
+    ("generate-beam-negative", "generate", GENERATE + ["{in}/mono.{tgt}", "--beam", "-2"], 2,
      "--beam must be >= 1, got -2"),
-    ("generate-nbest-0", "generate", GENERATE + ["{in}/mono.en", "--nbest", "0"], 2,
+    ("generate-nbest-0", "generate", GENERATE + ["{in}/mono.{tgt}", "--nbest", "0"], 2,
      "--nbest must be >= 1, got 0"),
-    ("generate-shard-id", "generate", GENERATE + ["{in}/mono.en", "--num-shards", "2",
+    ("generate-shard-id", "generate", GENERATE + ["{in}/mono.{tgt}", "--num-shards", "2",
                                                   "--shard-id", "2"], 2,
      "--shard-id must be in 0..1, got 2"),
-    ("generate-shards-0", "generate", GENERATE + ["{in}/mono.en", "--num-shards", "0"], 2,
+    ("generate-shards-0", "generate", GENERATE + ["{in}/mono.{tgt}", "--num-shards", "0"], 2,
      "--num-shards must be >= 1, got 0"),
-    ("generate-ratio-negative", "generate", GENERATE + ["{in}/mono.en", "--max-len-ratio", "-1"],
+    ("generate-ratio-negative", "generate", GENERATE + ["{in}/mono.{tgt}", "--max-len-ratio", "-1"],
      2, "--max-len-ratio must be >= 0 (0: off), got -1.0"),
-    ("generate-topk-0", "generate", GENERATE + ["{in}/mono.en", "--mode", "sample",
+    ("generate-topk-0", "generate", GENERATE + ["{in}/mono.{tgt}", "--mode", "sample",
                                                 "--sampling-topk", "0"], 2,
      "--sampling-topk must be >= 1 (or -1: off), got 0"),
-    ("generate-noise-1.5", "generate", GENERATE + ["{in}/mono.en", "--mode", "noised_beam",
+    ("generate-noise-1.5", "generate", GENERATE + ["{in}/mono.{tgt}", "--mode", "noised_beam",
                                                    "--beam", "2", "--noise-word-dropout", "1.5"],
      2, "--noise-*: word_dropout must be in [0, 1), got 1.5"),
-    ("generate-srcdict-missing", "generate", GENERATE + ["{in}/mono.en", "--binarize-to",
+    ("generate-srcdict-missing", "generate", GENERATE + ["{in}/mono.{tgt}", "--binarize-to",
                                                          "{out}/bin", "--srcdict", "{in}/no.txt"],
      2, "{in}/no.txt: dictionary not found (--srcdict/--tgtdict)"),
-    ("generate-out-under-file", "generate", GENERATE + ["{in}/mono.en", "--output-dir",
-                                                        "{in}/mono.en/out"], 2,
-     "{in}/mono.en/out: Not a directory"),
+    ("generate-out-under-file", "generate", GENERATE + ["{in}/mono.{tgt}", "--output-dir",
+                                                        "{in}/mono.{tgt}/out"], 2,
+     "{in}/mono.{tgt}/out: Not a directory"),
     # --- fairseq-bt-convert: fairseq-generate logs
     ("convert-empty", "convert", CONVERT + ["{in}/empty.log"], 2,
      "{in}/empty.log: no H-/D- lines"),
@@ -99,30 +99,30 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
                                                     "{in}/gen.log/out"], 2,
      "{in}/gen.log/out: Not a directory"),
     # --- fairseq-bt-evaluate
-    ("evaluate-empty", "evaluate", EVALUATE + ["{in}/mono_empty.en", "--reference",
-                                               "{in}/mono_empty.en"], 2,
-     "{in}/mono_empty.en: empty file"),
-    ("evaluate-line-counts", "evaluate", EVALUATE + ["{in}/mono.en", "--reference",
-                                                     "{in}/ref_short.de"], 2,
-     "{in}/mono.en has 20 lines but {in}/ref_short.de has 19"),
-    ("evaluate-utf8", "evaluate", EVALUATE + ["{in}/mono_utf8.en"], 2,
-     "{in}/mono_utf8.en:21: invalid UTF-8"),
-    ("evaluate-nul", "evaluate", EVALUATE + ["{in}/mono_nul.en"], 2,
-     "{in}/mono_nul.en:21: contains a NUL byte"),
-    ("evaluate-100k-line", "evaluate", EVALUATE + ["{in}/mono_long.en", "--reference",
-                                                   "{in}/ref21.de"], 0, "BLEU"),
-    ("evaluate-crlf", "evaluate", EVALUATE + ["{in}/mono_crlf.en"], 0, "(20 sentences;"),
-    ("evaluate-beam-0", "evaluate", EVALUATE + ["{in}/mono.en", "--beam", "0"], 2,
+    ("evaluate-empty", "evaluate", EVALUATE + ["{in}/mono_empty.{tgt}", "--reference",
+                                               "{in}/mono_empty.{tgt}"], 2,
+     "{in}/mono_empty.{tgt}: empty file"),
+    ("evaluate-line-counts", "evaluate", EVALUATE + ["{in}/mono.{tgt}", "--reference",
+                                                     "{in}/ref_short.{src}"], 2,
+     "{in}/mono.{tgt} has 20 lines but {in}/ref_short.{src} has 19"),
+    ("evaluate-utf8", "evaluate", EVALUATE + ["{in}/mono_utf8.{tgt}"], 2,
+     "{in}/mono_utf8.{tgt}:21: invalid UTF-8"),
+    ("evaluate-nul", "evaluate", EVALUATE + ["{in}/mono_nul.{tgt}"], 2,
+     "{in}/mono_nul.{tgt}:21: contains a NUL byte"),
+    ("evaluate-100k-line", "evaluate", EVALUATE + ["{in}/mono_long.{tgt}", "--reference",
+                                                   "{in}/ref21.{src}"], 0, "BLEU"),
+    ("evaluate-crlf", "evaluate", EVALUATE + ["{in}/mono_crlf.{tgt}"], 0, "(20 sentences;"),
+    ("evaluate-beam-0", "evaluate", EVALUATE + ["{in}/mono.{tgt}", "--beam", "0"], 2,
      "--beam must be >= 1, got 0"),
-    ("evaluate-max-tokens-0", "evaluate", EVALUATE + ["{in}/mono.en", "--max-tokens", "0"], 2,
+    ("evaluate-max-tokens-0", "evaluate", EVALUATE + ["{in}/mono.{tgt}", "--max-tokens", "0"], 2,
      "--max-tokens must be >= 1"),
-    ("evaluate-truncated-ckpt", "evaluate", EVALUATE + ["{in}/mono.en", "--path", "{in}/trunc.pt"],
+    ("evaluate-truncated-ckpt", "evaluate", EVALUATE + ["{in}/mono.{tgt}", "--path", "{in}/trunc.pt"],
      2, "{in}/trunc.pt: not a fairseq checkpoint, or truncated"),
-    ("evaluate-ckpt-vs-dict", "evaluate", EVALUATE + ["{in}/mono.en", "--data-dir", "{in}/small"],
+    ("evaluate-ckpt-vs-dict", "evaluate", EVALUATE + ["{in}/mono.{tgt}", "--data-dir", "{in}/small"],
      2, "checkpoint does not match the dictionaries in {in}/small"),
-    ("evaluate-out-under-file", "evaluate", EVALUATE + ["{in}/mono.en", "--output-prefix",
-                                                        "{in}/mono.en/x/sys"], 2,
-     "{in}/mono.en/x: Not a directory"),
+    ("evaluate-out-under-file", "evaluate", EVALUATE + ["{in}/mono.{tgt}", "--output-prefix",
+                                                        "{in}/mono.{tgt}/x/sys"], 2,
+     "{in}/mono.{tgt}/x: Not a directory"),
     # --- fairseq-bt-train --task bt_translation
     ("bt-upsample-0", "train", BT + ["{bin}", "--upsample-primary", "0"], 2,
      "--upsample-primary must be >= 1, got 0"),
@@ -131,12 +131,12 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
     ("bt-noise-1.5", "train", BT + ["{bin}", "--bt-noise-word-dropout", "1.5"], 2,
      "word_dropout must be in [0, 1), got 1.5"),
     ("bt-data-other-dict", "train", BT + ["{bin}", "--bt-data", "{in}/syn_other"], 2,
-     "{in}/syn_other/dict.de.txt: differs from the bitext dictionary"),
+     "{in}/syn_other/dict.{src}.txt: differs from the bitext dictionary"),
     ("bt-data-other-dict-no-dict-files", "train",
      BT + ["{bin}", "--bt-data", "{in}/syn_nodict", "--no-save"], 2,
-     "{in}/syn_nodict/dict.de.txt: not found; a synthetic corpus from --bt-data must come"),
+     "{in}/syn_nodict/dict.{src}.txt: not found; a synthetic corpus from --bt-data must come"),
     ("bt-data-dir-missing", "train", BT + ["{in}/nodata"], 2,
-     "{in}/nodata/dict.de.txt: No such file or directory"),
+     "{in}/nodata/dict.{src}.txt: No such file or directory"),
     ("bt-restore-truncated", "train", BT + ["{bin}", "--restore-file", "{in}/trunc.pt"], 2,
      "{in}/trunc.pt: not a fairseq checkpoint, or truncated"),
     ("bt-restore-text", "train", BT + ["{bin}", "--restore-file", "{in}/text.pt"], 2,
@@ -154,13 +154,13 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
     # --- fairseq-bt-train --task bt_denoising
     ("dn-no-dictionary", "train", DN + ["{in}/nodata_dir"], 2,
      "{in}/nodata_dir: found dictionaries none; name the language(s) with --mono-langs"),
-    ("dn-split-missing", "train", DN + ["{in}/dict_de", "--train-subset", "nope"], 2,
-     "bt_denoising: no nope data for de: tried {in}/dict_de/nope.de-None.de.{{bin,idx}}"),
-    ("dn-mixed-dicts", "train", DN + ["{in}/small", "--mono-langs", "en,de"], 2,
-     "{in}/small/dict.de.txt: differs from dict.en.txt"),
-    ("dn-noise-1.5", "train", DN + ["{in}/dict_de", "--noise-word-blank", "1.5"], 2,
+    ("dn-split-missing", "train", DN + ["{in}/dict_src", "--train-subset", "nope"], 2,
+     "bt_denoising: no nope data for {src}: tried {in}/dict_src/nope.{src}-None.{src}.{{bin,idx}}"),
+    ("dn-mixed-dicts", "train", DN + ["{in}/small", "--mono-langs", "{tgt},{src}"], 2,
+     "{in}/small/dict.{src}.txt: differs from dict.{tgt}.txt"),
+    ("dn-noise-1.5", "train", DN + ["{in}/dict_src", "--noise-word-blank", "1.5"], 2,
      "word_blank must be in [0, 1), got 1.5"),
-    ("dn-init-from-truncated", "train", DN + ["{in}/dict_de", "--init-from", "{in}/trunc.pt"], 2,
+    ("dn-init-from-truncated", "train", DN + ["{in}/dict_src", "--init-from", "{in}/trunc.pt"], 2,
      "{in}/trunc.pt: not a fairseq checkpoint, or truncated"),
     # --- fairseq-bt-init-checkpoint
     ("init-truncated", "init-checkpoint", ["{bin}"] + INIT + ["{in}/trunc.pt"], 2,
@@ -168,7 +168,7 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
     ("init-text", "init-checkpoint", ["{bin}"] + INIT + ["{in}/text.pt"], 2,
      "{in}/text.pt: not a fairseq checkpoint, or truncated"),
     ("init-data-missing", "init-checkpoint", ["{in}/nodata"] + INIT + ["{model}"], 2,
-     "{in}/nodata/dict.de.txt: No such file or directory"),
+     "{in}/nodata/dict.{src}.txt: No such file or directory"),
     ("init-freeze-negative", "init-checkpoint",
      ["{bin}"] + INIT + ["{model}", "--init-freeze-updates", "-3"], 2,
      "--init-freeze-updates must be >= 0, got -3"),
@@ -182,41 +182,42 @@ CASES = [  # id, tool, arguments, exit status, expected text in the last line of
 def bad(corpus, reverse_model, tmp_path_factory):
     """The bad inputs, beside good ones of the same shape."""
     d = tmp_path_factory.mktemp("bad_input")
+    src, tgt = corpus.src, corpus.tgt
     good = {lang: (corpus.raw / f"train.{lang}").read_text(encoding="utf-8").splitlines()[:40]
-            for lang in ("de", "en")}
-    mono = (corpus.raw / "test.en").read_text(encoding="utf-8").splitlines()[:20]
-    ref = (corpus.raw / "test.de").read_text(encoding="utf-8").splitlines()[:20]
+            for lang in (src, tgt)}
+    mono = (corpus.raw / f"test.{tgt}").read_text(encoding="utf-8").splitlines()[:20]
+    ref = (corpus.raw / f"test.{src}").read_text(encoding="utf-8").splitlines()[:20]
 
     def text(name, lines, extra=b"", crlf=False):
         body = "".join(x + ("\r\n" if crlf else "\n") for x in lines).encode("utf-8")
         (d / name).write_bytes(body + extra)
 
-    for lang in ("de", "en"):
+    for lang in (src, tgt):
         text(f"good.{lang}", good[lang])
         text(f"empty.{lang}", [])
-        text(f"short.{lang}", good[lang][:39] if lang == "en" else good[lang])
+        text(f"short.{lang}", good[lang][:39] if lang == tgt else good[lang])
         text(f"crlf.{lang}", good[lang], crlf=True)
-        last = {"de": b"Ein Hund.\n", "en": b"A dog.\n"}[lang]
-        text(f"utf8.{lang}", good[lang], b"Ein \xff\xfe Hund.\n" if lang == "de" else last)
-        text(f"nul.{lang}", good[lang], b"Ein\x00Hund.\n" if lang == "de" else last)
-        text(f"long.{lang}", good[lang], b"x" * 100_000 + b"\n" if lang == "de" else last)
-    text("mono.en", mono)
-    text("mono_empty.en", [])
-    text("mono_crlf.en", mono, crlf=True)
-    text("mono_utf8.en", mono, b"A \xff dog.\n")
-    text("mono_nul.en", mono, b"A\x00dog.\n")
-    text("mono_long.en", mono, b"x " * 50_000 + b"\n")
-    text("ref.de", ref)
-    text("ref_short.de", ref[:19])
-    text("ref21.de", ref + ["Ein Hund."])
-    log = ["S-0\tA dog .", "H-0\t-0.5\t\u2581Ein \u2581Hund .", "D-0\t-0.5\tEin Hund.",
-           "S-1\tA cat .", "H-1\t-0.7\t\u2581Eine \u2581Katze .", "D-1\t-0.7\tEine Katze."]
+        last = b"A dog.\n"  # the bad line is on the source side, line 41
+        text(f"utf8.{lang}", good[lang], b"Un \xff\xfe chien.\n" if lang == src else last)
+        text(f"nul.{lang}", good[lang], b"Un\x00chien.\n" if lang == src else last)
+        text(f"long.{lang}", good[lang], b"x" * 100_000 + b"\n" if lang == src else last)
+    text(f"mono.{tgt}", mono)
+    text(f"mono_empty.{tgt}", [])
+    text(f"mono_crlf.{tgt}", mono, crlf=True)
+    text(f"mono_utf8.{tgt}", mono, b"A \xff dog.\n")
+    text(f"mono_nul.{tgt}", mono, b"A\x00dog.\n")
+    text(f"mono_long.{tgt}", mono, b"x " * 50_000 + b"\n")
+    text(f"ref.{src}", ref)
+    text(f"ref_short.{src}", ref[:19])
+    text(f"ref21.{src}", ref + ["Un chien."])
+    log = ["S-0\tA dog .", "H-0\t-0.5\t\u2581Un \u2581chien .", "D-0\t-0.5\tUn chien.",
+           "S-1\tA cat .", "H-1\t-0.7\t\u2581Un \u2581chat .", "D-1\t-0.7\tUn chat."]
     text("gen.log", log)
     text("crlf.log", log, crlf=True)
     text("empty.log", [])
     text("missing.log", log[:4])
     text("utf8.log", log, b"S-2\tA \xff bird\nH-2\t-0.1\t\xff\n")
-    (d / "nul.log").write_bytes(b"S-0\tA\x00dog .\nH-0\t-0.5\tEin Hund .\n")
+    (d / "nul.log").write_bytes(b"S-0\tA\x00dog .\nH-0\t-0.5\tUn chien .\n")
     # checkpoints: truncated, a text file, a torch file that is no checkpoint
     (d / "trunc.pt").write_bytes(reverse_model.read_bytes()[:3000])
     (d / "text.pt").write_text("not a checkpoint\n")
@@ -225,11 +226,11 @@ def bad(corpus, reverse_model, tmp_path_factory):
     torch.save(torch.zeros(3), d / "tensor.pt")
     # dictionaries: one shorter than the model's; the translation dictionary alone
     (d / "small").mkdir()
-    shutil.copy(corpus.bin / "dict.en.txt", d / "small" / "dict.en.txt")
-    entries = (corpus.bin / "dict.de.txt").read_text(encoding="utf-8").splitlines()
-    write_lines(d / "small" / "dict.de.txt", entries[:-10])
-    (d / "dict_de").mkdir()
-    shutil.copy(corpus.bin / "dict.de.txt", d / "dict_de" / "dict.de.txt")
+    shutil.copy(corpus.bin / f"dict.{tgt}.txt", d / "small" / f"dict.{tgt}.txt")
+    entries = (corpus.bin / f"dict.{src}.txt").read_text(encoding="utf-8").splitlines()
+    write_lines(d / "small" / f"dict.{src}.txt", entries[:-10])
+    (d / "dict_src").mkdir()
+    shutil.copy(corpus.bin / f"dict.{src}.txt", d / "dict_src" / f"dict.{src}.txt")
     (d / "nodata_dir").mkdir()
     # synthetic data binarized with another dictionary (its own), with and without dict files
     preprocess(d / "syn_other", corpus.tok / "syn")

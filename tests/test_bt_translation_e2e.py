@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sacrebleu
 
-from conftest import N_TEST, PLUGIN_DIR, TINY_MODEL, run
+from conftest import N_TEST, PLUGIN_DIR, SRC, TGT, TINY_MODEL, run
 from fairseq_bt_plugin.text_processing import TextProcessor
 
 BIN = Path(sys.executable).parent

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_MODEL, setup_task
+from conftest import SRC, TGT, TINY_MODEL, setup_task
 from fairseq_bt_plugin.errors import BTUserError
 
-BASE = ["--task", "bt_translation", "-s", "de", "-t", "en"]
+BASE = ["--task", "bt_translation", "-s", SRC, "-t", TGT]
 
 
 def load_train(corpus, *extra, data=None):
@@ -26,15 +26,16 @@ def syn_copy(corpus, tmp_path):
 
 
 def test_synthetic_dictionary_differs(corpus, syn_copy):
-    lines = (syn_copy / "dict.de.txt").read_text(encoding="utf-8").splitlines()
+    lines = (syn_copy / f"dict.{SRC}.txt").read_text(encoding="utf-8").splitlines()
     lines[3], lines[4] = lines[4], lines[3]
-    (syn_copy / "dict.de.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(BTUserError, match=r"dict\.de\.txt: differs from the bitext dictionary .*line 4"):
+    (syn_copy / f"dict.{SRC}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(BTUserError,
+                       match=rf"dict\.{SRC}\.txt: differs from the bitext dictionary .*line 4"):
         load_train(corpus, "--bt-data", str(syn_copy))
 
 
 def test_missing_synthetic_split(corpus):
-    with pytest.raises(BTUserError, match=r"synthetic corpus not found: .*nosuch\.de-en\.de"):
+    with pytest.raises(BTUserError, match=rf"synthetic corpus not found: .*nosuch\.{SRC}-{TGT}\.{SRC}"):
         load_train(corpus, "--bt-data", "nosuch")
 
 

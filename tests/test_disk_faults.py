@@ -15,9 +15,11 @@ from conftest import write_lines
 from tool_runner import (BT, CONVERT, EVALUATE, GENERATE, INIT, PREPARE, params, run_case,
                          snapshot)
 
-MONO = ["{in}/mono.en", "--chunk-size", "5"]  # 40 chunks of 5 lines
+# 40 chunks of 5 lines; every pair kept (no length-ratio filter), so the final files are large
+MONO = ["{in}/mono.{tgt}", "--chunk-size", "5", "--max-len-ratio", "0"]
 CASES = [  # id, tool, arguments, exit status, expected last line; fault in FAULTS
-    ("generate-fsize-chunk", "generate", GENERATE + ["{in}/mono.en", "--chunk-size", "50"], 2,
+    ("generate-fsize-chunk", "generate",
+     GENERATE + ["{in}/mono.{tgt}", "--chunk-size", "50", "--max-len-ratio", "0"], 2,
      "{out}/bt.work/chunk-000000.jsonl: File too large"),
     ("generate-enospc", "generate", GENERATE + MONO + ["--output-dir", "{full}/gen"], 2,
      ": No space left on device"),
@@ -26,7 +28,7 @@ CASES = [  # id, tool, arguments, exit status, expected last line; fault in FAUL
     ("generate-readonly-binarize", "generate", GENERATE + MONO + ["--binarize-to", "{ro}/bin"],
      2, "{ro}/bin: Read-only file system"),
     ("prepare-fsize-text", "prepare", PREPARE + ["{in}/good"], 2,
-     "{out}/work.tmp/norm/train.de: File too large"),
+     "{out}/work.tmp/norm/train.{src}: File too large"),
     ("prepare-fsize-spm", "prepare", PREPARE + ["{in}/good"], 2,
      "{out}/work.tmp/spm.model: sentencepiece could not write the whole model"),
     ("prepare-enospc", "prepare", PREPARE + ["{in}/good", "--destdir", "{full}/prep"], 2,
@@ -35,16 +37,17 @@ CASES = [  # id, tool, arguments, exit status, expected last line; fault in FAUL
      "{ro}/prep: Read-only file system"),
     ("convert-fsize", "convert", CONVERT + ["{in}/gen.log"], 2,
      "{out}/bt.convert.work/chunk-000000.jsonl: File too large"),
-    ("evaluate-fsize", "evaluate", EVALUATE + ["{in}/mono20.en"], 2,
+    ("evaluate-fsize", "evaluate", EVALUATE + ["{in}/mono20.{tgt}"], 2,
      "{out}/sys.hyp: File too large"),
     ("train-fsize-checkpoint", "train", BT + ["{bin}"], 2,
      "{out}/checkpoint_last.pt: File too large"),
     ("init-checkpoint-fsize", "init-checkpoint", ["{bin}"] + INIT + ["{model}"], 2,
      "{out}/child.pt: File too large"),
 ]
-FAULTS = {  # case id -> file size limit in bytes (None: the mount in the arguments)
+FAULTS = {  # case id -> file size limit in bytes (None: the mount in the arguments); 19: less
+    # than the 20 line ends of sys.hyp, whatever the tiny model writes
     "generate-fsize-chunk": 4000, "prepare-fsize-text": 1000,
-    "prepare-fsize-spm": 20000, "convert-fsize": 100, "evaluate-fsize": 300,
+    "prepare-fsize-spm": 20000, "convert-fsize": 100, "evaluate-fsize": 19,
     "train-fsize-checkpoint": 20000, "init-checkpoint-fsize": 20000,
 }
 KNOWN_GAPS: dict = {}
@@ -72,15 +75,17 @@ def mounts(tmp_path):
 @pytest.fixture(scope="module")
 def inputs(corpus, tmp_path_factory):
     d = tmp_path_factory.mktemp("disk_inputs")
-    mono = (corpus.raw / "syn.en").read_text(encoding="utf-8").splitlines()[:200]
-    write_lines(d / "mono.en", mono)
-    write_lines(d / "mono20.en", mono[:20])
-    write_lines(d / "ref.de", (corpus.raw / "syn.de").read_text(encoding="utf-8").splitlines()[:20])
-    for lang in ("de", "en"):
+    src, tgt = corpus.src, corpus.tgt
+    mono = (corpus.raw / f"syn.{tgt}").read_text(encoding="utf-8").splitlines()[:200]
+    write_lines(d / f"mono.{tgt}", mono)
+    write_lines(d / f"mono20.{tgt}", mono[:20])
+    write_lines(d / f"ref.{src}",
+                (corpus.raw / f"syn.{src}").read_text(encoding="utf-8").splitlines()[:20])
+    for lang in (src, tgt):
         write_lines(d / f"good.{lang}",
                     (corpus.raw / f"train.{lang}").read_text(encoding="utf-8").splitlines()[:40])
-    write_lines(d / "gen.log", ["S-0\tA dog .", "H-0\t-0.5\t\u2581Ein \u2581Hund .",
-                                "D-0\t-0.5\tEin Hund."])
+    write_lines(d / "gen.log", ["S-0\tA dog .", "H-0\t-0.5\t\u2581Un \u2581chien .",
+                                "D-0\t-0.5\tUn chien."])
     return d
 
 
@@ -89,7 +94,7 @@ def test_disk_fault(request, tool, args, code, expected, inputs, mounts, corpus,
                     tmp_path):
     fsize = FAULTS.get(request.node.callspec.id)
     if fsize is None and mounts is None:
-        pytest.skip("mounting a tmpfs is not permitted here")
+        pytest.skip("optional extra: mounting a tmpfs is not permitted here (needs root)")
     values = {"in": inputs, "out": tmp_path / "out", "model": reverse_model, "bin": corpus.bin,
               "spm": corpus.spm, **(mounts or {})}
     run_case(tool, args, code, expected, values, tmp_path / "logs", fsize)
@@ -112,5 +117,5 @@ def test_generator_finishes_once_space_is_freed(inputs, corpus, reverse_model, t
                  tmp_path / "logs2")
     assert "0 sentences decoded in this run" in r.stderr  # nothing decoded twice
     pairs = json.loads((out / "bt.summary.json").read_text())["output_pairs"]
-    for name in ("bt.de", "bt.en", "bt.scores", "bt.weights"):
+    for name in (f"bt.{corpus.src}", f"bt.{corpus.tgt}", "bt.scores", "bt.weights"):
         assert len((out / name).read_text(encoding="utf-8").splitlines()) == pairs > 0

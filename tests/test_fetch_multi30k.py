@@ -1,23 +1,27 @@
 """The pipeline's download path (scripts/stages/fetch_multi30k.sh), served from a local HTTP
 server laid out like upstream ``multi30k/dataset/data/{task1,task2}/raw/``: every file is
 md5-checked, ``mono/`` is rebuilt exactly as ../shared/data/multi30k/README.md made it, and a
-corrupted download is refused without leaving a finished-looking folder."""
+corrupted download is refused without leaving a finished-looking folder.
+
+An optional extra (marker ``shared_data``): it serves the real files from
+``$BT_SHARED_DATA/multi30k`` (Multi30K's licence keeps them out of the repository), and is
+skipped, saying so, where that folder is absent."""
 import functools
 import gzip
 import http.server
 import os
 import subprocess
 import threading
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "multi30k"
+from conftest import ROOT, SHARED_DATA
+
+SHARED = SHARED_DATA / "multi30k"
 FETCH = ROOT / "scripts" / "stages" / "fetch_multi30k.sh"
 MANIFEST = [line.split() for line in (ROOT / "scripts" / "multi30k.md5").read_text().splitlines()]
 
-pytestmark = pytest.mark.skipif(not (SHARED / "task1").is_dir(), reason="needs ../shared/data")
+pytestmark = pytest.mark.shared_data("multi30k")
 
 
 @pytest.fixture

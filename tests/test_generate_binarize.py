@@ -1,5 +1,5 @@
 """--binarize-to writes a corpus that bt_translation --bt-data --bt-weighted loads as is."""
-from conftest import N_TRAIN, setup_task
+from conftest import N_TRAIN, SRC, TGT, setup_task
 from fairseq.data import Dictionary, data_utils
 
 from fairseq_bt_plugin.text_processing import TextProcessor
@@ -15,19 +15,20 @@ def test_binarized_output_loads_in_bt_translation(corpus, reverse_model, tmp_pat
                            "--chunk-size", "10")
     n = summary["output_pairs"]
     assert n > 29
-    for name in ("train.de-en.de.bin", "train.de-en.de.idx", "train.de-en.en.bin",
-                 "train.de-en.en.idx", "train.weights", "dict.de.txt", "dict.en.txt"):
+    for name in (f"train.{SRC}-{TGT}.{SRC}.bin", f"train.{SRC}-{TGT}.{SRC}.idx",
+                 f"train.{SRC}-{TGT}.{TGT}.bin", f"train.{SRC}-{TGT}.{TGT}.idx", "train.weights",
+                 f"dict.{SRC}.txt", f"dict.{TGT}.txt"):
         assert (bdir / name).exists(), name
     syn, orig, _, weights = outputs(tmp_path / "out")
     assert (bdir / "train.weights").read_text().splitlines() == weights
 
-    en = data_utils.load_indexed_dataset(str(bdir / "train.de-en.en"), None, "mmap")
-    d = Dictionary.load(str(corpus.bin / "dict.en.txt"))
-    tp = TextProcessor(str(corpus.spm), "en")
+    en = data_utils.load_indexed_dataset(str(bdir / f"train.{SRC}-{TGT}.{TGT}"), None, "mmap")
+    d = Dictionary.load(str(corpus.bin / f"dict.{TGT}.txt"))
+    tp = TextProcessor(str(corpus.spm), TGT)
     assert len(en) == n
     assert d.string(en[3]) == tp.encode(orig[3])
 
-    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", "de", "-t", "en",
+    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", SRC, "-t", TGT,
                           "--bt-data", str(bdir), "--bt-weighted"])
     task.load_dataset("train")
     assert len(task.dataset("train")) == N_TRAIN + n

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import PLUGIN_DIR
+from conftest import PLUGIN_DIR, SRC, TGT
 from fairseq_bt_plugin.generate.convert import main
 
 from generate_helpers import outputs
@@ -15,9 +15,9 @@ from generate_helpers import outputs
 
 @pytest.fixture(scope="module")
 def generate_log(corpus, reverse_model, tmp_path_factory):
-    """stdout of a stock fairseq-generate run of the en->de model on the 50 test sentences."""
+    """stdout of a stock fairseq-generate run of the TGT->SRC model on the 50 test sentences."""
     cmd = [sys.executable, "-m", "fairseq_cli.generate", str(corpus.bin), "--user-dir",
-           PLUGIN_DIR, "-s", "en", "-t", "de", "--path", str(reverse_model), "--gen-subset",
+           PLUGIN_DIR, "-s", TGT, "-t", SRC, "--path", str(reverse_model), "--gen-subset",
            "test", "--batch-size", "8", "--beam", "2", "--max-len-a", "0", "--max-len-b", "5",
            "--post-process", "sentencepiece", "--cpu"]
     p = subprocess.run(cmd, capture_output=True, text=True, check=True,
@@ -28,7 +28,7 @@ def generate_log(corpus, reverse_model, tmp_path_factory):
 
 
 def convert(log, out, *extra):
-    main(["--log", str(log), "--output-dir", str(out), "-s", "en", "-t", "de", *extra])
+    main(["--log", str(log), "--output-dir", str(out), "-s", TGT, "-t", SRC, *extra])
 
 
 def by_id(log, kind):
@@ -50,7 +50,7 @@ def test_converts_by_id(generate_log, corpus, tmp_path):
         assert float(scores[i].split("\t")[2]) == pytest.approx(
             float(hyps[i].split("\t")[0]) * math.log(2), abs=1e-5)
     # input order, not the log's (length) order: most lines equal the raw test set
-    raw = (corpus.raw / "test.en").read_text(encoding="utf-8").splitlines()
+    raw = (corpus.raw / f"test.{corpus.tgt}").read_text(encoding="utf-8").splitlines()
     assert sum(a == b for a, b in zip(orig, raw)) >= 45
 
 
@@ -74,7 +74,7 @@ def test_missing_id_is_reported(generate_log, tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "1 of 50 sentence ids" in err and "ids 17" in err, err
-    assert not (tmp_path / "out" / "bt.de").exists()
+    assert not (tmp_path / "out" / f"bt.{SRC}").exists()
     convert(cut, tmp_path / "out", "--expected", "50", "--allow-missing")
     syn, orig, _, _ = outputs(tmp_path / "out")
     assert len(syn) == len(orig) == 49

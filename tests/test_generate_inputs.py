@@ -11,6 +11,7 @@ from fairseq_bt_plugin.generate.cli import main
 from fairseq_bt_plugin.generate.decoder import make_batches
 from fairseq_bt_plugin.generate.filters import DuplicateFilter, pair_filter_reason
 
+from conftest import SRC, TGT
 from generate_helpers import generate_args, make_input, mono_lines, outputs, run_generate
 
 
@@ -24,7 +25,7 @@ def fails(args, capsys):
 
 
 def no_final_output(out):
-    return not any((out / f"bt.{s}").exists() for s in ("de", "en", "scores", "weights",
+    return not any((out / f"bt.{s}").exists() for s in (SRC, TGT, "scores", "weights",
                                                        "summary.json"))
 
 
@@ -109,9 +110,9 @@ def test_mismatched_dictionary(corpus, reverse_model, tmp_path, capsys):
     inp = make_input(corpus, tmp_path / "a.en", 3)
     data = tmp_path / "dicts"
     data.mkdir()
-    shutil.copy(corpus.bin / "dict.en.txt", data / "dict.en.txt")
-    entries = (corpus.bin / "dict.de.txt").read_text(encoding="utf-8").splitlines()
-    (data / "dict.de.txt").write_text("\n".join(entries[:-10]) + "\n", encoding="utf-8")
+    shutil.copy(corpus.bin / f"dict.{TGT}.txt", data / f"dict.{TGT}.txt")
+    entries = (corpus.bin / f"dict.{SRC}.txt").read_text(encoding="utf-8").splitlines()
+    (data / f"dict.{SRC}.txt").write_text("\n".join(entries[:-10]) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     args = generate_args(corpus, reverse_model, inp, out)
     args[args.index("--data") + 1] = str(data)
@@ -123,8 +124,8 @@ def test_mismatched_dictionary(corpus, reverse_model, tmp_path, capsys):
 def test_swapped_languages(corpus, reverse_model, tmp_path, capsys):
     inp = make_input(corpus, tmp_path / "a.en", 3)
     args = generate_args(corpus, reverse_model, inp, tmp_path / "out")
-    args[args.index("-s") + 1], args[args.index("-t") + 1] = "de", "en"
-    assert "translates en->de" in fails(args, capsys)
+    args[args.index("-s") + 1], args[args.index("-t") + 1] = SRC, TGT
+    assert f"translates {TGT}->{SRC}" in fails(args, capsys)
 
 
 def test_summary_records_the_run(corpus, reverse_model, tmp_path):

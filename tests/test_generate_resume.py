@@ -40,7 +40,7 @@ def test_merge_refuses_missing_shard(corpus, reverse_model, tmp_path, capsys):
     except SystemExit as e:
         assert e.code == 2
     assert "missing shard ids: [1]" in capsys.readouterr().err
-    assert not (tmp_path / "merged" / "bt.de").exists()
+    assert not (tmp_path / "merged" / f"bt.{corpus.src}").exists()
 
 
 def test_killed_run_resumes_to_uninterrupted_output(corpus, reverse_model, tmp_path):
@@ -60,7 +60,7 @@ def test_killed_run_resumes_to_uninterrupted_output(corpus, reverse_model, tmp_p
     proc.wait()
     done = {p.name: p.stat().st_mtime_ns for p in work.glob("chunk-*.jsonl")}
     assert 2 <= len(done) < 10
-    assert not (out / "bt.de").exists() and not (out / "bt.summary.json").exists()
+    assert not (out / f"bt.{corpus.src}").exists() and not (out / "bt.summary.json").exists()
 
     subprocess.run(generate_cmd(corpus, reverse_model, inp, out, *flags), check=True,
                    capture_output=True)
@@ -74,7 +74,7 @@ def test_rerun_with_other_options_is_refused(corpus, reverse_model, tmp_path, ca
     inp = make_input(corpus, tmp_path / "mono.en", 5)
     out = tmp_path / "out"
     run_generate(corpus, reverse_model, inp, out, *SAMPLE)
-    before = (out / "bt.de").read_bytes()
+    before = (out / f"bt.{corpus.src}").read_bytes()
     try:
         main(generate_args(corpus, reverse_model, inp, out, *SAMPLE[:-1], "8"))
         raise AssertionError("not refused")
@@ -82,7 +82,7 @@ def test_rerun_with_other_options_is_refused(corpus, reverse_model, tmp_path, ca
         assert e.code == 2
     err = capsys.readouterr().err
     assert "other options" in err and "--seed 7 -> 8" in err, err
-    assert (out / "bt.de").read_bytes() == before
+    assert (out / f"bt.{corpus.src}").read_bytes() == before
 
 
 def test_rerun_after_the_checkpoint_or_input_changed_is_refused(corpus, reverse_model,
@@ -97,7 +97,7 @@ def test_rerun_after_the_checkpoint_or_input_changed_is_refused(corpus, reverse_
     out = tmp_path / "out"
     flags = ["--mode", "greedy", "--chunk-size", "2"]
     run_generate(corpus, model, inp, out, *flags)
-    before = (out / "bt.de").read_bytes()
+    before = (out / f"bt.{corpus.src}").read_bytes()
     run_generate(corpus, model, inp, out, *flags)  # unchanged: resumes (nothing to do)
 
     def refused(changed):
@@ -108,7 +108,7 @@ def test_rerun_after_the_checkpoint_or_input_changed_is_refused(corpus, reverse_
             assert e.code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert f"{changed}" in err and "changed" in err and "to start over" in err, err
-        assert (out / "bt.de").read_bytes() == before
+        assert (out / f"bt.{corpus.src}").read_bytes() == before
 
     make_input(corpus, inp, 5, skip=1)  # same size class, other lines
     refused(inp)
@@ -117,7 +117,7 @@ def test_rerun_after_the_checkpoint_or_input_changed_is_refused(corpus, reverse_
     refused(inp)  # same contents, but not the same file: refused too (mtime)
     shutil.rmtree(out)
     run_generate(corpus, model, inp, out, *flags)
-    before = (out / "bt.de").read_bytes()
+    before = (out / f"bt.{corpus.src}").read_bytes()
     import torch  # retrain: same path, other weights
 
     state = torch.load(model, weights_only=False)
@@ -140,4 +140,4 @@ def test_merge_refuses_shards_of_other_inputs(corpus, reverse_model, tmp_path, c
     except SystemExit as e:
         assert e.code == 2
     assert "was generated from other files" in capsys.readouterr().err
-    assert not (tmp_path / "m" / "bt.de").exists()
+    assert not (tmp_path / "m" / f"bt.{corpus.src}").exists()

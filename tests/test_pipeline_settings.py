@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT
 from test_pipeline import finish, pipeline
 
 STAGES = sorted((ROOT / "scripts" / "stages").glob("*.sh"))
@@ -34,8 +34,6 @@ def test_a_stage_requires_its_settings(stage, args, tmp_path):
 
 
 def test_empty_bt_tag_trains_untagged_bt(tmp_path):
-    if not (SHARED_DATA / "multi30k").exists():
-        pytest.skip("no Multi30K in ../shared/data")
     finish(pipeline(tmp_path, extra_env={"BT_TAG": "", "BT_FINETUNE": "0"}))
     assert json.loads((tmp_path / "prep" / "prepare.json").read_text())["tag"] == ""
     for d in (tmp_path / "prep" / "bin").glob("dict.*.txt"):

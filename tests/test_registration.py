@@ -4,7 +4,7 @@ from fairseq.criterions import CRITERION_REGISTRY
 from fairseq.models import ARCH_MODEL_REGISTRY
 from fairseq.tasks import TASK_REGISTRY
 
-from conftest import setup_task
+from conftest import SRC, TGT, setup_task
 
 
 def test_bt_names_resolve_to_plugin_classes():
@@ -17,7 +17,7 @@ def test_bt_names_resolve_to_plugin_classes():
 
 
 def test_stock_translation_still_works(corpus):
-    task, _ = setup_task([str(corpus.bin), "--task", "translation", "-s", "de", "-t", "en"])
+    task, _ = setup_task([str(corpus.bin), "--task", "translation", "-s", SRC, "-t", TGT])
     assert type(task).__name__ == "TranslationTask"
     task.load_dataset("train")
     assert len(task.dataset("train")) == 500

@@ -3,7 +3,7 @@ from conftest import N_SYN, setup_task
 
 
 def test_tag_added_to_dictionary_and_only_to_synthetic_sources(corpus):
-    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", "de", "-t", "en",
+    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src, "-t", corpus.tgt,
                           "--bt-data", str(corpus.syn), "--bt-tag", "<BT>",
                           "--bt-noise-word-dropout", "0.1", "--bt-noise-shuffle-distance", "3"])
     tag = task.src_dict.index("<BT>")
@@ -28,7 +28,7 @@ def test_tag_added_to_dictionary_and_only_to_synthetic_sources(corpus):
 
 
 def test_synthetic_sizes_count_the_tag(corpus):
-    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", "de", "-t", "en",
+    task, _ = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", corpus.src, "-t", corpus.tgt,
                           "--bt-data", str(corpus.syn), "--bt-tag", "<BT>"])
     task.load_dataset("train")
     train = task.dataset("train")

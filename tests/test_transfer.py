@@ -13,7 +13,7 @@ from fairseq.data import Dictionary
 from fairseq.models import ARCH_MODEL_REGISTRY, ARCH_CONFIG_REGISTRY
 
 import fairseq_bt_plugin  # noqa: F401
-from conftest import PLUGIN_DIR, run
+from conftest import PLUGIN_DIR, SRC, TGT, run
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.transfer import (
     TransferConfig,
@@ -169,7 +169,7 @@ def test_end_to_end_pretrain_vae_initialise_freeze_finetune_generate(corpus, tmp
     parent = vae_parent(corpus)
     save = tmp_path / "child"
     out = fairseq_train(corpus.bin, save, VAE_TINY + [
-        "--task", "bt_translation", "-s", "de", "-t", "en", "--share-all-embeddings",
+        "--task", "bt_translation", "-s", SRC, "-t", TGT, "--share-all-embeddings",
         "--criterion", "bt_vae_seq2seq", "--label-smoothing", "0.1", "--kl-beta", "0.5",
         "--kl-schedule", "cyclical", "--kl-cycle-updates", "4",
         "--init-from", str(parent.checkpoint), "--init-freeze-updates", "2"], 4, save_every=1)
@@ -184,8 +184,8 @@ def test_end_to_end_pretrain_vae_initialise_freeze_finetune_generate(corpus, tmp
     assert "posterior_latent.out.weight" not in p  # new in the child: trains at once
     assert not torch.equal(ck[0]["posterior_latent.out.weight"], ck[1]["posterior_latent.out.weight"])
     gen = run([sys.executable, "-m", "fairseq_cli.generate", str(corpus.bin), "--user-dir", PLUGIN_DIR,
-               "--path", str(save / "checkpoint_last.pt"), "--task", "translation", "-s", "de",
-               "-t", "en", "--gen-subset", "test", "--beam", "2", "--max-len-b", "10",
+               "--path", str(save / "checkpoint_last.pt"), "--task", "translation", "-s", SRC,
+               "-t", TGT, "--gen-subset", "test", "--beam", "2", "--max-len-b", "10",
                "--batch-size", "25", "--cpu"])
     assert gen.stdout.count("\nH-") == 50 and "BLEU" in gen.stdout
 
@@ -199,8 +199,8 @@ def test_init_checkpoint_command_for_stock_translation(corpus, tmp_path):
     parent, child_bin, init, cmd = child.parent, child.bin, child.init, child.cmd
     state = torch.load(init, weights_only=False)
     pstate = checkpoint_utils.load_checkpoint_to_cpu(str(parent.checkpoint))["model"]
-    cd = Dictionary.load(str(child_bin / "dict.de.txt"))
-    pd = Dictionary.load(str(parent.data / "dict.de.txt"))
+    cd = Dictionary.load(str(child_bin / f"dict.{SRC}.txt"))
+    pd = Dictionary.load(str(parent.data / f"dict.{SRC}.txt"))
     shared = [(i, pd.index(s)) for i, s in enumerate(cd.symbols) if s in pd.indices]
     assert len(shared) > 100 and sum(i != j for i, j in shared) > 50  # really remapped
     emb, pemb = state["model"]["encoder.embed_tokens.weight"], pstate["encoder.embed_tokens.weight"]

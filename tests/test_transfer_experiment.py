@@ -10,6 +10,8 @@ import pytest
 
 from conftest import ROOT, SHARED_DATA
 
+#: the experiment's child is Multi30K de-en: an optional extra (README, "Tests and CI")
+pytestmark = pytest.mark.shared_data("multi30k")
 SCRIPT = ROOT / "scripts" / "transfer_experiment.sh"
 SYSTEMS = {"child_scratch", "child_from_parent", "child_from_ae"}
 ENV = dict(CHILD_PAIRS="200", PARENT_PAIRS="200", MONO="100", VALID="20", TEST="23",

@@ -3,7 +3,7 @@ import pytest
 import torch
 from fairseq.tasks import TASK_REGISTRY
 
-from conftest import setup_task
+from conftest import SRC, setup_task
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.tasks.bt_denoising import BTDenoisingTask
 from transfer_helpers import mono_bin
@@ -18,10 +18,10 @@ def test_registered_under_bt_name():
 
 
 def test_pairs_are_noised_input_and_clean_target(corpus):
-    task, _ = denoising_task(corpus, "--mono-langs", "de", "--noise-word-dropout", "0.2",
+    task, _ = denoising_task(corpus, "--mono-langs", SRC, "--noise-word-dropout", "0.2",
                              "--noise-shuffle-distance", "3")
     assert task.source_dictionary is task.target_dictionary
-    assert len(task.source_dictionary) == len(task.load_dictionary(str(corpus.bin / "dict.de.txt")))
+    assert len(task.source_dictionary) == len(task.load_dictionary(str(corpus.bin / f"dict.{SRC}.txt")))
     task.load_dataset("train")
     ds = task.dataset("train")
     assert len(ds) == 300
@@ -63,10 +63,10 @@ def test_plain_transformer_with_vae_criterion_trains_on_ce(corpus):
 
 
 def test_user_errors(corpus, tmp_path):
-    with pytest.raises(BTUserError, match="dict.fr.txt: dictionary not found"):
-        denoising_task(corpus, "--mono-langs", "fr")
+    with pytest.raises(BTUserError, match="dict.cs.txt: dictionary not found"):
+        denoising_task(corpus, "--mono-langs", "cs")  # a language the corpus does not have
     with pytest.raises(BTUserError, match="--noise-"):
         denoising_task(corpus, "--noise-word-dropout", "1.5")
     task, _ = denoising_task(corpus)
-    with pytest.raises(FileNotFoundError, match="no test data for de: tried .*test.de-None.de"):
+    with pytest.raises(FileNotFoundError, match=f"no test data for {SRC}: tried .*test.{SRC}-None.{SRC}"):
         task.load_dataset("test")

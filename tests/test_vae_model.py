@@ -7,12 +7,12 @@ from fairseq.criterions import CRITERION_REGISTRY
 from fairseq.logging import metrics
 from fairseq.models import ARCH_MODEL_REGISTRY
 
-from conftest import setup_task
+from conftest import SRC, TGT, setup_task
 from fairseq_bt_plugin.models.bt_transformer_vae import BTTransformerVAEModel, reparameterize
 
 
 def vae_setup(corpus, *extra):
-    args = [str(corpus.bin), "--task", "translation", "-s", "de", "-t", "en",
+    args = [str(corpus.bin), "--task", "translation", "-s", SRC, "-t", TGT,
             "--arch", "bt_transformer_vae_tiny", "--share-all-embeddings", "--seed", "1"] + list(extra)
     task, cfg = setup_task(args)
     torch.manual_seed(1)
@@ -104,7 +104,7 @@ def test_loss_equals_label_smoothed_cross_entropy_with_beta_0(corpus):
              "--rec-weight", "0"]
     task, cfg, model, sample = vae_setup(corpus, *flags)
     ours = task.build_criterion(cfg.criterion)
-    _, stock_cfg = setup_task([str(corpus.bin), "--task", "translation", "-s", "de", "-t", "en",
+    _, stock_cfg = setup_task([str(corpus.bin), "--task", "translation", "-s", SRC, "-t", TGT,
                                "--arch", "bt_transformer_vae_tiny", "--share-all-embeddings",
                                "--criterion", "label_smoothed_cross_entropy",
                                "--label-smoothing", "0.1"])

@@ -8,7 +8,7 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
     label_smoothed_nll_loss,
 )
 
-from conftest import setup_task
+from conftest import SRC, TGT, setup_task
 from fairseq_bt_plugin.criterions.bt_label_smoothed_cross_entropy import (
     BTLabelSmoothedCrossEntropyCriterion,
 )
@@ -46,7 +46,7 @@ def test_unit_weights_bit_identical_to_fairseq():
 
 
 def test_criterion_equals_stock_with_unit_weights_and_scales_with_weights(corpus):
-    task, cfg = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", "de", "-t", "en",
+    task, cfg = setup_task([str(corpus.bin), "--task", "bt_translation", "-s", SRC, "-t", TGT,
                             "--bt-data", str(corpus.syn), "--label-smoothing", "0.1",
                             "--criterion", "bt_label_smoothed_cross_entropy"])
     task.load_dataset("train")

@@ -8,50 +8,46 @@ size limit (``RLIMIT_FSIZE``: writes past it fail with EFBIG, as on a full disk)
 
 :func:`run_case` is one row of the tables of ``test_bad_input.py`` and ``test_disk_faults.py``.
 """
-import importlib
 import multiprocessing
 import os
 import resource
 import threading
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
 
-#: console script -> entry point, as in setup.py
-ENTRY_POINTS = {
-    "fairseq-bt-prepare": "fairseq_bt_plugin.prepare:main",
-    "fairseq-bt-generate": "fairseq_bt_plugin.generate.cli:main",
-    "fairseq-bt-convert": "fairseq_bt_plugin.generate.convert:main",
-    "fairseq-bt-train": "fairseq_bt_plugin.cli:train",
-    "fairseq-bt-init-checkpoint": "fairseq_bt_plugin.init_checkpoint:cli_main",
-    "fairseq-bt-evaluate": "fairseq_bt_plugin.evaluate:main",
-}
+from conftest import SRC, TGT
+
+#: console script -> entry point, read from the installed package (setup.py is the one list)
+ENTRY_POINTS = {e.name: e for e in entry_points(group="console_scripts")
+                if e.value.startswith("fairseq_bt_plugin.")}
 # Common arguments of each tool in the tables; the case adds the rest. ``{in}``: the inputs,
-# ``{out}``: the output folder, ``{model}``/``{bin}``/``{spm}``: the tiny en->de model, its
+# ``{out}``: the output folder, ``{model}``/``{bin}``/``{spm}``: the tiny TGT->SRC model, its
 # binarized data and its sentencepiece model (conftest).
-PREPARE = ["--source-lang", "de", "--target-lang", "en", "--spm-vocab-size", "200",
+PREPARE = ["--source-lang", SRC, "--target-lang", TGT, "--spm-vocab-size", "200",
            "--destdir", "{out}", "--trainpref"]
-GENERATE = ["--path", "{model}", "--data", "{bin}", "--spm-model", "{spm}", "-s", "en",
-            "-t", "de", "--output-dir", "{out}", "--cpu", "--cpu-threads", "1", "--mode",
+GENERATE = ["--path", "{model}", "--data", "{bin}", "--spm-model", "{spm}", "-s", TGT,
+            "-t", SRC, "--output-dir", "{out}", "--cpu", "--cpu-threads", "1", "--mode",
             "greedy", "--max-len-a", "1.2", "--max-len-b", "5", "--input"]
-CONVERT = ["-s", "en", "-t", "de", "--output-dir", "{out}", "--log"]
+CONVERT = ["-s", TGT, "-t", SRC, "--output-dir", "{out}", "--log"]
 EVALUATE = ["--path", "{model}", "--data-dir", "{bin}", "--spm-model", "{spm}",
-            "--source-lang", "en", "--target-lang", "de", "--output-prefix", "{out}/sys",
-            "--cpu", "--beam", "1", "--reference", "{in}/ref.de", "--input"]
+            "--source-lang", TGT, "--target-lang", SRC, "--output-prefix", "{out}/sys",
+            "--cpu", "--beam", "1", "--reference", "{in}/ref.{src}", "--input"]
 TRAIN = ["--arch", "bt_transformer_tiny", "--optimizer", "adam", "--lr", "0.001",
          "--max-tokens", "2000", "--cpu", "--no-progress-bar", "--max-update", "2",
          "--disable-validation", "--save-dir", "{out}", "--seed", "1"]
-BT = TRAIN + ["--task", "bt_translation", "-s", "de", "-t", "en"]
+BT = TRAIN + ["--task", "bt_translation", "-s", SRC, "-t", TGT]
 DN = TRAIN + ["--task", "bt_denoising"]
-INIT = ["--task", "translation", "-s", "de", "-t", "en", "--arch", "bt_transformer_tiny",
+INIT = ["--task", "translation", "-s", SRC, "-t", TGT, "--arch", "bt_transformer_tiny",
         "--init-parent-dicts", "{bin}", "--output", "{out}/child.pt", "--init-from"]
 
 #: earlier output each tool finds in its output folder: a failed run must leave it as it is
-SEEDS = {"prepare": ["bin/dict.de.txt"], "generate": ["bt.de", "bt.en", "bt.summary.json"],
-         "convert": ["bt.de", "bt.en", "bt.summary.json"], "evaluate": ["sys.hyp", "sys.json"],
-         "init-checkpoint": ["child.pt"], "train": []}
+BT_OUT = [f"bt.{SRC}", f"bt.{TGT}", "bt.summary.json"]
+SEEDS = {"prepare": [f"bin/dict.{SRC}.txt"], "generate": BT_OUT, "convert": BT_OUT,
+         "evaluate": ["sys.hyp", "sys.json"], "init-checkpoint": ["child.pt"], "train": []}
 FAIRSEQ = 1  # exit status of a failure fairseq owns (traceback)
 
 PRELOAD = ["fairseq_bt_plugin", "fairseq_cli.train", "fairseq_bt_plugin.prepare",
@@ -83,9 +79,8 @@ def _child(tool: str, argv: List[str], out, err, fsize: Optional[int]) -> None:
     os.environ.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # for its own children
     if fsize is not None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))  # SIGXFSZ: Python ignores
-    module, func = ENTRY_POINTS[tool].split(":")
     sys.argv = [tool] + [str(a) for a in argv]
-    sys.exit(getattr(importlib.import_module(module), func)())
+    sys.exit(ENTRY_POINTS[tool].load()())
 
 
 def _drain(fd: int, buffer: bytearray) -> None:
@@ -147,12 +142,14 @@ def params(cases, known_gaps: Dict[str, str]):
 
 def run_case(tool: str, args: List[str], code: int, expected: str, values: Dict, logs: Path,
              fsize: Optional[int] = None) -> Result:
-    """Run ``fairseq-bt-TOOL`` with ``args`` (``{name}`` filled from ``values``) in an output
-    folder ``values["out"]`` seeded with earlier output (:data:`SEEDS`), and check: the exit
+    """Run ``fairseq-bt-TOOL`` with ``args`` (``{name}`` filled from ``values``; ``{src}``,
+    ``{tgt}``: the corpus languages) in an output folder ``values["out"]`` seeded with
+    earlier output (:data:`SEEDS`), and check: the exit
     status; ``expected`` in the last line of stderr, which for our errors (exit 2) is the only
     line ``TOOL: error: ...`` (no traceback); and that a failed run left the folder as it was
     (the generator's resume state ``*.work/`` aside). A run that succeeds (``code`` 0) must
     print ``expected`` and write no ``\\r`` into text outputs (Windows line ends normalised)."""
+    values = {"src": SRC, "tgt": TGT, **values}
     out = Path(values["out"])
     for name in SEEDS[tool]:
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -164,7 +161,7 @@ def run_case(tool: str, args: List[str], code: int, expected: str, values: Dict,
     if code == 0:
         assert expected in r.stdout + r.stderr, r.stderr[-2000:]
         for name, data in snapshot(out).items():
-            if name.endswith((".de", ".en")):
+            if name.endswith((f".{SRC}", f".{TGT}")):
                 assert b"\r" not in data, name
         return r
     assert expected in r.last_line, r.stderr[-3000:]

@@ -8,20 +8,20 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from conftest import PLUGIN_DIR, TINY_MODEL, run
+from conftest import PLUGIN_DIR, SRC, TINY_MODEL, run
 
 VAE_TINY = ["--arch", "bt_transformer_vae_tiny"] + TINY_MODEL[2:]
 
 
 def mono_bin(corpus) -> Path:
-    """The German side of the 300 "syn" sentences, binarized with the bitext dictionary as
-    monolingual data for ``bt_denoising`` (``train.de-None.de``; valid = the bitext valid)."""
+    """The SRC side of the 300 "syn" sentences, binarized with the bitext dictionary as
+    monolingual data for ``bt_denoising`` (``train.SRC-None.SRC``; valid = the bitext valid)."""
     dest = corpus.root / "mono_bin"
-    if (dest / "dict.de.txt").exists():
+    if (dest / f"dict.{SRC}.txt").exists():
         return dest
     tmp = corpus.root / "mono_bin.tmp"
-    run([sys.executable, "-m", "fairseq_cli.preprocess", "--only-source", "-s", "de",
-         "--srcdict", str(corpus.bin / "dict.de.txt"), "--trainpref", str(corpus.tok / "syn"),
+    run([sys.executable, "-m", "fairseq_cli.preprocess", "--only-source", "-s", SRC,
+         "--srcdict", str(corpus.bin / f"dict.{SRC}.txt"), "--trainpref", str(corpus.tok / "syn"),
          "--validpref", str(corpus.tok / "valid"), "--destdir", str(tmp), "--workers", "1"])
     tmp.rename(dest)
     return dest
@@ -43,7 +43,7 @@ def vae_parent(corpus, updates: int = 8) -> SimpleNamespace:
     ckpt = save / "checkpoint_last.pt"
     if not ckpt.exists():
         fairseq_train(mono_bin(corpus), save, VAE_TINY + [
-            "--task", "bt_denoising", "--mono-langs", "de", "--latent-mode", "autoencoder",
+            "--task", "bt_denoising", "--mono-langs", SRC, "--latent-mode", "autoencoder",
             "--share-all-embeddings", "--criterion", "bt_vae_seq2seq", "--kl-beta", "1",
             "--kl-schedule", "linear", "--kl-warmup-updates", "4", "--rec-weight", "0.5",
             "--label-smoothing", "0.1"], updates)

@@ -6,14 +6,17 @@ import sys
 from pathlib import Path
 from typing import List
 
+from conftest import SRC, TGT
 from fairseq_bt_plugin.compat import free_port
 
 BIN = Path(sys.executable).parent
 TRACE_USER_DIR = str(Path(__file__).resolve().parent)
 # tiny model, one thread per process (the test machine's 2 cores are shared), no data loader
-# worker processes: what is tested here does not depend on them
-TRAIN = ["-s", "de", "-t", "en", "--arch", "bt_transformer_tiny", "--optimizer", "adam",
-         "--lr", "0.001", "--max-tokens", "1000", "--cpu", "--no-progress-bar", "--seed", "1",
+# worker processes: what is tested here does not depend on them. --max-tokens 900: epochs of
+# 22 updates on the Tatoeba slice, so test_resume_training finds a checkpoint (every 5) with 3
+# more saves in the same epoch (at 1,000 epochs are 20 updates, aligned with the saves: none)
+TRAIN = ["-s", SRC, "-t", TGT, "--arch", "bt_transformer_tiny", "--optimizer", "adam",
+         "--lr", "0.001", "--max-tokens", "900", "--cpu", "--no-progress-bar", "--seed", "1",
          "--log-interval", "1", "--log-format", "simple", "--num-workers", "0",
          "--no-epoch-checkpoints"]
 BT = ["--bt-synthetic-fraction", "0.3", "--bt-noise-word-dropout", "0.1",
