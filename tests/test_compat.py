@@ -141,3 +141,48 @@ def test_fairseq_train_with_user_dir_reports_a_bad_checkpoint_like_the_wrapper(c
         assert last.startswith(f"{prog}: error: {bad}: not a fairseq checkpoint, or truncated")
         messages.append(last[len(prog):])
     assert messages[0] == messages[1]
+
+
+def test_batch_buffer_threads_are_stopped_before_exit():
+    """fairseq's BufferedIterator thread, still filling its buffer when training stops at
+    --max-update, is stopped and joined at exit (it made finished runs abort with SIGABRT now
+    and then); the iterator itself works as before."""
+    import itertools
+    import threading
+
+    import torch
+    from fairseq.data import iterators
+
+    from fairseq_bt_plugin.compat import stop_background_consumers
+
+    class Endless:
+        def __len__(self):
+            return 10**9
+
+        def __iter__(self):
+            return (torch.full((4,), i) for i in itertools.count())
+
+    before = set(threading.enumerate())
+    itr = iterators.BufferedIterator(2, Endless())
+    assert [int(next(itr)[0]) for _ in range(5)] == [0, 1, 2, 3, 4]
+    (consumer,) = set(threading.enumerate()) - before
+    assert consumer.is_alive()  # blocked on its full buffer, as at the end of training
+    stop_background_consumers(timeout=5)
+    assert not consumer.is_alive()
+
+
+def test_a_process_that_leaves_a_buffer_thread_running_exits_cleanly():
+    import subprocess
+    import sys
+
+    script = ("import itertools, torch, fairseq_bt_plugin\n"
+              "from fairseq.data import iterators\n"
+              "class Endless:\n"
+              "    __len__ = lambda self: 10**9\n"
+              "    __iter__ = lambda self: (torch.randn(64, 64) @ torch.randn(64, 64)"
+              " for _ in itertools.count())\n"
+              "itr = iterators.BufferedIterator(2, Endless())\n"
+              "next(itr)\nprint('done')\n")
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        assert p.returncode == 0 and p.stdout == "done\n", p.stderr[-2000:]

@@ -13,7 +13,13 @@ from transfer_helpers import check_frozen_until, fairseq_train, frozen_part, sto
 
 
 def model_at(save_dir, update):
-    return checkpoint_utils.load_checkpoint_to_cpu(str(save_dir / f"checkpoint_1_{update}.pt"))
+    """The checkpoint saved at ``update``: ``checkpoint_EPOCH_UPDATE.pt``, or
+    ``checkpoint_last.pt`` when that update ended an epoch (fairseq then writes no update
+    checkpoint under --no-epoch-checkpoints)."""
+    paths = list(save_dir.glob(f"checkpoint_*_{update}.pt")) or [save_dir / "checkpoint_last.pt"]
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(paths[0]))
+    assert state["optimizer_history"][-1]["num_updates"] == update, paths[0]
+    return state
 
 
 def test_descendants_of_a_frozen_run_do_not_freeze(corpus, tmp_path):
