@@ -1,6 +1,8 @@
 """``fairseq-bt-evaluate``: decodes with the same translator as ``fairseq-bt-generate``."""
 import json
 
+import pytest
+
 from fairseq_bt_plugin.evaluate import main as evaluate_main
 
 from conftest import write_lines
@@ -48,3 +50,22 @@ def test_hypotheses_are_the_generators_beam_output(corpus, reverse_model, tmp_pa
     by_line = {row[0]: s for row, s in zip(score_rows(tmp_path / "bt"), synthetic)}
     assert len(by_line) >= n - 1  # the generator drops only empty outputs here
     assert hyps == [by_line.get(i, "") for i in range(n)]
+
+
+def test_ctranslate2_backend(corpus, reverse_model, tmp_path):
+    """``--backend ctranslate2``: the generator's CTranslate2 translator, its model converted
+    once into OUTPUT_PREFIX.ct2_model; greedy text as fairseq's (up to rare ties)."""
+    pytest.importorskip("ctranslate2")
+    n = 16
+    inp = make_input(corpus, tmp_path / "test.txt", n)
+    ref = tmp_path / "ref.txt"
+    write_lines(ref, mono_lines(corpus, n, skip=40))
+    hyps = {}
+    for backend in ("fairseq", "ctranslate2"):
+        evaluate_main(evaluate_args(corpus, reverse_model, inp, ref, tmp_path / backend,
+                                    "--beam", "1", "--backend", backend))
+        hyps[backend] = (tmp_path / f"{backend}.hyp").read_text(encoding="utf-8").splitlines()
+    assert (tmp_path / "ctranslate2.ct2_model" / "model.bin").exists()
+    assert not (tmp_path / "fairseq.ct2_model").exists()
+    assert len(hyps["ctranslate2"]) == n
+    assert sum(a == b for a, b in zip(hyps["fairseq"], hyps["ctranslate2"])) >= n - 2
