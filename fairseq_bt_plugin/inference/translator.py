@@ -105,7 +105,7 @@ class Translator:
         for lang in (cfg.source_lang, cfg.target_lang):
             d = os.path.join(self.data, f"dict.{lang}.txt")
             check(os.path.isfile(d), f"{d}: dictionary not found (set --data to the directory "
-                  "holding the reverse model's dictionaries)")
+                  "holding the model's dictionaries)")
         self.src_proc = TextProcessor(cfg.spm_model, cfg.source_lang)
         self.tgt_proc = TextProcessor(cfg.target_spm_model or cfg.spm_model, cfg.target_lang)
         for proc, spm_path in ((self.src_proc, cfg.spm_model),
@@ -147,8 +147,9 @@ class Translator:
         saved = (getattr(task_cfg, "source_lang", None), getattr(task_cfg, "target_lang", None))
         check(None in saved or saved == (cfg.source_lang, cfg.target_lang),
               f"{cfg.path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
-              f"-s {cfg.source_lang} -t {cfg.target_lang} was given (the reverse model "
-              "translates the monolingual language into the synthetic one)")
+              f"-s {cfg.source_lang} -t {cfg.target_lang} was given (for "
+              "fairseq-bt-generate, the reverse model translates the monolingual language into "
+              "the synthetic one)")
         return state
 
     def _load(self):
