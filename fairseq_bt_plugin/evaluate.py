@@ -1,11 +1,11 @@
 """``fairseq-bt-evaluate``: translate a raw test set and score it with sacrebleu.
 
-Decodes with the same model loading, text processing and fairseq ``SequenceGenerator`` as
-``fairseq-bt-generate`` (every line, in order; an input line that cannot be translated gives
-an empty hypothesis, never a shifted one), detokenises, and scores BLEU and chrF against the
-raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with their sacrebleu
-signatures) atomically; the JSON file marks the stage as finished. Line-break characters
-inside a line (``\\r``, ``\\u2028``, ...) become spaces, counted in the JSON file.
+Decodes with the translator and decoding options of ``fairseq-bt-generate``
+(:mod:`fairseq_bt_plugin.inference`: every line, in order; an input line that cannot be
+translated gives an empty hypothesis, never a shifted one), detokenises, and scores BLEU and
+chrF against the raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with
+their sacrebleu signatures) atomically; the JSON file marks the stage as finished. Line-break
+characters inside a line (``\\r``, ``\\u2028``, ...) become spaces, counted in the JSON file.
 """
 import json
 import os
@@ -15,15 +15,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from .atomic import atomic_open
 from .cli import run_reporting_user_errors
 from .errors import check
-from .generate.config import BTGenerateConfig, validate
-from .generate.decoder import ReverseModel
-from .generate.reader import input_files, read_chunks
+from .inference.config import DecodingConfig, other_default
+from .inference.reader import input_files, read_chunks
+from .inference.translator import build_translator
 from .options import parse_dataclass
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
 
@@ -31,32 +30,20 @@ PROG = "fairseq-bt-evaluate"
 
 
 @dataclass
-class EvaluateConfig(FairseqDataclass):
-    path: str = field(default=MISSING, metadata={"help": "model checkpoint"})
-    data_dir: str = field(default=MISSING,
-                          metadata={"help": "directory with the model's dictionaries"})
-    spm_model: str = field(default=MISSING, metadata={"help": "sentencepiece model"})
-    source_lang: str = field(default=MISSING, metadata={"help": "source language"})
-    target_lang: str = field(default=MISSING, metadata={"help": "target language"})
+class EvaluateConfig(DecodingConfig):
+    # evaluation's own output length limit (test sentences are short; the generator's default
+    # is a fixed 200 tokens)
+    max_len_a: float = other_default(DecodingConfig, "max_len_a", 1.5)
+    max_len_b: int = other_default(DecodingConfig, "max_len_b", 10)
     input: str = field(default=MISSING, metadata={"help": "raw source sentences (test set)"})
     reference: str = field(default=MISSING, metadata={"help": "raw reference translations"})
     output_prefix: str = field(default=MISSING,
                                metadata={"help": "writes PREFIX.hyp and PREFIX.json"})
     system: str = field(default="", metadata={"help": "system name stored in the JSON"})
-    beam: int = field(default=5, metadata={"help": "beam size"})
-    lenpen: float = field(default=1.0, metadata={"help": "length penalty"})
-    max_tokens: int = field(default=4000, metadata={"help": "tokens per batch"})
-    cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
 
 
 def translate_file(cfg: EvaluateConfig) -> List[str]:
-    gen_cfg = BTGenerateConfig(
-        input=cfg.input, path=cfg.path, data_dir=cfg.data_dir, spm_model=cfg.spm_model,
-        source_lang=cfg.source_lang, target_lang=cfg.target_lang, output_dir="", mode="beam",
-        beam=cfg.beam, lenpen=cfg.lenpen, max_tokens=cfg.max_tokens, cpu=cfg.cpu,
-        max_len_a=1.5, max_len_b=10)
-    validate(gen_cfg)
-    model = ReverseModel(gen_cfg)
+    model = build_translator(cfg, cfg.output_prefix + ".ct2_model")
     files = input_files(cfg.input)
     hyps: Dict[int, str] = {}
     total = too_long = 0

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from fairseq_bt_plugin.generate.cli import main
-from fairseq_bt_plugin.generate.decoder import make_batches
+from fairseq_bt_plugin.inference.translator import make_batches
 from fairseq_bt_plugin.generate.filters import DuplicateFilter, pair_filter_reason
 
 from conftest import SRC, TGT

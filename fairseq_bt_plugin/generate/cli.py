@@ -6,11 +6,11 @@ from typing import Dict, List, Optional
 
 from ..cli import run_reporting_user_errors
 from ..errors import check
+from ..fingerprint import fingerprint, same_contents
+from ..inference.reader import count_lines, input_files, read_chunks
 from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
                      options_hash, parse)
-from .reader import count_lines, input_files, read_chunks
-from .writer import (BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble, fingerprint,
-                     same_contents)
+from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-generate"
 DESCRIPTION = ("Back-translate target-language monolingual text with a reverse fairseq model "
@@ -83,14 +83,11 @@ def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_
 
 def generate(cfg: BTGenerateConfig) -> Dict:
     """Decode every chunk of this shard not yet done, then assemble the final files."""
+    from .decoder import reverse_model
     from .filters import filter_hypotheses
 
     files = input_files(cfg.input)
-    if cfg.backend == "ctranslate2":
-        from .decoder_ct2 import CT2ReverseModel as Model
-    else:
-        from .decoder import ReverseModel as Model
-    model = Model(cfg)  # every model / dictionary / spm error before anything is written
+    model = reverse_model(cfg)  # every model / dictionary / spm error before anything is written
     binarize = _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
                               options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)

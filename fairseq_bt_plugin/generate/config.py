@@ -1,23 +1,25 @@
 """Options of ``fairseq-bt-generate``, ``fairseq-bt-generate merge`` and ``fairseq-bt-convert``.
 
 Each dataclass is the one place for defaults and help text; :func:`parse` turns it into an
-argparse parser (:mod:`fairseq_bt_plugin.options`).
+argparse parser (:mod:`fairseq_bt_plugin.options`). The decoding options (model, languages,
+beam, batches, backend, device) are :class:`~fairseq_bt_plugin.inference.config.DecodingConfig`,
+shared with ``fairseq-bt-evaluate``.
 """
 import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Type, TypeVar
+from typing import Any, Dict, List, Type, TypeVar
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from ..data.noising import EDUNOV_2018, noise_options
 from ..errors import check
+from ..inference.config import DecodingConfig, validate_decoding
 from ..options import parse_dataclass
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
-BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
 WEIGHTS_CHOICES = ChoiceEnum(["sequence", "length_normalized"])
 
 
@@ -36,33 +38,12 @@ class BTWeightsConfig(FairseqDataclass):
 
 
 @dataclass
-class BTGenerateConfig(BTWeightsConfig, noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
+class BTGenerateConfig(DecodingConfig, BTWeightsConfig,
+                       noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
     input: str = field(
         default=MISSING,
         metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
                   "or .gz; several files separated by commas are read in order"})
-    path: str = field(
-        default=MISSING,
-        metadata={"help": "checkpoint of the reverse (target->source) fairseq model"})
-    data_dir: str = field(
-        default="",
-        metadata={"help": "directory with the reverse model's dict.SRC.txt and dict.TGT.txt "
-                  "(default: the checkpoint's directory)", "argparse_alias": "--data"})
-    spm_model: str = field(
-        default=MISSING,
-        metadata={"help": "sentencepiece model that encodes the input and decodes the output"})
-    target_spm_model: str = field(
-        default="",
-        metadata={"help": "sentencepiece model of the reverse model's target (the synthetic "
-                  "source) when it is not the joint --spm-model"})
-    source_lang: str = field(
-        default=MISSING,
-        metadata={"help": "source language of the reverse model: the language of the input "
-                  "(the forward model's target)", "argparse_alias": "-s"})
-    target_lang: str = field(
-        default=MISSING,
-        metadata={"help": "target language of the reverse model: the language of the "
-                  "synthetic sentences (the forward model's source)", "argparse_alias": "-t"})
     output_dir: str = field(
         default=MISSING,
         metadata={"help": "where PREFIX.TGT_LANG (synthetic source), PREFIX.SRC_LANG (input), "
@@ -76,7 +57,6 @@ class BTGenerateConfig(BTWeightsConfig, noise_options("noise_", EDUNOV_2018, "no
                   "the model (restrict with --sampling-topk/--sampling-topp, sharpen or flatten "
                   "with --temperature); noised_beam: beam search, then word deletion, filler "
                   "and local shuffle (Edunov et al. 2018, --noise-*)"})
-    beam: int = field(default=5, metadata={"help": "beam size (beam and noised_beam modes)"})
     nbest: int = field(
         default=1,
         metadata={"help": "synthetic sentences per input sentence: the best N of the beam, or "
@@ -89,16 +69,6 @@ class BTGenerateConfig(BTWeightsConfig, noise_options("noise_", EDUNOV_2018, "no
                                 "probability >= P (-1: off)"})
     temperature: float = field(
         default=1.0, metadata={"help": "divide the logits by this before search or sampling"})
-    lenpen: float = field(default=1.0, metadata={"help": "length penalty of beam search"})
-    max_len_a: float = field(
-        default=0.0, metadata={"help": "maximum output length is a*input_length + b tokens"})
-    max_len_b: int = field(default=200, metadata={"help": "see --max-len-a"})
-    batch_size: Optional[int] = field(
-        default=None, metadata={"help": "maximum sentences per batch; every line is translated "
-                                "whatever the value (no multiple-of-8 rounding)"})
-    max_tokens: Optional[int] = field(
-        default=None, metadata={"help": "maximum padded input tokens per batch (default 4000 "
-                                "when --batch-size is not set either)"})
     chunk_size: int = field(
         default=10000,
         metadata={"help": "input lines read, decoded and saved at a time; each chunk is sorted "
@@ -137,19 +107,6 @@ class BTGenerateConfig(BTWeightsConfig, noise_options("noise_", EDUNOV_2018, "no
     tgtdict: str = field(
         default="", metadata={"help": "--binarize-to: forward target dictionary (default: the "
                               "reverse model's source dictionary)"})
-    backend: BACKEND_CHOICES = field(
-        default="fairseq",
-        metadata={"help": "fairseq: fairseq's own generator; ctranslate2: convert the "
-                  "checkpoint once (standard transformer architectures) and decode with "
-                  "CTranslate2 (pip install ctranslate2); outputs differ slightly"})
-    ct2_model_dir: str = field(
-        default="", metadata={"help": "--backend ctranslate2: where the converted model is "
-                              "kept (default: PREFIX.work/ct2_model in --output-dir)"})
-    cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
-    fp16: bool = field(default=False, metadata={"help": "decode in half precision (GPU)"})
-    cpu_threads: int = field(
-        default=0, metadata={"help": "torch CPU threads (0: torch's default); use 1 when "
-                             "running one shard per core"})
     log_interval: float = field(
         default=30.0, metadata={"help": "seconds between progress log lines when stderr is "
                                 "not a terminal (a terminal gets a tqdm bar)"})
@@ -216,8 +173,8 @@ def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
 
 
 def validate(cfg: BTGenerateConfig) -> None:
+    validate_decoding(cfg)
     check(cfg.nbest >= 1, f"--nbest must be >= 1, got {cfg.nbest}")
-    check(cfg.beam >= 1, f"--beam must be >= 1, got {cfg.beam}")
     check(cfg.mode not in ("beam", "noised_beam") or cfg.nbest <= cfg.beam,
           f"--nbest {cfg.nbest} is larger than --beam {cfg.beam}")
     check(cfg.mode != "greedy" or cfg.nbest == 1, "--mode greedy gives one output: --nbest 1")
@@ -229,8 +186,6 @@ def validate(cfg: BTGenerateConfig) -> None:
           f"--sampling-topp must be in (0, 1], got {cfg.sampling_topp}")
     check(cfg.temperature > 0, f"--temperature must be > 0, got {cfg.temperature}")
     check(cfg.chunk_size >= 1, f"--chunk-size must be >= 1, got {cfg.chunk_size}")
-    check(cfg.batch_size is None or cfg.batch_size >= 1, "--batch-size must be >= 1")
-    check(cfg.max_tokens is None or cfg.max_tokens >= 1, "--max-tokens must be >= 1")
     check(cfg.num_shards >= 1, f"--num-shards must be >= 1, got {cfg.num_shards}")
     check(0 <= cfg.shard_id < cfg.num_shards,
           f"--shard-id must be in 0..{cfg.num_shards - 1}, got {cfg.shard_id}")
@@ -238,7 +193,6 @@ def validate(cfg: BTGenerateConfig) -> None:
                         ("--max-output-tokens", cfg.max_output_tokens),
                         ("--max-input-chars", cfg.max_input_chars)):
         check(value >= 0, f"{flag} must be >= 0 (0: off), got {value}")
-    check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
     check(cfg.backend != "ctranslate2" or cfg.mode == "sample" or cfg.temperature == 1.0,
           "--backend ctranslate2 applies --temperature only in --mode sample")
 

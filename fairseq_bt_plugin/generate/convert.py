@@ -17,7 +17,7 @@ from ..cli import run_reporting_user_errors
 from ..errors import BTUserError, check
 from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, read_raw_lines
 from .config import BTConvertConfig, options_dict, parse
-from .decoder import Hypothesis
+from ..inference.translator import Hypothesis
 from .writer import ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-convert"

@@ -1,244 +1,36 @@
-"""The reverse model: loaded with fairseq's checkpoint utilities, decoded with the task's own
-generator (``task.build_generator`` + ``task.inference_step``), batches built here.
-
-Batches are made from one chunk at a time, sorted by length; no sentence is ever dropped
-(fairseq-generate rounds ``--batch-size`` batches to multiples of 8 and loses the rest).
-Randomness (sampling, noise) depends only on the seed and the chunk / line index.
-"""
-import logging
+"""The reverse model of ``fairseq-bt-generate``: the shared translator
+(:mod:`fairseq_bt_plugin.inference`) with back-translation's search modes (``--mode``,
+``--nbest``), its seed and ``noised_beam``'s noise."""
 import os
-import time
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
-import torch
 
 from ..data.noising import build_noiser
-from ..errors import BTUserError, check, checkpoint_error
-from ..text_processing import TextProcessor
+from ..inference.translator import Noise, Translator, build_translator, derived_seed
 from .config import BTGenerateConfig
-from .reader import Chunk
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_TOKENS = 4000
 
 
-@dataclass
-class Hypothesis:
-    line: int  # input line index
-    k: int  # which of the nbest / samples
-    synthetic: str  # raw (detokenised) synthetic source
-    original: str  # raw input sentence
-    synthetic_pieces: str
-    original_pieces: str
-    score: float  # average log-probability per token (eos included)
-    logprob: float  # log p(synthetic | original): sum of the token log-probabilities (eos too)
+def search_options(cfg: BTGenerateConfig) -> Dict[str, Any]:
+    """The fields of fairseq's ``GenerationConfig`` that ``--mode`` sets."""
+    return dict(beam={"greedy": 1, "sample": cfg.nbest}.get(cfg.mode, cfg.beam),
+                nbest=cfg.nbest, temperature=cfg.temperature, sampling=cfg.mode == "sample",
+                sampling_topk=cfg.sampling_topk, sampling_topp=cfg.sampling_topp)
 
 
-def derived_seed(*values: int) -> int:
-    """A 32-bit seed that depends only on ``values`` (never on process or batch)."""
-    return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1)[0])
+def reverse_model(cfg: BTGenerateConfig) -> Translator:
+    """The translator of ``cfg``; a CTranslate2 model is kept in ``PREFIX.work/ct2_model``."""
 
+    def noise(translator: Translator) -> Optional[Noise]:
+        if cfg.mode != "noised_beam":
+            return None
+        noiser = build_noiser(translator.tgt_dict, cfg, "noise_", os.path.join(
+            translator.data, f"dict.{cfg.target_lang}.txt"))
+        if noiser is None:
+            return None
+        return lambda tokens, line, k: noiser(tokens, np.random.RandomState(
+            derived_seed(cfg.seed, line, k)))
 
-def make_batches(lengths: Sequence[int], batch_size: Optional[int],
-                 max_tokens: Optional[int]) -> List[List[int]]:
-    """Positions of ``lengths`` grouped into batches, longest first; every position is in
-    exactly one batch. A batch holds at most ``batch_size`` sentences and at most
-    ``max_tokens`` padded tokens (a longer single sentence gets a batch of its own)."""
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: List[List[int]] = []
-    current: List[int] = []
-    longest = 0
-    for i in order:
-        new_longest = max(longest, lengths[i])
-        full = current and (
-            (batch_size is not None and len(current) + 1 > batch_size)
-            or (max_tokens is not None and new_longest * (len(current) + 1) > max_tokens))
-        if full:
-            batches.append(current)
-            current, new_longest = [], lengths[i]
-        current.append(i)
-        longest = new_longest
-    if current:
-        batches.append(current)
-    return batches
-
-
-def mismatch_error(path: str, data: str, e: Exception) -> BTUserError:
-    lines = [x.strip() for x in str(e).splitlines() if "size mismatch" in x]
-    detail = lines[0] if lines else str(e).splitlines()[0]
-    return BTUserError(f"{path}: checkpoint does not match the dictionaries in {data} "
-                       f"({detail})")
-
-
-class ReverseModel:
-    """A reverse (target->source) model, ready to back-translate chunks of raw sentences."""
-
-    def __init__(self, cfg: BTGenerateConfig):
-        import fairseq_bt_plugin  # noqa: F401  (bt_* archs, torch.load fix)
-
-        self.cfg = cfg
-        self.data = cfg.data_dir or os.path.dirname(os.path.abspath(cfg.path))
-        check(os.path.isfile(cfg.path), f"{cfg.path}: checkpoint not found (--path)")
-        for lang in (cfg.source_lang, cfg.target_lang):
-            d = os.path.join(self.data, f"dict.{lang}.txt")
-            check(os.path.isfile(d), f"{d}: dictionary not found (set --data to the directory "
-                  "holding the reverse model's dictionaries)")
-        self.src_proc = TextProcessor(cfg.spm_model, cfg.source_lang)
-        self.tgt_proc = TextProcessor(cfg.target_spm_model or cfg.spm_model, cfg.target_lang)
-        for proc, spm_path in ((self.src_proc, cfg.spm_model),
-                               (self.tgt_proc, cfg.target_spm_model or cfg.spm_model)):
-            proc.check_dictionary(os.path.join(self.data, f"dict.{proc.lang}.txt"), spm_path)
-        self.use_cuda = torch.cuda.is_available() and not cfg.cpu
-        check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
-        if cfg.cpu_threads > 0:
-            torch.set_num_threads(cfg.cpu_threads)
-        self._setup()
-        self.noiser = None
-        if cfg.mode == "noised_beam":
-            self.noiser = build_noiser(self.tgt_dict, cfg, "noise_",
-                                       os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
-
-    def _setup(self) -> None:
-        """Load the model(s) and build the generator (the fairseq backend)."""
-        self.models, self.task = self._load()
-        self.src_dict, self.tgt_dict = self.task.source_dictionary, self.task.target_dictionary
-        for m in self.models:
-            m.eval()
-            if self.cfg.fp16:
-                m.half()
-            if self.use_cuda:
-                m.cuda()
-        from fairseq import utils
-
-        self.max_source_positions = utils.resolve_max_positions(
-            self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
-        self.generator = self.task.build_generator(self.models, self._generation_config())
-
-    def _load_state(self) -> Dict:
-        """The checkpoint, after checking that it translates -s into -t."""
-        from fairseq import checkpoint_utils
-
-        cfg = self.cfg
-        try:
-            state = checkpoint_utils.load_checkpoint_to_cpu(cfg.path, {"data": self.data})
-        except Exception as e:  # unpickling errors of all kinds
-            raise checkpoint_error(cfg.path, e) from None
-        task_cfg = state["cfg"]["task"] if state.get("cfg") is not None else state.get("args")
-        saved = (getattr(task_cfg, "source_lang", None), getattr(task_cfg, "target_lang", None))
-        check(None in saved or saved == (cfg.source_lang, cfg.target_lang),
-              f"{cfg.path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
-              f"-s {cfg.source_lang} -t {cfg.target_lang} was given (the reverse model "
-              "translates the monolingual language into the synthetic one)")
-        return state
-
-    def _load(self):
-        from fairseq import checkpoint_utils
-
-        cfg = self.cfg
-        overrides = {"data": self.data}
-        state = self._load_state()
-        try:
-            models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-                [cfg.path], arg_overrides=overrides, state=state)
-        except RuntimeError as e:
-            raise mismatch_error(cfg.path, self.data, e) from None
-        check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
-              f"{cfg.path}: task {type(task).__name__} is not a translation task")
-        return models, task
-
-    def _generation_config(self):
-        from fairseq.dataclass.configs import GenerationConfig
-
-        cfg = self.cfg
-        sampling = cfg.mode == "sample"
-        beam = {"greedy": 1, "sample": cfg.nbest}.get(cfg.mode, cfg.beam)
-        return GenerationConfig(
-            beam=beam, nbest=cfg.nbest, max_len_a=cfg.max_len_a, max_len_b=cfg.max_len_b,
-            lenpen=cfg.lenpen, temperature=cfg.temperature, sampling=sampling,
-            sampling_topk=cfg.sampling_topk, sampling_topp=cfg.sampling_topp)
-
-    @property
-    def batch_limits(self) -> Tuple[Optional[int], Optional[int]]:
-        bs, mt = self.cfg.batch_size, self.cfg.max_tokens
-        return bs, (DEFAULT_MAX_TOKENS if bs is None and mt is None else mt)
-
-    # ------------------------------------------------------------------------------------
-    def translate_chunk(self, chunk: Chunk, on_batch: Optional[Callable[[int], None]] = None
-                        ) -> Tuple[List[Hypothesis], Dict[str, int], float]:
-        """Hypotheses of every line of ``chunk`` ordered by (line, k), counts of lines skipped
-        here (too long for the model), and the seconds spent in fairseq's generator.
-        ``on_batch(n)`` is called after each batch of ``n`` lines (progress)."""
-        cfg = self.cfg
-        skipped: Dict[str, int] = {}
-        items = []  # (line index, raw text, pieces, token ids)
-        for line, text in chunk.lines:
-            pieces = self.src_proc.encode(text)
-            ids = self.src_dict.encode_line(pieces, add_if_not_exist=False,
-                                            append_eos=True).long()
-            if len(ids) > self.max_source_positions:
-                skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
-                continue
-            items.append((line, text, pieces, ids))
-        self._seed(derived_seed(cfg.seed, chunk.index))
-        out: List[Hypothesis] = []
-        batch_size, max_tokens = self.batch_limits
-        generate_seconds = 0.0
-        for batch in make_batches([len(x[3]) for x in items], batch_size, max_tokens):
-            hypotheses, seconds = self._translate_batch([items[i] for i in batch])
-            out.extend(hypotheses)
-            generate_seconds += seconds
-            if on_batch is not None:
-                on_batch(len(batch))
-        out.sort(key=lambda h: (h.line, h.k))
-        return out, skipped, generate_seconds
-
-    def _seed(self, seed: int) -> None:
-        torch.manual_seed(seed)  # fairseq's sampling draws from torch's global generator
-
-    def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
-        from fairseq.data import data_utils
-        from fairseq import utils
-
-        tokens = [x[3] for x in items]
-        src_tokens = data_utils.collate_tokens(
-            tokens, self.src_dict.pad(), self.src_dict.eos(),
-            left_pad=getattr(self.task.cfg, "left_pad_source", True))
-        sample = {
-            "id": torch.arange(len(items)),
-            "nsentences": len(items),
-            "ntokens": sum(len(t) for t in tokens),
-            "net_input": {"src_tokens": src_tokens,
-                          "src_lengths": torch.tensor([len(t) for t in tokens])},
-        }
-        if self.use_cuda:
-            sample = utils.move_to_cuda(sample)
-        t0 = time.perf_counter()
-        results = self.task.inference_step(self.generator, self.models, sample)
-        if self.use_cuda:
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-        out = []
-        for (line, text, pieces, _), hypos in zip(items, results):
-            for k, hypo in enumerate(hypos[: self.cfg.nbest]):
-                # fairseq's token log-probabilities (of the temperature-scaled model, and
-                # before noised_beam's noise)
-                scores = hypo["positional_scores"].float()
-                out.append(self._hypothesis(line, k, text, pieces, hypo["tokens"].cpu(),
-                                            float(scores.mean()), float(scores.sum())))
-        return out, seconds
-
-    def _hypothesis(self, line: int, k: int, text: str, pieces: str, tokens: torch.Tensor,
-                    score: float, logprob: float) -> Hypothesis:
-        """A :class:`Hypothesis` from output token ids (noised in noised_beam mode)."""
-        if self.noiser is not None:
-            tokens = self.noiser(tokens, np.random.RandomState(
-                derived_seed(self.cfg.seed, line, k)))
-            out_pieces = self.tgt_dict.string(tokens)
-            synthetic = self.tgt_proc.decode_keeping(out_pieces, {self.cfg.noise_filler})
-        else:
-            out_pieces = self.tgt_dict.string(tokens)
-            synthetic = self.tgt_proc.decode(out_pieces)
-        return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score, logprob)
+    return build_translator(
+        cfg, os.path.join(cfg.output_dir, f"{cfg.prefix}.work", "ct2_model"),
+        search=search_options(cfg), seed=cfg.seed, noise=noise, keep=frozenset({cfg.noise_filler}))

@@ -9,7 +9,6 @@ binarized corpus are complete; the summary, written last, marks the output finis
 fails (bad input, disk full) leaves earlier final files byte-identical and no ``.part`` files.
 """
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -20,7 +19,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..atomic import atomic_open, remove_files, replace_all
 from ..errors import BTUserError, check, naming
-from .decoder import Hypothesis
+from ..inference.translator import Hypothesis
 from .filters import DuplicateFilter
 
 CHUNK_FORMAT = "chunk-{:06d}.jsonl"
@@ -39,24 +38,6 @@ class ChunkHeader:
     line_breaks_replaced: int = 0  # input lines whose line-break characters became spaces
 
 
-def fingerprint(path: str, sample: int = 1 << 16) -> Dict:
-    """What identifies the contents of the file ``path`` cheaply: size, modification time and
-    a hash of its first and last ``sample`` bytes."""
-    st = os.stat(path)
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        h.update(f.read(sample))
-        f.seek(max(st.st_size - sample, 0))
-        h.update(f.read(sample))
-    return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sample_sha1": h.hexdigest()}
-
-
-def same_contents(a: Dict, b: Dict) -> bool:
-    """Fingerprints of copies of one file (on another machine: other path and time)."""
-    return (a["size"], a["sample_sha1"]) == (b["size"], b["sample_sha1"])
-
-
 class WorkStore:
     """The chunk files and options of one run (one shard) in ``OUT/PREFIX.work``."""
 
@@ -72,7 +53,8 @@ class WorkStore:
     def begin(self, options: Dict, options_hash: str, shard: Tuple[int, int] = (0, 1),
               files: Sequence[Dict] = ()) -> None:
         """Create the store, or check that an existing one was made with the same options and
-        the same files (``files``: :func:`fingerprint` of the checkpoint, inputs, ...)."""
+        the same files (``files``: :func:`~fairseq_bt_plugin.fingerprint.fingerprint` of the
+        checkpoint, inputs, ...)."""
         os.makedirs(self.dir, exist_ok=True)
         path = os.path.join(self.dir, "options.json")
         if os.path.exists(path):

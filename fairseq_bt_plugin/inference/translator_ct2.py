@@ -1,12 +1,12 @@
 """``--backend ctranslate2``: the same chunks, batches, seeds and outputs as
-:class:`~.decoder.ReverseModel`, decoded by CTranslate2 from a once-converted checkpoint.
+:class:`~.translator.Translator`, decoded by CTranslate2 from a once-converted checkpoint.
 
 The conversion (CTranslate2's own ``FairseqConverter``) goes to a temp directory that is
 moved into place, so an interrupted conversion is redone, never half-used; it is redone
 too when the checkpoint or a dictionary changed since (fingerprints in
 ``converted_from.json``). Scores are log-probabilities of the output by CTranslate2's forced
 decoding (``score_batch``: eos included, as fairseq's; the model at temperature 1).
-Sampling reloads the model once per chunk (see :meth:`CT2ReverseModel._seed`).
+Sampling reloads the model once per chunk (see :meth:`CT2Translator._seed`).
 """
 import json
 import os
@@ -15,13 +15,20 @@ import time
 from typing import List, Tuple
 
 from ..errors import BTUserError
-from .decoder import Hypothesis, ReverseModel, mismatch_error
-from .writer import fingerprint, same_contents
+from ..fingerprint import fingerprint, same_contents
+from .translator import Hypothesis, Translator, mismatch_error
 
 SOURCES = "converted_from.json"  # fingerprints of the checkpoint and dictionaries converted
 
 
-class CT2ReverseModel(ReverseModel):
+class CT2Translator(Translator):
+    """:class:`~.translator.Translator` with CTranslate2; the converted model is kept in
+    ``model_dir``."""
+
+    def __init__(self, cfg, model_dir: str, **kwargs):
+        self.model_dir = model_dir
+        super().__init__(cfg, **kwargs)
+
     def _setup(self) -> None:
         try:
             import ctranslate2
@@ -33,11 +40,8 @@ class CT2ReverseModel(ReverseModel):
         cfg = self.cfg
         self.src_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.source_lang}.txt"))
         self.tgt_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
-        model_dir = cfg.ct2_model_dir or os.path.join(cfg.output_dir, f"{cfg.prefix}.work",
-                                                      "ct2_model")
-        if not self._converted_from_these_files(model_dir):
-            self._convert(model_dir)
-        self.model_dir = model_dir
+        if not self._converted_from_these_files(self.model_dir):
+            self._convert(self.model_dir)
         self.translator = self._translator()
         self.max_source_positions = 1024  # CTranslate2's default max_input_length
 
@@ -115,23 +119,24 @@ class CT2ReverseModel(ReverseModel):
         gets a fresh translator (its model reloaded) for every chunk."""
         import ctranslate2
 
-        if self.cfg.mode == "sample":
+        if self.search.sampling:
             ctranslate2.set_random_seed(seed)
             self.translator = None
             self.translator = self._translator()
 
     def _options(self, max_source_len: int) -> dict:
-        cfg = self.cfg
-        opts = dict(num_hypotheses=cfg.nbest, length_penalty=cfg.lenpen,
-                    max_decoding_length=max(1, int(cfg.max_len_a * max_source_len
-                                                   + cfg.max_len_b)),
+        """CTranslate2's options for fairseq's search options ``self.search``."""
+        search = self.search
+        opts = dict(num_hypotheses=search.nbest, length_penalty=search.lenpen,
+                    max_decoding_length=max(1, int(search.max_len_a * max_source_len
+                                                   + search.max_len_b)),
                     max_batch_size=0)
-        if cfg.mode == "sample":
-            opts.update(beam_size=1, sampling_topk=cfg.sampling_topk if cfg.sampling_topk > 0
-                        else 0, sampling_topp=cfg.sampling_topp if cfg.sampling_topp > 0
-                        else 1.0, sampling_temperature=cfg.temperature)
+        if search.sampling:
+            opts.update(beam_size=1, sampling_topk=max(search.sampling_topk, 0),
+                        sampling_topp=search.sampling_topp if search.sampling_topp > 0
+                        else 1.0, sampling_temperature=search.temperature)
         else:
-            opts.update(beam_size=1 if cfg.mode == "greedy" else cfg.beam)
+            opts.update(beam_size=search.beam)
         return opts
 
     def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
@@ -142,13 +147,13 @@ class CT2ReverseModel(ReverseModel):
         seconds = time.perf_counter() - t0
         out = []
         pairs = [(source, hyp) for source, result in zip(sources, results)
-                 for hyp in result.hypotheses[: self.cfg.nbest]]
+                 for hyp in result.hypotheses[: self.search.nbest]]
         # log p(hypothesis | source) by forced decoding: translate_batch's scores are
         # normalised by length^lenpen and leave out the end-of-sentence token
         scored = iter(self.translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
                       if pairs else [])
         for (line, text, pieces, _), result in zip(items, results):
-            for k, hyp in enumerate(result.hypotheses[: self.cfg.nbest]):
+            for k, hyp in enumerate(result.hypotheses[: self.search.nbest]):
                 tokens = self.tgt_dict.encode_line(" ".join(hyp), add_if_not_exist=False,
                                                    append_eos=True).long()
                 log_probs = next(scored).log_probs  # one per token, end of sentence included

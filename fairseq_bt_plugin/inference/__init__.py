@@ -1,0 +1,4 @@
+"""Inference for every tool that translates (``fairseq-bt-generate``, ``fairseq-bt-evaluate``):
+:mod:`.config` (decoding options), :mod:`.reader` (input chunks), :mod:`.translator` (fairseq
+backend, :func:`~.translator.build_translator`), :mod:`.translator_ct2` (CTranslate2 backend).
+"""

@@ -1,0 +1,84 @@
+"""Decoding options shared by every tool that translates (``fairseq-bt-generate``,
+``fairseq-bt-evaluate``): the one place for their defaults and help text. A tool's config
+inherits :class:`DecodingConfig`; a tool that needs another default for one of them states it
+once with :func:`other_default`.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional, Type
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from omegaconf import MISSING
+
+from ..errors import check
+
+BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
+
+
+@dataclass
+class DecodingConfig(FairseqDataclass):
+    path: str = field(
+        default=MISSING,
+        metadata={"help": "fairseq checkpoint that translates --source-lang into --target-lang "
+                  "(fairseq-bt-generate: the reverse, target->source model)"})
+    data_dir: str = field(
+        default="",
+        metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
+                  "(default: the checkpoint's directory)", "argparse_alias": "--data"})
+    spm_model: str = field(
+        default=MISSING,
+        metadata={"help": "sentencepiece model that encodes the input and decodes the output"})
+    target_spm_model: str = field(
+        default="",
+        metadata={"help": "sentencepiece model of the model's target side (the output) when it "
+                  "is not the joint --spm-model"})
+    source_lang: str = field(
+        default=MISSING,
+        metadata={"help": "source language of the model: the language of the input "
+                  "(fairseq-bt-generate: the forward model's target)", "argparse_alias": "-s"})
+    target_lang: str = field(
+        default=MISSING,
+        metadata={"help": "target language of the model: the language of the output "
+                  "(fairseq-bt-generate: the synthetic sentences, the forward model's source)",
+                  "argparse_alias": "-t"})
+    beam: int = field(
+        default=5, metadata={"help": "beam size (fairseq-bt-generate: modes beam and "
+                             "noised_beam)"})
+    lenpen: float = field(default=1.0, metadata={"help": "length penalty of beam search"})
+    max_len_a: float = field(
+        default=0.0, metadata={"help": "maximum output length is a*input_length + b tokens "
+                               "(input_length: the longest input of the batch, padded)"})
+    max_len_b: int = field(default=200, metadata={"help": "see --max-len-a"})
+    batch_size: Optional[int] = field(
+        default=None, metadata={"help": "maximum sentences per batch; every line is translated "
+                                "whatever the value (no multiple-of-8 rounding)"})
+    max_tokens: Optional[int] = field(
+        default=None, metadata={"help": "maximum padded input tokens per batch (default 4000 "
+                                "when --batch-size is not set either)"})
+    backend: BACKEND_CHOICES = field(
+        default="fairseq",
+        metadata={"help": "fairseq: fairseq's own generator; ctranslate2: convert the "
+                  "checkpoint once (standard transformer architectures) and decode with "
+                  "CTranslate2 (pip install ctranslate2); outputs differ slightly"})
+    ct2_model_dir: str = field(
+        default="", metadata={"help": "--backend ctranslate2: where the converted model is "
+                              "kept (default: fairseq-bt-generate: PREFIX.work/ct2_model in "
+                              "--output-dir; fairseq-bt-evaluate: OUTPUT_PREFIX.ct2_model)"})
+    cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
+    fp16: bool = field(default=False, metadata={"help": "decode in half precision (GPU)"})
+    cpu_threads: int = field(
+        default=0, metadata={"help": "torch CPU threads (0: torch's default); use 1 when "
+                             "running one shard per core"})
+
+
+def other_default(cls: Type[FairseqDataclass], name: str, default: Any) -> dataclasses.Field:
+    """The field ``name`` of ``cls`` (its help text and alias) with another default, for a
+    subclass: ``max_len_b: int = other_default(DecodingConfig, "max_len_b", 10)``."""
+    return field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
+
+
+def validate_decoding(cfg: DecodingConfig) -> None:
+    check(cfg.beam >= 1, f"--beam must be >= 1, got {cfg.beam}")
+    check(cfg.batch_size is None or cfg.batch_size >= 1, "--batch-size must be >= 1")
+    check(cfg.max_tokens is None or cfg.max_tokens >= 1, "--max-tokens must be >= 1")
+    check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
