@@ -157,7 +157,7 @@ class StatusLine:
               flush=True)
 
 
-def start(cmd: List[str], **popen) -> subprocess.Popen:
+def launch(cmd: List[str], **popen) -> subprocess.Popen:
     """Start ``cmd``; SIGTERM, SIGINT and SIGHUP sent to this process go on to it (a stopped
     pipeline stops its stage, none is left running on its own)."""
     proc = subprocess.Popen(cmd, **popen)
@@ -174,7 +174,7 @@ def exit_status(rc: int) -> int:
 def follow(cmd: List[str], log: str, line: StatusLine) -> int:
     """Run ``cmd`` with its output in ``log``, feeding each line to the status line."""
     with open(log, "w", encoding="utf-8") as out:
-        proc = start(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        proc = launch(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                      errors="replace", bufsize=1)
 
         def read() -> None:
@@ -225,7 +225,7 @@ def run_stage(cfg: ProgressConfig, cmd: List[str]) -> int:
             for text in last_lines(cfg.log, FAILURE_LINES):
                 print(f"    {text}", file=sys.stderr)
     else:
-        rc = exit_status(start(cmd).wait())
+        rc = exit_status(launch(cmd).wait())
     end = time.time()
     if not finished_before:
         record(cfg.timings, {"stage": cfg.stage, "name": cfg.name,
