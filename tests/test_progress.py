@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fairseq_bt_plugin.errors import BTUserError
-from fairseq_bt_plugin.report import stage_timings
+from fairseq_bt_plugin.report import markdown, stage_timings
 from test_pipeline import ENV, finish, pipeline
 
 FAKE_TRAINING = r"""
@@ -134,6 +134,12 @@ def test_timings_keep_the_last_finished_run_of_each_stage(tmp_path):
         ("prepare", "", 3.0), ("train", "baseline", 25.0), ("train", "reverse", 40.0)]
     assert t["total_seconds"] == 68.0
     assert stage_timings(str(tmp_path / "none.jsonl")) == {"stages": [], "total_seconds": 0}
+    # the report's table; a note where stages overlapped (BASELINE_PARALLEL=1)
+    assert "| train | reverse | 0:40 | 59% |" in markdown({"systems": [], "timings": t}, "x")
+    assert "side by side" not in markdown({"systems": [], "timings": t}, "x")
+    t["stages"][1].update(start="2026-01-01T00:00:00", end="2026-01-01T00:00:25")
+    t["stages"][2].update(start="2026-01-01T00:00:10", end="2026-01-01T00:00:50")
+    assert "Some stages ran side by side" in markdown({"systems": [], "timings": t}, "x")
     with open(path, "a") as f:
         f.write('{"stage": "train"\n')
     with pytest.raises(BTUserError, match=rf"^{re.escape(str(path))}:6: not a timing line"):
@@ -164,6 +170,7 @@ def test_every_stage_shows_its_progress_off_a_terminal(run):
         assert re.search(rf"^  evaluate {name}: done in \d+:\d\d$", out, re.M), name
         assert re.search(rf"^{name}: BLEU [\d.]+ chrF", out, re.M)  # the scores still shown
         assert (work / "models" / name / "train.stdout").exists()  # fairseq's whole log
+        assert "BLEU" in (work / "eval" / f"{name}.log").read_text()  # the evaluation's
     # the generator's own lines, every PROGRESS_INTERVAL seconds and at its end
     assert re.search(r"^fairseq-bt-generate: chunk 0: \d+ input lines, \d+ sentences decoded "
                      r"in this run, [\d.]+ sentences/s$", out, re.M)
@@ -180,7 +187,7 @@ def test_the_report_says_where_the_time_went(run):
     assert all(x > 0 for x in stages.values())
     assert report["timings"]["total_seconds"] == pytest.approx(sum(stages.values()), abs=0.1)
     md = (work / "report.md").read_text()
-    assert "## Where the time went" in md
+    assert "## Where the time went" in md and "side by side" not in md  # one at a time
     for (stage, name), seconds in stages.items():
         m, s = divmod(int(round(seconds)), 60)
         assert re.search(rf"^\| {stage} \| {name} \| {m}:{s:02d} \| \d+% \|$", md, re.M), name
