@@ -1,8 +1,10 @@
 """``fairseq-bt-report``: the pipeline's score table (markdown + JSON) and a PNG plot.
 
-Reads every ``WORK/eval/*.json`` written by ``fairseq-bt-evaluate`` and the validation lines
-of each model's ``hydra_train.log`` (``log_format: json``), and writes ``WORK/report.md``,
-``WORK/report.json`` and ``WORK/report.png`` (BLEU per system, validation loss curves).
+Reads every ``WORK/eval/*.json`` written by ``fairseq-bt-evaluate``, the validation lines
+of each model's ``hydra_train.log`` (``log_format: json``) and the stage timings of
+``WORK/timings.jsonl`` (:mod:`fairseq_bt_plugin.progress`), and writes ``WORK/report.md``,
+``WORK/report.json`` and ``WORK/report.png`` (BLEU per system, validation loss curves, wall
+time per stage and model).
 """
 import glob
 import json
@@ -15,8 +17,9 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from .cli import run_reporting_user_errors
-from .errors import check
+from .errors import BTUserError, check
 from .options import parse_dataclass
+from .progress import clock
 
 PROG = "fairseq-bt-report"
 
@@ -43,6 +46,28 @@ def validation_curve(log_path: str) -> List[Dict[str, float]]:
     return points
 
 
+def stage_timings(path: str) -> Dict:
+    """``{"stages": [{"stage", "name", "seconds", "start", "end"}, ...], "total_seconds"}``
+    from the lines of a ``timings.jsonl``: the last finished run of each stage and model, in
+    the order the stages first ran (a stage run again after a failure counts once; a re-run
+    that skips finished stages records nothing, so the first run's times stay)."""
+    latest: Dict = {}
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for lineno, line in enumerate(f, 1):
+                try:
+                    entry = json.loads(line)
+                    key, seconds = (entry["stage"], entry["name"]), float(entry["seconds"])
+                except (ValueError, KeyError, TypeError):
+                    raise BTUserError(f"{path}:{lineno}: not a timing line (JSON with stage, "
+                                      f"name, seconds)") from None
+                if entry.get("status") == "done":  # a key keeps its first place in the dict
+                    latest[key] = {"stage": key[0], "name": key[1], "seconds": seconds,
+                                   "start": entry.get("start"), "end": entry.get("end")}
+    stages = list(latest.values())
+    return {"stages": stages, "total_seconds": round(sum(s["seconds"] for s in stages), 1)}
+
+
 def collect(work_dir: str) -> Dict:
     systems = []
     for path in sorted(glob.glob(os.path.join(work_dir, "eval", "*.json"))):
@@ -52,7 +77,8 @@ def collect(work_dir: str) -> Dict:
     curves = {}
     for log in sorted(glob.glob(os.path.join(work_dir, "models", "*", "hydra_train.log"))):
         curves[os.path.basename(os.path.dirname(log))] = validation_curve(log)
-    return {"systems": systems, "validation": curves}
+    return {"systems": systems, "validation": curves,
+            "timings": stage_timings(os.path.join(work_dir, "timings.jsonl"))}
 
 
 def markdown(report: Dict, title: str) -> str:
@@ -61,6 +87,19 @@ def markdown(report: Dict, title: str) -> str:
         rows.append(f"| {s['system']} | {s['bleu']:.2f} | {s['chrf']:.2f} | {s['sentences']} |")
     sigs = {s["bleu_signature"] for s in report["systems"]} | {s["chrf_signature"] for s in report["systems"]}
     rows += ["", "sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sorted(sigs))]
+    timings = report["timings"]
+    if timings["stages"]:
+        total = timings["total_seconds"]
+        rows += ["", "## Where the time went", "", "| stage | model / corpus | wall time | share |",
+                 "|---|---|---:|---:|"]
+        for t in timings["stages"]:
+            share = 100 * t["seconds"] / total if total else 0.0
+            rows.append(f"| {t['stage']} | {t['name']} | {clock(t['seconds'])} | {share:.0f}% |")
+        rows.append(f"| total | | {clock(total)} | |")
+        spans = sorted((t["start"], t["end"]) for t in timings["stages"] if t["start"])
+        if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
+            rows += ["", "Some stages ran side by side (`BASELINE_PARALLEL=1`): each counts "
+                         "in full, the total is more than the run's wall time."]
     return "\n".join(rows) + "\n"
 
 

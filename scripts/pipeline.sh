@@ -38,7 +38,9 @@ BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the rev
                                         # (on CPU each with half the cores); 0: one at a time;
                                         # default: 1 for a GPU profile, 0 for a CPU one (on 2 cores
                                         # two 1-thread trainings were no faster than one after another)
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM  # the stages require them
+PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-60}  # seconds between progress lines when the output is
+                                        # not a terminal (a terminal gets one live line)
+export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM PROGRESS_INTERVAL  # the stages require them
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,7p' "$0" >&2; exit 2; }
@@ -79,7 +81,9 @@ if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpu
 fi
 
 echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
-fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/raw/train" \
+python -m fairseq_bt_plugin.progress --stage prepare --timings "$WORK/timings.jsonl" \
+  --interval "$PROGRESS_INTERVAL" --done "$WORK/prep/prepare.json" -- \
+  fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/raw/train" \
   --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 
@@ -91,7 +95,8 @@ if [ "$BASELINE_PARALLEL" = 1 ] && [ "$on_cpu" = 1 ]; then
   half=$(( $(nproc) / 2 )); par=(env "OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( half > 0 ? half : 1 ))}")
 fi
 baseline=("${par[@]}" bash "$here/stages/train.sh" baseline "$SRC" "$TGT" "${train_args[@]}")
-if [ "$BASELINE_PARALLEL" = 1 ]; then
+if [ "$BASELINE_PARALLEL" = 1 ]; then  # plain progress lines beside the other stages' live line
+  baseline=(env PROGRESS_PLAIN=1 "${baseline[@]}")
   "${baseline[@]}" & baseline_pid=$!
   trap 'pkill -P "$baseline_pid" 2>/dev/null; kill "$baseline_pid" 2>/dev/null || true' EXIT
 fi
