@@ -21,7 +21,7 @@ from .atomic import atomic_open
 from .cli import run_reporting_user_errors
 from .errors import check
 from .inference.config import DecodingConfig, other_default
-from .inference.reader import input_files, read_chunks
+from .inference.reader import count_lines, input_files, read_chunks
 from .inference.translator import build_translator
 from .options import parse_dataclass
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
@@ -40,6 +40,27 @@ class EvaluateConfig(DecodingConfig):
     output_prefix: str = field(default=MISSING,
                                metadata={"help": "writes PREFIX.hyp and PREFIX.json"})
     system: str = field(default="", metadata={"help": "system name stored in the JSON"})
+    log_interval: float = field(
+        default=0.0, metadata={"help": "seconds between progress lines on stderr ('N of M "
+                               "sentences translated, R sentences/s'); 0: none"})
+
+
+class SentenceProgress:
+    """'N of M sentences translated, R sentences/s' on stderr at most every ``interval``
+    seconds and at the end (``interval`` 0: silent); the pipeline's status line reads it."""
+
+    def __init__(self, total: int, interval: float):
+        self.total, self.interval, self.done = total, interval, 0
+        self.start = self.last = time.time()
+
+    def batch(self, n: int) -> None:
+        self.done += n
+        now = time.time()
+        if self.interval > 0 and (now - self.last >= self.interval or self.done >= self.total):
+            self.last = now
+            rate = self.done / max(now - self.start, 1e-9)
+            print(f"{PROG}: {self.done} of {self.total} sentences translated, {rate:.1f} "
+                  "sentences/s", file=sys.stderr, flush=True)
 
 
 def translate_file(cfg: EvaluateConfig) -> List[str]:
@@ -47,8 +68,9 @@ def translate_file(cfg: EvaluateConfig) -> List[str]:
     files = input_files(cfg.input)
     hyps: Dict[int, str] = {}
     total = too_long = 0
+    progress = SentenceProgress(count_lines(files), cfg.log_interval)
     for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
-        out, skipped, _ = model.translate_chunk(chunk)
+        out, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
         hyps.update({h.line: h.synthetic for h in out if h.k == 0})
         total += chunk.num_lines
         too_long += sum(skipped.values())

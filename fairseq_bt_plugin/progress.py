@@ -37,6 +37,7 @@ from .options import parse_dataclass
 PROG = "fairseq_bt_plugin.progress"
 FAILURE_LINES = 5  # log lines shown when the command fails
 _JSON_LINE = re.compile(r"\]\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
+_SENTENCES = re.compile(r"(\d+) of (\d+) sentences translated, ([\d.]+) sentences/s")
 _MAX_UPDATE = re.compile(r"'max_update': (\d+)")
 
 
@@ -67,9 +68,10 @@ def clock(seconds: float) -> str:
 
 
 class TrainingLog:
-    """What a fairseq training's JSON log lines say so far: updates done and planned, the
-    update rate of this run (a resumed run starts at its checkpoint's count), the last
-    validation loss."""
+    """What a stage's log says so far. Training (fairseq's JSON log lines): updates done and
+    planned, the update rate of this run (a resumed run starts at its checkpoint's count), the
+    last validation loss. Evaluation (``fairseq-bt-evaluate --log-interval``): sentences
+    translated of all, sentences/s."""
 
     def __init__(self):
         self.max_update: Optional[int] = None
@@ -77,8 +79,13 @@ class TrainingLog:
         self.valid_loss: Optional[str] = None
         self.first: Optional[Tuple[float, int]] = None  # (time, updates) of this run's first line
         self.last_time = 0.0
+        self.sentences: Optional[Tuple[int, int, float]] = None  # done, total, per second
 
     def feed(self, line: str, now: float) -> None:
+        m = _SENTENCES.search(line)  # fairseq-bt-evaluate --log-interval
+        if m:
+            self.sentences = (int(m.group(1)), int(m.group(2)), float(m.group(3)))
+            return
         if self.max_update is None and "'optimization': {" in line:
             m = _MAX_UPDATE.search(line)
             if m and int(m.group(1)) > 0:
@@ -99,6 +106,9 @@ class TrainingLog:
                 self.first = (now, self.updates)
 
     def seconds_left(self) -> Optional[float]:
+        if self.sentences is not None:
+            done, total, rate = self.sentences
+            return max(total - done, 0) / rate if rate > 0 else None
         if self.first is None or self.max_update is None or self.updates is None:
             return None
         t0, u0 = self.first
@@ -108,6 +118,9 @@ class TrainingLog:
         return max(self.max_update - self.updates, 0) / rate
 
     def describe(self) -> List[str]:
+        if self.sentences is not None:
+            done, total, _ = self.sentences
+            return [f"sentence {done}/{total} ({100 * done // max(total, 1)}%)"]
         if self.updates is None:
             return []
         done = f"update {self.updates}"
@@ -116,6 +129,8 @@ class TrainingLog:
         return [done]
 
     def tail(self) -> List[str]:
+        if self.sentences is not None:
+            return [f"{self.sentences[2]:.1f} sentences/s"]
         return [f"valid loss {self.valid_loss}"] if self.valid_loss is not None else []
 
 

@@ -69,3 +69,25 @@ def test_ctranslate2_backend(corpus, reverse_model, tmp_path):
     assert not (tmp_path / "fairseq.ct2_model").exists()
     assert len(hyps["ctranslate2"]) == n
     assert sum(a == b for a, b in zip(hyps["fairseq"], hyps["ctranslate2"])) >= n - 2
+
+
+def test_progress_lines_feed_the_pipelines_status_line(corpus, reverse_model, tmp_path, capsys):
+    """--log-interval: 'N of M sentences translated, R sentences/s' on stderr, the last with
+    every sentence; none by default; the pipeline's status line (fairseq_bt_plugin.progress)
+    turns them into sentence N/M, sentences/s and time left."""
+    from fairseq_bt_plugin.progress import TrainingLog
+
+    n = 14
+    inp = make_input(corpus, tmp_path / "test.txt", n)
+    ref = tmp_path / "ref.txt"
+    write_lines(ref, mono_lines(corpus, n, skip=40))
+    evaluate_main(evaluate_args(corpus, reverse_model, inp, ref, tmp_path / "quiet"))
+    assert "sentences translated" not in capsys.readouterr().err
+    evaluate_main(evaluate_args(corpus, reverse_model, inp, ref, tmp_path / "sys",
+                                "--max-tokens", "60", "--log-interval", "1e-9"))
+    lines = [x for x in capsys.readouterr().err.splitlines() if "sentences translated" in x]
+    assert len(lines) > 1 and lines[-1].startswith(f"fairseq-bt-evaluate: {n} of {n} sentences")
+    log = TrainingLog()
+    log.feed("fairseq-bt-evaluate: 10 of 40 sentences translated, 5.0 sentences/s\n", 0.0)
+    assert log.describe() == ["sentence 10/40 (25%)"] and log.tail() == ["5.0 sentences/s"]
+    assert log.seconds_left() == 6.0

@@ -167,7 +167,8 @@ def test_every_stage_shows_its_progress_off_a_terminal(run):
         max_update = 12 if name == "bt" else 14 if name == "bt_ft" else 6  # tiny: 6 updates
         assert re.search(rf"^  train {name}: done in \d+:\d\d \| {max_update}/{max_update} "
                          rf"updates \| valid loss \d+\.\d+$", out, re.M), name
-        assert re.search(rf"^  evaluate {name}: done in \d+:\d\d$", out, re.M), name
+        assert re.search(rf"^  evaluate {name}: done in \d+:\d\d \| [\d.]+ sentences/s$", out,
+                         re.M), name
         assert re.search(rf"^{name}: BLEU [\d.]+ chrF", out, re.M)  # the scores still shown
         assert (work / "models" / name / "train.stdout").exists()  # fairseq's whole log
         assert "BLEU" in (work / "eval" / f"{name}.log").read_text()  # the evaluation's

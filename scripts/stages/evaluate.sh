@@ -14,5 +14,5 @@ python -m fairseq_bt_plugin.progress --stage evaluate --name "$name" \
   fairseq-bt-evaluate --path "$WORK/models/$name/checkpoint_best.pt" --data-dir "$WORK/prep/bin" \
   --spm-model "$WORK/prep/spm.model" --source-lang "$src" --target-lang "$tgt" \
   --input "$WORK/raw/test.$src" --reference "$WORK/raw/test.$tgt" --output-prefix "$out" \
-  --system "$name" --beam "$EVAL_BEAM"
+  --system "$name" --beam "$EVAL_BEAM" --log-interval 1
 tail -n 1 "$out.log"  # the scores (warnings, if any, are in the log)
