@@ -21,7 +21,7 @@ from .atomic import atomic_open
 from .cli import run_reporting_user_errors
 from .errors import check
 from .inference.config import DecodingConfig, other_default
-from .inference.reader import count_lines, input_files, read_chunks
+from .inference.reader import input_files, read_chunks
 from .inference.translator import build_translator
 from .options import parse_dataclass
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
@@ -63,12 +63,12 @@ class SentenceProgress:
                   "sentences/s", file=sys.stderr, flush=True)
 
 
-def translate_file(cfg: EvaluateConfig) -> List[str]:
+def translate_file(cfg: EvaluateConfig, num_inputs: int) -> List[str]:
     model = build_translator(cfg, cfg.output_prefix + ".ct2_model")
     files = input_files(cfg.input)
     hyps: Dict[int, str] = {}
     total = too_long = 0
-    progress = SentenceProgress(count_lines(files), cfg.log_interval)
+    progress = SentenceProgress(num_inputs, cfg.log_interval)
     for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
         out, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
         hyps.update({h.line: h.synthetic for h in out if h.k == 0})
@@ -90,7 +90,7 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
           f"{cfg.input} has {num_inputs} lines but {cfg.reference} has {len(refs)}")
     check(num_inputs > 0, f"{cfg.input}: empty file")
     start = time.time()
-    hyps = translate_file(cfg)
+    hyps = translate_file(cfg, num_inputs)
     seconds = time.time() - start
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()
