@@ -105,14 +105,22 @@ def test_second_run_changes_nothing(raw, capsys):
         "already clean, nothing changed")
 
 
-def test_switches(raw):
-    """--no-dedup / --no-contamination keep what they would drop; --no-normalise writes lines
-    as they are (they are still compared normalised)."""
-    summary = clean(raw, "--no-dedup", "--no-contamination", "--no-normalise", "--no-langid")
+def test_no_dedup_no_contamination(raw):
+    """A switched-off step keeps what it would drop and is absent from the counts."""
+    summary = clean(raw, "--no-dedup", "--no-contamination", "--no-langid")
     train = summary["corpora"]["train"]
     assert set(train["dropped"]) == {"empty", "too_long"}
     assert train["lines_out"] == 27  # 2 empty, nothing over the default --max-chars
-    assert "  " in lines(raw / f"train.{SRC}")[22]  # the pair with doubled spaces, as it was
+
+
+def test_no_normalise(raw):
+    """--no-normalise writes lines as they are; they are still compared normalised and
+    case-folded with the valid and test sets."""
+    summary = clean(raw, "--no-normalise", "--no-langid")
+    train, mono = summary["corpora"]["train"], summary["corpora"][f"mono.{TGT}"]
+    assert train["dropped"]["duplicate"] == 1  # the pair with doubled spaces is kept as it is
+    assert "  " in lines(raw / f"train.{SRC}")[21]
+    assert mono["contaminated_by"] == {"valid": 2, "test_a": 1, "test_b": 1}
 
 
 def test_normalised_for_matching_and_writing(tmp_path):
@@ -198,7 +206,8 @@ def test_unknown_language_code(tmp_path, capsys):
      "parallel files must be line-aligned"),
     ("test_z", b"x\n", "{d}/test_z.{src}: file not found"),
     ("mono", b"\n \n", "{d}/mono.{tgt}: no lines left after cleaning (dropped: {{'empty': 2}})"),
-])
+], ids=["invalid-utf8", "empty-file", "nul-byte", "line-counts", "test-side-missing",
+        "nothing-left"])
 def test_bad_input_one_line_nothing_written(tmp_path, capsys, name, content, message):
     d, _ = mixed(tmp_path)
     (d / f"{name}.{TGT}").write_bytes(content)
@@ -212,9 +221,9 @@ def test_bad_input_one_line_nothing_written(tmp_path, capsys, name, content, mes
 
 
 def test_command_and_full_disk(tmp_path):
-    """The real command: a file size limit that the cleaned mono file cannot fit under
-    (as on a full disk) fails with one line naming it, and the bitext, written first, is not
-    moved into place without it."""
+    """The real command under a file size limit that the cleaned mono file cannot fit under
+    (as on a full disk): one line naming it, exit status 2, and the bitext, written first, is
+    not moved into place without it. Without the limit the same folder cleans."""
     d, _ = mixed(tmp_path)
     write_lines(d / f"mono.{TGT}", ["The cat sleeps."] + ["A dog runs in the park."] * 3 +
                 [f"Line number {i} is an English sentence." for i in range(3000)])
@@ -229,7 +238,5 @@ def test_command_and_full_disk(tmp_path):
     assert p.stderr.strip().splitlines() == [
         f"fairseq-bt-clean: error: {d}/mono.{TGT}: File too large"]
     assert snapshot(d) == before
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    assert p.returncode == 0 and p.stderr.count("\n") == 1, p.stderr
-    assert p.stderr.startswith("fairseq-bt-clean: train 50 -> 50; "
-                               f"mono.{TGT} 3004 -> 3002 (dropped: duplicate 2)")
+    summary = clean(d, "--no-langid")  # without the limit
+    assert summary["corpora"][f"mono.{TGT}"]["lines_out"] == 3002
