@@ -38,7 +38,7 @@ TIERS = {
     "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
     "test_fetch_multi30k.py": "system",
     "test_ensemble.py": "integration", "test_average.py": "integration",
-    "test_filter.py": "integration",
+    "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
 }
 
 
