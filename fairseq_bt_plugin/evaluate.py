@@ -20,7 +20,7 @@ from omegaconf import MISSING
 from .atomic import atomic_open
 from .cli import run_reporting_user_errors
 from .errors import check
-from .inference.config import DecodingConfig, other_default
+from .inference.config import DecodingConfig, absolute_model_path, model_paths, other_default
 from .inference.reader import input_files, read_chunks
 from .inference.translator import build_translator
 from .options import parse_dataclass
@@ -96,8 +96,9 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
     chrf = sacrebleu.metrics.CHRF()
     b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
     result = {
-        "system": cfg.system or os.path.basename(os.path.dirname(os.path.abspath(cfg.path))),
-        "checkpoint": os.path.abspath(cfg.path), "sentences": len(hyps),
+        "system": cfg.system or os.path.basename(os.path.dirname(
+            os.path.abspath(model_paths(cfg.path)[0]))),
+        "checkpoint": absolute_model_path(cfg.path), "sentences": len(hyps),
         "bleu": round(b.score, 2), "chrf": round(c.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
         "beam": cfg.beam, "decode_seconds": round(seconds, 1),

@@ -31,7 +31,14 @@ BT_FINETUNE=${BT_FINETUNE:-0.334}       # then goes on with the bitext alone for
 BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in the same WORK trains
                                         # one more variant beside the finished ones (reverse,
                                         # baseline, synthetic corpus reused)
+BT_FILTER=${BT_FILTER:-}                # METHOD:FRACTION: before the BT training, drop that fraction of
+                                        # the synthetic pairs, the worst by METHOD: dual (dual conditional
+                                        # cross-entropy of the reverse model and the baseline) or reverse
+                                        # (the reverse model's own score), e.g. dual:0.1; empty: off
 TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
+AVERAGE_LAST=${AVERAGE_LAST:-0}         # N > 1: every model keeps its last N interval checkpoints and
+                                        # evaluation and BT decode with their average, checkpoint_avg.pt
+                                        # (a model with fewer saved states: its checkpoint_best.pt)
 EVAL_BEAM=${EVAL_BEAM:-5}               # beam size of the test-set evaluation
 ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
 BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the reverse model and BT
@@ -40,7 +47,7 @@ BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the rev
                                         # two 1-thread trainings were no faster than one after another)
 PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-60}  # seconds between progress lines when the output is
                                         # not a terminal (a terminal gets one live line)
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM PROGRESS_INTERVAL  # the stages require them
+export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM PROGRESS_INTERVAL AVERAGE_LAST  # the stages require them
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,7p' "$0" >&2; exit 2; }
@@ -49,6 +56,10 @@ take() {  # take FILE.gz N: the first N lines (head closing the pipe early is no
   (set +o pipefail; zcat "$1" | head -n "$2")
 }
 [ $# -eq 0 ] || usage
+case "$BT_FILTER" in ""|dual:*|reverse:*) ;;
+  *) echo "error: BT_FILTER=$BT_FILTER: METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)" >&2; exit 2 ;;
+esac
+case "$AVERAGE_LAST" in *[!0-9]*|"") echo "error: AVERAGE_LAST=$AVERAGE_LAST: a number of checkpoints" >&2; exit 2 ;; esac
 if [ "$BT_NAME" != bt ] && [ "$ROUNDS" != 1 ]; then
   echo "error: BT_NAME=$BT_NAME: variants are for ROUNDS=1; iterate in a new WORK" >&2; exit 2
 fi
@@ -59,6 +70,7 @@ mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
 # shellcheck disable=SC2206
 train_args=($TRAIN_ARGS)
+if [ "$AVERAGE_LAST" -gt 1 ]; then train_args+=("checkpoint.keep_interval_updates=$AVERAGE_LAST"); fi
 # the profile as training composes it (configs/_base.yaml etc. included)
 [ -f "$root/configs/$PROFILE.yaml" ] || { echo "error: PROFILE=$PROFILE: no $root/configs/$PROFILE.yaml" >&2; exit 2; }
 show=(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job)
@@ -100,6 +112,9 @@ if [ "$BASELINE_PARALLEL" = 1 ]; then  # plain progress lines beside the other s
   "${baseline[@]}" & baseline_pid=$!
   trap 'pkill -P "$baseline_pid" 2>/dev/null; kill "$baseline_pid" 2>/dev/null || true' EXIT
 fi
+wait_baseline() {  # the baseline trained beside the others has finished (waited for once)
+  if [ -n "${baseline_pid:-}" ]; then wait "$baseline_pid"; baseline_pid=; trap - EXIT; fi
+}
 "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
 bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
@@ -108,10 +123,17 @@ reverse=reverse
 mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 for round in $(seq 1 "$ROUNDS"); do
   sfx=$([ "$round" = 1 ] && echo "" || echo "_r$round")
-  bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "mono_$TGT$mode$sfx"
+  synthetic="mono_$TGT$mode$sfx"
+  bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "$synthetic"
+  if [ -n "$BT_FILTER" ]; then  # one filtered corpus per setting, beside the unfiltered one
+    case "$BT_FILTER" in dual:*) wait_baseline ;; esac  # dual scores with the baseline
+    BT_FILTER="$BT_FILTER" bash "$here/stages/filter.sh" "$synthetic" \
+      "${synthetic}_${BT_FILTER//:/_}" "$reverse" baseline
+    synthetic="${synthetic}_${BT_FILTER//:/_}"
+  fi
   # shellcheck disable=SC2206
   bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
-    ++task.bt_data="$WORK/bt/mono_$TGT$mode$sfx/bin" "${tag_args[@]}" \
+    ++task.bt_data="$WORK/bt/$synthetic/bin" "${tag_args[@]}" \
     optimization.max_update="$bt_updates" $BT_TRAIN_ARGS
   forward="$BT_NAME$sfx"
   if [ "$ft_updates" -gt 0 ]; then  # fine-tune on the bitext: optimizer and schedule go on
@@ -130,7 +152,7 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
 done
 
-if [ "$BASELINE_PARALLEL" = 1 ]; then wait "$baseline_pid"; trap - EXIT; fi
+wait_baseline
 for m in "$WORK"/models/*/; do
   name=$(basename "$m")
   case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" ;;

@@ -37,6 +37,8 @@ TIERS = {
     "test_generate_resume.py": "system", "test_resume_training.py": "system",
     "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
     "test_fetch_multi30k.py": "system", "test_gpu.py": "integration",
+    "test_ensemble.py": "integration", "test_average.py": "integration",
+    "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
 }
 
 

@@ -75,9 +75,10 @@ __all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines"
            "generate_args", "generate_cmd", "run_generate", "outputs"]
 
 
-def forced_log_probs(corpus, model_path, bdir: Path):
+def forced_log_probs(corpus, model_path, bdir: Path, forward: bool = False):
     """log p(synthetic | original) of every pair of a ``--binarize-to`` corpus, each scored
-    alone by forced decoding with the reverse model (no batch, no padding)."""
+    alone by forced decoding with the reverse model (no batch, no padding); ``forward``:
+    log p(original | synthetic) with a forward model."""
     import torch
     from fairseq import checkpoint_utils
     from fairseq.data import data_utils
@@ -94,6 +95,8 @@ def forced_log_probs(corpus, model_path, bdir: Path):
     with torch.no_grad():
         for i in range(len(syn)):
             src, tgt = orig[i].long().unsqueeze(0), syn[i].long()
+            if forward:
+                src, tgt = syn[i].long().unsqueeze(0), orig[i].long()
             prev = torch.cat([torch.tensor([eos]), tgt[:-1]]).unsqueeze(0)
             net = model(src_tokens=src, src_lengths=torch.tensor([src.size(1)]),
                         prev_output_tokens=prev)

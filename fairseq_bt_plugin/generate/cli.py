@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 from ..cli import run_reporting_user_errors
 from ..errors import check
 from ..fingerprint import fingerprint, same_contents
+from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
 from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
                      options_hash, parse)
@@ -91,7 +92,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     binarize = _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
                               options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
-    used = [cfg.path, *files, cfg.spm_model, cfg.target_spm_model,
+    used = [*model_paths(cfg.path), *files, cfg.spm_model, cfg.target_spm_model,
             *(os.path.join(model.data, f"dict.{lang}.txt")
               for lang in (cfg.source_lang, cfg.target_lang))]
     store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards),
@@ -126,7 +127,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     progress.close(last)
     store.save_total(num_lines, chunk_count)
     names = OutputNames(cfg.output_dir, cfg.prefix, cfg.target_lang, cfg.source_lang)
-    summary = {"command": "generate", "model": os.path.abspath(cfg.path), "seed": cfg.seed,
+    summary = {"command": "generate", "model": absolute_model_path(cfg.path), "seed": cfg.seed,
                "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg)}
     return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
                     cfg.keep_duplicates, binarize, summary, cfg.weights)
@@ -166,8 +167,9 @@ def merge(cfg: BTMergeConfig) -> Dict:
         check(store.is_done(c), f"{store.dir}: chunk {c} not finished (re-run shard {c % n})")
         chunks.append((store, c))
     names = OutputNames(cfg.output_dir, prefix, options["target_lang"], options["source_lang"])
-    data = options["data_dir"] or os.path.dirname(os.path.abspath(options["path"]))
-    summary = {"command": "merge", "model": os.path.abspath(options["path"]),
+    data = options["data_dir"] or os.path.dirname(
+        os.path.abspath(model_paths(options["path"])[0]))
+    summary = {"command": "merge", "model": absolute_model_path(options["path"]),
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],
                     _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, data, options),

@@ -15,7 +15,7 @@ import os
 import shutil
 from collections import Counter
 from dataclasses import astuple, dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..atomic import atomic_open, remove_files, replace_all
 from ..errors import BTUserError, check, naming
@@ -243,7 +243,24 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
 def write_binarized(tok_paths: Tuple[str, str], weights_path: str, names: OutputNames,
                     spec: BinarizeSpec) -> None:
     """Split ``train`` of a fairseq mmap corpus in the forward direction, with
-    ``train.weights`` and the dictionaries, as ``bt_translation --bt-data DIR`` reads it."""
+    ``train.weights`` and the dictionaries, as ``bt_translation --bt-data DIR`` reads it,
+    from the pieces of the kept pairs (``tok_paths``: synthetic, original)."""
+    from fairseq.data import Dictionary
+
+    def encoded(dict_path: str, tok_path: str) -> Iterator:
+        d = Dictionary.load(dict_path)
+        with open(tok_path, encoding="utf-8") as f:
+            for line in f:
+                yield d.encode_line(line.rstrip("\n"), add_if_not_exist=False, append_eos=True)
+
+    write_binarized_tokens((encoded(spec.srcdict, tok_paths[0]),
+                            encoded(spec.tgtdict, tok_paths[1])), weights_path, names, spec)
+
+
+def write_binarized_tokens(tokens: Tuple[Iterable, Iterable], weights_path: str,
+                           names: OutputNames, spec: BinarizeSpec) -> None:
+    """:func:`write_binarized` from the token ids of each pair (synthetic, original; eos
+    included), in the dictionaries ``spec.srcdict`` and ``spec.tgtdict``."""
     from fairseq.data import Dictionary, indexed_dataset
 
     src, tgt = names.synthetic_lang, names.original_lang
@@ -253,16 +270,14 @@ def write_binarized(tok_paths: Tuple[str, str], weights_path: str, names: Output
     try:
         with naming(spec.destdir):
             names_in_tmp = ["train.weights"]
-            for lang, dict_path, tok_path in ((src, spec.srcdict, tok_paths[0]),
-                                              (tgt, spec.tgtdict, tok_paths[1])):
-                d = Dictionary.load(dict_path)
+            for lang, dict_path, items in ((src, spec.srcdict, tokens[0]),
+                                           (tgt, spec.tgtdict, tokens[1])):
                 base = f"train.{src}-{tgt}.{lang}"
-                builder = indexed_dataset.make_builder(os.path.join(tmp, base + ".bin"),
-                                                       impl="mmap", vocab_size=len(d))
-                with open(tok_path, encoding="utf-8") as f:
-                    for line in f:
-                        builder.add_item(d.encode_line(line.rstrip("\n"), add_if_not_exist=False,
-                                                       append_eos=True))
+                builder = indexed_dataset.make_builder(
+                    os.path.join(tmp, base + ".bin"), impl="mmap",
+                    vocab_size=len(Dictionary.load(dict_path)))
+                for ids in items:
+                    builder.add_item(ids)
                 builder.finalize(os.path.join(tmp, base + ".idx"))
                 shutil.copyfile(dict_path, os.path.join(tmp, f"dict.{lang}.txt"))
                 names_in_tmp += [base + ".bin", base + ".idx", f"dict.{lang}.txt"]

@@ -4,8 +4,9 @@ inherits :class:`DecodingConfig`; a tool that needs another default for one of t
 once with :func:`other_default`.
 """
 import dataclasses
+import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Type
+from typing import Any, List, Optional, Type
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
@@ -20,7 +21,9 @@ class DecodingConfig(FairseqDataclass):
     path: str = field(
         default=MISSING,
         metadata={"help": "fairseq checkpoint that translates --source-lang into --target-lang "
-                  "(fairseq-bt-generate: the reverse, target->source model)"})
+                  "(fairseq-bt-generate: the reverse, target->source model); several "
+                  "separated by ':' decode as an ensemble (fairseq's convention: their "
+                  "probabilities averaged at each step; --backend fairseq only)"})
     data_dir: str = field(
         default="",
         metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
@@ -77,7 +80,30 @@ def other_default(cls: Type[FairseqDataclass], name: str, default: Any) -> datac
     return field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
+def same_field(cls: Type[FairseqDataclass], name: str) -> dataclasses.Field:
+    """The field ``name`` of ``cls`` (default, help text, alias) for another tool's config
+    that takes the same option without the rest of ``cls``."""
+    f = cls.__dataclass_fields__[name]
+    return field(default=f.default, metadata=f.metadata)
+
+
+def model_paths(path: str) -> List[str]:
+    """The checkpoints of ``--path`` (fairseq's ``a.pt:b.pt`` ensemble convention)."""
+    from fairseq import utils
+
+    return [p for p in utils.split_paths(path) if p]
+
+
+def absolute_model_path(path: str) -> str:
+    """``--path`` with every checkpoint made absolute (summaries, results)."""
+    return ":".join(os.path.abspath(p) for p in model_paths(path))
+
+
 def validate_decoding(cfg: DecodingConfig) -> None:
+    check(bool(model_paths(cfg.path)), "--path: no checkpoint given")
+    check(cfg.backend != "ctranslate2" or len(model_paths(cfg.path)) == 1,
+          f"--path {cfg.path}: --backend ctranslate2 decodes one checkpoint (CTranslate2 has "
+          "no ensembles); use --backend fairseq for an ensemble")
     check(cfg.beam >= 1, f"--beam must be >= 1, got {cfg.beam}")
     check(cfg.batch_size is None or cfg.batch_size >= 1, "--batch-size must be >= 1")
     check(cfg.max_tokens is None or cfg.max_tokens >= 1, "--max-tokens must be >= 1")

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import BTUserError, check, checkpoint_error
 from ..text_processing import TextProcessor
-from .config import DecodingConfig, validate_decoding
+from .config import DecodingConfig, model_paths, validate_decoding
 from .reader import Chunk
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,47 @@ def mismatch_error(path: str, data: str, e: Exception) -> BTUserError:
                        f"({detail})")
 
 
+def load_state(path: str, data: str, source_lang: str, target_lang: str) -> Dict:
+    """The checkpoint ``path``, after checking that it translates ``source_lang`` into
+    ``target_lang``; one-line errors for a file that is not a checkpoint."""
+    from fairseq import checkpoint_utils
+
+    check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(path, {"data": data})
+    except Exception as e:  # unpickling errors of all kinds
+        raise checkpoint_error(path, e) from None
+    task_cfg = state["cfg"]["task"] if state.get("cfg") is not None else state.get("args")
+    saved = (getattr(task_cfg, "source_lang", None), getattr(task_cfg, "target_lang", None))
+    check(None in saved or saved == (source_lang, target_lang),
+          f"{path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
+          f"-s {source_lang} -t {target_lang} was given (for "
+          "fairseq-bt-generate, the reverse model translates the monolingual language into "
+          "the synthetic one)")
+    return state
+
+
+def load_models(paths: Sequence[str], data: str, source_lang: str, target_lang: str):
+    """``(models, task)``: the checkpoints ``paths`` (one, or an ensemble) with the
+    dictionaries of ``data``, through fairseq's ``load_model_ensemble_and_task``; the task is
+    the first checkpoint's. A checkpoint whose embeddings do not fit those dictionaries (an
+    ensemble member trained with other ones) is a one-line error naming it."""
+    from fairseq import checkpoint_utils
+
+    models, task = [], None
+    for path in paths:
+        state = load_state(path, data, source_lang, target_lang)
+        try:
+            (model,), _, task = checkpoint_utils.load_model_ensemble_and_task(
+                [path], arg_overrides={"data": data}, task=task, state=state)
+        except RuntimeError as e:
+            raise mismatch_error(path, data, e) from None
+        check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
+              f"{path}: task {type(task).__name__} is not a translation task")
+        models.append(model)
+    return models, task
+
+
 #: Output noise: (output token ids, input line index, k) -> noised token ids.
 Noise = Callable[[torch.Tensor, int, int], torch.Tensor]
 
@@ -100,8 +141,10 @@ class Translator:
         self.search = GenerationConfig(**{
             "beam": cfg.beam, "lenpen": cfg.lenpen, "max_len_a": cfg.max_len_a,
             "max_len_b": cfg.max_len_b, **(search or {})})
-        self.data = cfg.data_dir or os.path.dirname(os.path.abspath(cfg.path))
-        check(os.path.isfile(cfg.path), f"{cfg.path}: checkpoint not found (--path)")
+        self.paths = model_paths(cfg.path)
+        self.data = cfg.data_dir or os.path.dirname(os.path.abspath(self.paths[0]))
+        for path in self.paths:
+            check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
         for lang in (cfg.source_lang, cfg.target_lang):
             d = os.path.join(self.data, f"dict.{lang}.txt")
             check(os.path.isfile(d), f"{d}: dictionary not found (set --data to the directory "
@@ -135,37 +178,11 @@ class Translator:
         self.generator = self.task.build_generator(self.models, self.search)
 
     def _load_state(self) -> Dict:
-        """The checkpoint, after checking that it translates -s into -t."""
-        from fairseq import checkpoint_utils
-
-        cfg = self.cfg
-        try:
-            state = checkpoint_utils.load_checkpoint_to_cpu(cfg.path, {"data": self.data})
-        except Exception as e:  # unpickling errors of all kinds
-            raise checkpoint_error(cfg.path, e) from None
-        task_cfg = state["cfg"]["task"] if state.get("cfg") is not None else state.get("args")
-        saved = (getattr(task_cfg, "source_lang", None), getattr(task_cfg, "target_lang", None))
-        check(None in saved or saved == (cfg.source_lang, cfg.target_lang),
-              f"{cfg.path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
-              f"-s {cfg.source_lang} -t {cfg.target_lang} was given (for "
-              "fairseq-bt-generate, the reverse model translates the monolingual language into "
-              "the synthetic one)")
-        return state
+        """The (single) checkpoint, after checking that it translates -s into -t."""
+        return load_state(self.cfg.path, self.data, self.cfg.source_lang, self.cfg.target_lang)
 
     def _load(self):
-        from fairseq import checkpoint_utils
-
-        cfg = self.cfg
-        overrides = {"data": self.data}
-        state = self._load_state()
-        try:
-            models, _, task = checkpoint_utils.load_model_ensemble_and_task(
-                [cfg.path], arg_overrides=overrides, state=state)
-        except RuntimeError as e:
-            raise mismatch_error(cfg.path, self.data, e) from None
-        check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
-              f"{cfg.path}: task {type(task).__name__} is not a translation task")
-        return models, task
+        return load_models(self.paths, self.data, self.cfg.source_lang, self.cfg.target_lang)
 
     @property
     def batch_limits(self) -> Tuple[Optional[int], Optional[int]]:

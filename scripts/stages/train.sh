@@ -3,9 +3,10 @@
 # A killed run started again resumes from its checkpoint_last.pt (fairseq's own restore).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFILE, PROGRESS_INTERVAL; PROGRESS_PLAIN=1: no live line)" >&2; exit 2; }
+usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFILE, PROGRESS_INTERVAL, AVERAGE_LAST; PROGRESS_PLAIN=1: no live line)" >&2; exit 2; }
 [ $# -ge 3 ] || usage
-: "${WORK:?set WORK}" "${PROFILE:?set PROFILE}" "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
+: "${WORK:?set WORK}" "${PROFILE:?set PROFILE}" "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}" \
+  "${AVERAGE_LAST:?set AVERAGE_LAST}"  # defaults: pipeline.sh
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"
@@ -21,4 +22,9 @@ python -m fairseq_bt_plugin.progress --stage train --name "$name" --timings "$WO
   checkpoint.save_dir="$dir" common.tensorboard_logdir="$WORK/tensorboard/$name" "$@" \
   || { echo "error: training $name failed (fairseq's log: $dir/train.stdout)" >&2; exit 1; }
 [ -f "$dir/checkpoint_best.pt" ] || { echo "error: $dir/checkpoint_best.pt missing" >&2; exit 1; }
+if [ "$AVERAGE_LAST" -gt 1 ]; then  # checkpoint_avg.pt: evaluation and BT decode with it
+  python -m fairseq_bt_plugin.progress --stage average --name "$name" --timings "$WORK/timings.jsonl" \
+    --interval "$PROGRESS_INTERVAL" -- python -m fairseq_bt_plugin.average --checkpoint-dir "$dir" \
+    --last "$AVERAGE_LAST" --skip-if-fewer
+fi
 touch "$dir/DONE"

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Filter the synthetic corpus WORK/bt/IN by model scores into WORK/bt/OUT (same files, OUT/bin
+# usable as task.bt_data). BT_FILTER=METHOD:FRACTION drops that fraction of the pairs, the worst
+# by METHOD: dual (dual conditional cross-entropy of the reverse model REVERSE and the forward
+# model FORWARD) or reverse (the reverse model's own score). Skipped when OUT is complete.
+set -euo pipefail
+trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
+usage() { echo "usage: $0 IN OUT REVERSE FORWARD   (env: WORK, BT_FILTER, PROGRESS_INTERVAL)" >&2; exit 2; }
+[ $# -eq 4 ] || usage
+: "${WORK:?set WORK}" "${BT_FILTER:?set BT_FILTER}" "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
+source "$(dirname "$0")/checkpoint.sh"
+out="$WORK/bt/$2"
+if [ -f "$out/DONE" ]; then echo "== filter $2: done already"; exit 0; fi
+method=${BT_FILTER%%:*} fraction=${BT_FILTER#*:}  # checked by pipeline.sh and the tool
+echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
+python -m fairseq_bt_plugin.progress --stage filter --name "$2" \
+  --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
+  python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" --output-dir "$out" \
+  --method "$method" --drop-worst "$fraction" --reverse-path "$(model_checkpoint "$3")" \
+  --forward-path "$(model_checkpoint "$4")"
+touch "$out/DONE"
