@@ -37,6 +37,7 @@ TIERS = {
     "test_generate_resume.py": "system", "test_resume_training.py": "system",
     "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
     "test_fetch_multi30k.py": "system", "test_gpu.py": "integration",
+    "test_bt_multilingual.py": "integration",
 }
 
 
