@@ -253,3 +253,122 @@ def test_training_logs_loss_per_pair_and_source_and_resumes(multi, tmp_path):
         return re.findall(r"\bloss_\S+ [0-9.]+", line[-1])
 
     assert last_losses(full) and last_losses(full) == last_losses(resumed)
+
+
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def reverse_multi(multi, tmp_path_factory):
+    """One tiny TGT -> {SRC, rv, up} model (bt_multilingual, bitext only), the target
+    language's token on both sides (--encoder-langtok tgt --decoder-langtok)."""
+    save = tmp_path_factory.mktemp("reverse_multi")
+    pairs = ",".join(f"{multi.tgt}-{lang}" for lang in multi.langs)
+    run([sys.executable, "-m", "fairseq_cli.train", str(multi.bin), "--user-dir", PLUGIN_DIR,
+         "--task", "bt_multilingual", "--lang-pairs", pairs, "--encoder-langtok", "tgt",
+         "--decoder-langtok", "--save-dir", str(save), "--max-update", "30",
+         "--no-epoch-checkpoints", "--disable-validation", "--share-all-embeddings"]
+        + TINY_MODEL + ["--lr", "0.005"])
+    return save / "checkpoint_last.pt"
+
+
+def generate_multi(m, model, out: Path, *extra):
+    from fairseq_bt_plugin.generate.cli import generate_all
+    from fairseq_bt_plugin.generate.config import BTGenerateConfig, parse
+
+    threads = torch.get_num_threads()
+    args = ["--input", str(m.mono), "--path", str(model), "--data", str(m.bin), "--spm-model",
+            str(m.spm), "-s", m.tgt, "--target-langs", ",".join(m.langs), "--output-dir",
+            str(out), "--cpu", "--cpu-threads", "1", "--max-len-a", "1.2", "--max-len-b", "5",
+            "--chunk-size", "10", "--log-interval", "1000", "--max-len-ratio", "0", *extra]
+    try:
+        return generate_all(parse(BTGenerateConfig, args, "fairseq-bt-generate", ""))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def final_files(out: Path, langs):
+    return {p.relative_to(out): p.read_bytes() for lang in langs
+            for p in sorted((out / lang).glob("bt.*")) if p.is_file()}
+
+
+def test_generate_every_line_into_every_language_binarized_and_resumed(multi, reverse_multi,
+                                                                       tmp_path):
+    """--target-langs: every monolingual line back-translated into each language (a run per
+    language in OUT/LANG), binarized into one corpus with a weights file per pair that
+    bt_multilingual trains on; removed outputs and chunks are redone to the same files."""
+    from fairseq_bt_plugin.data.multilingual import pair_counts
+
+    out, binarized = tmp_path / "out", tmp_path / "bt_bin"
+    summaries = generate_multi(multi, reverse_multi, out, "--binarize-to", str(binarized))
+    assert [s["options"]["target_lang"] for s in summaries] == multi.langs
+    for lang, s in zip(multi.langs, summaries):
+        assert s["input_lines"] == s["translated"] == N_MONO, lang
+        kept = s["output_pairs"]
+        assert kept + sum(s["filtered"].values()) == N_MONO
+        assert len((out / lang / f"bt.{lang}").read_text(encoding="utf-8").splitlines()) == kept
+        for suffix in (f"{lang}.idx", f"{multi.tgt}.idx", "weights"):
+            assert (binarized / f"train.{lang}-{multi.tgt}.{suffix}").exists()
+        assert len((binarized / f"train.{lang}-{multi.tgt}.weights").read_text().split()) == kept
+    assert not (binarized / "train.weights").exists()
+    before = final_files(out, multi.langs)
+
+    task, _ = setup_task([str(multi.bin), "--task", "bt_multilingual", "--lang-pairs",
+                          ",".join(multi.pairs), "--extra-data",
+                          json.dumps({"bt": str(binarized)}), "--extra-lang-pairs",
+                          json.dumps({"bt": ",".join(multi.pairs)}), "--bt-weighted"])
+    task.load_dataset("train")
+    counts = pair_counts(task.dataset("train"))
+    assert [int(c[1]) for c in counts] == [s["output_pairs"] for s in summaries]
+
+    import shutil
+
+    shutil.rmtree(out / UP)
+    (out / REV / "bt.work" / "chunk-000001.jsonl").unlink()
+    for p in (out / REV).glob("bt.*"):
+        if p.is_file():
+            p.unlink()
+    generate_multi(multi, reverse_multi, out, "--binarize-to", str(binarized))
+    assert final_files(out, multi.langs).keys() == before.keys()
+    for k, v in before.items():
+        if not k.name.endswith("summary.json"):
+            assert final_files(out, multi.langs)[k] == v, k
+
+
+def test_generator_forces_each_language_token(multi, reverse_multi):
+    """For -t LANG the source starts with __LANG__ (--encoder-langtok tgt), fairseq's
+    generator starts the output with __LANG__ (--decoder-langtok), and the synthetic sentence
+    and its score are what follows it."""
+    from fairseq_bt_plugin.generate.config import BTGenerateConfig, parse
+    from fairseq_bt_plugin.generate.decoder import reverse_model
+    from fairseq_bt_plugin.inference.reader import Chunk
+
+    lines = multi.mono.read_text(encoding="utf-8").splitlines()[:4]
+    for lang in multi.langs:
+        cfg = parse(BTGenerateConfig, [
+            "--input", str(multi.mono), "--path", str(reverse_multi), "--data", str(multi.bin),
+            "--spm-model", str(multi.spm), "-s", multi.tgt, "-t", lang, "--output-dir", "unused",
+            "--cpu", "--max-len-b", "5"], "fairseq-bt-generate", "")
+        translator = reverse_model(cfg)
+        tok = translator.tgt_dict.index(f"__{lang}__")
+        assert tok != translator.tgt_dict.unk()
+        assert translator.src_langtok == tok and translator.tgt_langtok == tok
+        calls = []
+        inference_step = translator.task.inference_step
+
+        def spy(generator, models, sample, **kw):
+            calls.append(sample["net_input"]["src_tokens"])
+            result = inference_step(generator, models, sample, **kw)
+            calls.append([h[0]["tokens"][0].item() for h in result])
+            calls.append(sorted((translator.tgt_dict.string(h[0]["tokens"][1:]),
+                                 round(h[0]["positional_scores"][1:].sum().item(), 4))
+                                for h in result))
+            return result
+
+        translator.task.inference_step = spy
+        hyps, _, _ = translator.translate_chunk(
+            Chunk(index=0, lines=list(enumerate(lines)), num_lines=len(lines)))
+        src_tokens, first_out, rest = calls
+        left_padded_first = [row[row.ne(translator.src_dict.pad())][0].item()
+                             for row in src_tokens]
+        assert left_padded_first == [tok] * len(lines) and first_out == [tok] * len(lines)
+        # the synthetic sentence and its log-probability: what follows the forced token
+        assert sorted((h.synthetic_pieces, round(h.logprob, 4)) for h in hyps) == rest

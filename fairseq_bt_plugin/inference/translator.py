@@ -75,6 +75,22 @@ def mismatch_error(path: str, data: str, e: Exception) -> BTUserError:
                        f"({detail})")
 
 
+def language_tokens(task) -> Tuple[Optional[int], Optional[int]]:
+    """The language tokens of a multilingual task (fairseq's ``translation_multi_simple_epoch``
+    and its subclasses, set up for ``-s`` -> ``-t``): the one that starts the source (its
+    ``--encoder-langtok``) and the one that starts the output (``--decoder-langtok``, forced by
+    ``task.inference_step``); ``(None, None)`` for other tasks."""
+    manager = getattr(task, "data_manager", None)
+    if manager is None:
+        return None, None
+    args = task.args
+    check(not args.lang_tok_replacing_bos_eos,
+          "models trained with --lang-tok-replacing-bos-eos are not supported")
+    src_spec, tgt_spec = args.langtoks["main"]
+    return (manager.get_encoder_langtok(args.source_lang, args.target_lang, src_spec),
+            manager.get_decoder_langtok(args.target_lang, tgt_spec))
+
+
 #: Output noise: (output token ids, input line index, k) -> noised token ids.
 Noise = Callable[[torch.Tensor, int, int], torch.Tensor]
 
@@ -115,6 +131,7 @@ class Translator:
         check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
         if cfg.cpu_threads > 0:
             torch.set_num_threads(cfg.cpu_threads)
+        self.src_langtok = self.tgt_langtok = None  # multilingual models: see language_tokens
         self._setup()
         self.noise = noise(self) if noise is not None else None
 
@@ -133,6 +150,7 @@ class Translator:
         self.max_source_positions = utils.resolve_max_positions(
             self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
         self.generator = self.task.build_generator(self.models, self.search)
+        self.src_langtok, self.tgt_langtok = language_tokens(self.task)
 
     def _load_state(self) -> Dict:
         """The checkpoint, after checking that it translates -s into -t."""
@@ -150,6 +168,12 @@ class Translator:
               f"-s {cfg.source_lang} -t {cfg.target_lang} was given (for "
               "fairseq-bt-generate, the reverse model translates the monolingual language into "
               "the synthetic one)")
+        if getattr(task_cfg, "lang_pairs", None) and state.get("cfg") is not None:
+            # a multilingual model (translation_multi_simple_epoch): fairseq's inference mode
+            from fairseq.dataclass.utils import overwrite_args_by_name
+
+            overwrite_args_by_name(state["cfg"], {"source_lang": cfg.source_lang,
+                                                  "target_lang": cfg.target_lang})
         return state
 
     def _load(self):
@@ -163,6 +187,9 @@ class Translator:
                 [cfg.path], arg_overrides=overrides, state=state)
         except RuntimeError as e:
             raise mismatch_error(cfg.path, self.data, e) from None
+        except ValueError as e:  # fairseq's multilingual task: a language the model lacks
+            check("language dictionary" not in str(e), f"{cfg.path}: {e}")
+            raise
         check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
               f"{cfg.path}: task {type(task).__name__} is not a translation task")
         return models, task
@@ -184,6 +211,8 @@ class Translator:
             pieces = self.src_proc.encode(text)
             ids = self.src_dict.encode_line(pieces, add_if_not_exist=False,
                                             append_eos=True).long()
+            if self.src_langtok is not None:
+                ids = torch.cat([ids.new_tensor([self.src_langtok]), ids])
             if len(ids) > self.max_source_positions:
                 skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
                 continue
@@ -232,8 +261,10 @@ class Translator:
             for k, hypo in enumerate(hypos[: self.search.nbest]):
                 # fairseq's token log-probabilities (of the temperature-scaled model, and
                 # before the noise)
-                scores = hypo["positional_scores"].float()
-                out.append(self._hypothesis(line, k, text, pieces, hypo["tokens"].cpu(),
+                scores, tokens = hypo["positional_scores"].float(), hypo["tokens"].cpu()
+                if self.tgt_langtok is not None and tokens[0] == self.tgt_langtok:
+                    scores, tokens = scores[1:], tokens[1:]  # the forced language token
+                out.append(self._hypothesis(line, k, text, pieces, tokens,
                                             float(scores.mean()), float(scores.sum())))
         return out, seconds
 

@@ -114,6 +114,17 @@ class BTMultilingualTask(StopsPreviousWorkers, TranslationMultiSimpleEpochTask):
         super().__init__(args, langs, dicts, training)
         if BT not in args.langtoks:  # fairseq would give the category no language tokens
             args.langtoks[BT] = args.langtoks[MAIN]
+        src_dict = self.source_dictionary
+        main = utils.split_paths(args.data)[0]
+        noiser = build_noiser(src_dict, args, "bt_noise_", os.path.join(
+            main, f"dict.{self.source_langs[0]}.txt"))
+        self.data_manager = BTMultilingualDataManager(
+            args, self.lang_pairs, langs, dicts, self.sampling_method,
+            mixing=self._mixing(args) if training else {}, noiser=noiser,
+            tag_idx=src_dict.index(args.bt_tag) if args.bt_tag else None, weights=self._weights)
+
+    def _mixing(self, args) -> Dict[str, Tuple[int, Optional[float]]]:
+        """Per pair, ``(upsample_primary, synthetic_fraction)`` from the options."""
         pairs = list(self.lang_pairs)
         bt_pairs = (args.extra_lang_pairs or {}).get(BT, "")
         for p in [p.strip() for p in bt_pairs.split(",") if p.strip()]:
@@ -121,7 +132,7 @@ class BTMultilingualTask(StopsPreviousWorkers, TranslationMultiSimpleEpochTask):
                   f"{','.join(pairs)}")
         upsample = per_pair(args.bt_upsample_primary, pairs, "--bt-upsample-primary", int)
         fraction = per_pair(args.bt_synthetic_fraction, pairs, "--bt-synthetic-fraction", float)
-        mixing: Dict[str, Tuple[int, Optional[float]]] = {}
+        mixing = {}
         for p in pairs:
             n, f = upsample.get(p, 1), fraction.get(p)
             check(n >= 1, f"--bt-upsample-primary must be >= 1, got {n} for {p}")
@@ -130,14 +141,7 @@ class BTMultilingualTask(StopsPreviousWorkers, TranslationMultiSimpleEpochTask):
             check(f is None or p not in upsample or n == 1,
                   f"{p}: use either --bt-upsample-primary or --bt-synthetic-fraction, not both")
             mixing[p] = (n, f)
-        src_dict = self.source_dictionary
-        main = utils.split_paths(args.data)[0]
-        noiser = build_noiser(src_dict, args, "bt_noise_", os.path.join(
-            main, f"dict.{self.source_langs[0]}.txt"))
-        self.data_manager = BTMultilingualDataManager(
-            args, self.lang_pairs, langs, dicts, self.sampling_method, mixing=mixing,
-            noiser=noiser, tag_idx=src_dict.index(args.bt_tag) if args.bt_tag else None,
-            weights=self._weights)
+        return mixing
 
     @property
     def bt_pair_names(self):
