@@ -137,22 +137,33 @@ def test_per_pair_mixing_counts_every_epoch(multi):
         counts = [c.tolist() for c in pair_counts(ds)]
         # 0.5 of 200: 200 synthetic (two passes over 100); 0.25 of 80: round(80/3) = 27
         assert counts == [[200, 200], [400, 100], [80, 27]], counts
+        for k, d in enumerate(ds.datasets):  # batching reads this epoch's sizes
+            lo, hi = ds.cumulated_sizes[k] - len(d), ds.cumulated_sizes[k]
+            assert np.array_equal(ds.sizes[lo:hi], d.sizes[ds._cur_indices[lo:hi]])
         drawn.append(ds.datasets[2]._local[ds.datasets[2]._corpus == 1].tolist())
     assert drawn[0] != drawn[1]
 
 
 def test_temperature_sampling_across_pairs(multi):
-    """--sampling-method temperature: fairseq's ratios over the pairs' mixes; the
-    low-resource pair is upsampled, and each pair's draw holds both of its sources."""
+    """--sampling-method temperature: fairseq's ratios over the sizes of the pairs' mixes; the
+    low-resource pair is upsampled, and each pair's draw holds both of its sources.
+    --sampling-weights are keyed main:SRC-TGT."""
     from fairseq_bt_plugin.data.multilingual import pair_counts
 
     _, ds = load_train(multi, "--bt-synthetic-fraction", "0.5", "--sampling-method",
                        "temperature", "--sampling-temperature", "5")
+    from fairseq.data.multilingual.sampling_method import temperature_sampling
+
     sizes = [len(d) for d in ds.datasets]
     assert sizes == [400, 400, 160]  # bitext + as many synthetic
+    assert ds.sample_ratios.tolist() == pytest.approx(temperature_sampling(sizes, 5))
     counts = pair_counts(ds)
     assert ds.virtual_size_per_dataset[2] / sum(ds.virtual_size_per_dataset) > 160 / 960
     assert all(c[0] > 0 and c[1] > 0 for c in counts)
+    p0, p1, p2 = multi.pairs
+    _, ds = load_train(multi, "--sampling-weights",
+                       json.dumps({f"main:{p0}": 1, f"main:{p1}": 1, f"main:{p2}": 2}))
+    assert ds.virtual_size_per_dataset.tolist()[2] > ds.virtual_size_per_dataset.tolist()[0]
 
 
 def test_language_and_bt_tags_in_place(multi):
@@ -216,7 +227,12 @@ def test_bad_options_are_one_line_errors(multi):
         load_train(multi, "--bt-synthetic-fraction", "xx-en:0.5")
     with pytest.raises(BTUserError, match="must be in \\(0, 1\\)"):
         load_train(multi, "--bt-synthetic-fraction", "1.5")
-    with pytest.raises(BTUserError, match="train.rv-en.weights: 100 weights|weights file not"):
+    with pytest.raises(BTUserError, match="reads the category 'bt' only, got \\['mined'\\]"):
+        setup_task([str(multi.bin), "--task", "bt_multilingual", "--lang-pairs", multi.pairs[0],
+                    "--extra-data", json.dumps({"mined": str(multi.syn)})])
+    with pytest.raises(BTUserError, match="RoundRobin is not supported"):
+        load_train(multi, "--sampling-method", "RoundRobin")
+    with pytest.raises(BTUserError, match="weights file not found"):
         (multi.syn / f"train.{REV}-{multi.tgt}.weights").rename(multi.root / "moved")
         try:
             load_train(multi, "--bt-weighted")
@@ -372,3 +388,36 @@ def test_generator_forces_each_language_token(multi, reverse_multi):
         assert left_padded_first == [tok] * len(lines) and first_out == [tok] * len(lines)
         # the synthetic sentence and its log-probability: what follows the forced token
         assert sorted((h.synthetic_pieces, round(h.logprob, 4)) for h in hyps) == rest
+
+
+def test_generate_language_options_are_checked():
+    from fairseq_bt_plugin.errors import BTUserError
+    from fairseq_bt_plugin.generate.config import BTGenerateConfig, parse
+
+    base = ["--input", "x", "--path", "x", "--spm-model", "x", "-s", "en", "--output-dir", "x"]
+    for extra, message in (([], "-t LANG or --target-langs"),
+                           (["-t", "de", "--target-langs", "de,fr"], "not both"),
+                           (["--target-langs", "de,de"], "repeated"),
+                           (["--target-langs", "de,en"], "source language"),
+                           (["--target-langs", "de,fr", "--backend", "ctranslate2"],
+                            "needs --backend fairseq")):
+        with pytest.raises(BTUserError, match=message):
+            parse(BTGenerateConfig, base + extra, "fairseq-bt-generate", "")
+
+
+def test_generate_sharded_per_language_and_merged_equals_single(multi, reverse_multi, tmp_path):
+    """--target-langs with --num-shards: each language's shards merge (one merge per
+    language) into exactly the single-process output of that language."""
+    from fairseq_bt_plugin.generate.cli import main
+
+    sample = ["--mode", "sample", "--seed", "3"]
+    generate_multi(multi, reverse_multi, tmp_path / "single", *sample)
+    for i in range(2):
+        generate_multi(multi, reverse_multi, tmp_path / f"shard{i}", *sample, "--num-shards",
+                       "2", "--shard-id", str(i))
+    for lang in multi.langs:
+        main(["merge", "--shards", ",".join(str(tmp_path / f"shard{i}" / lang) for i in range(2)),
+              "--output-dir", str(tmp_path / "merged" / lang)])
+        for suffix in (lang, multi.tgt, "scores", "weights"):
+            merged = (tmp_path / "merged" / lang / f"bt.{suffix}").read_bytes()
+            assert merged == (tmp_path / "single" / lang / f"bt.{suffix}").read_bytes()

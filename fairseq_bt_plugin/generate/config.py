@@ -187,6 +187,8 @@ def validate(cfg: BTGenerateConfig) -> None:
     langs = target_languages(cfg)
     check(len(set(langs)) == len(langs) and all(langs) and cfg.source_lang not in langs,
           f"--target-langs: empty, repeated or source language in {cfg.target_langs!r}")
+    check(not cfg.target_langs or cfg.backend == "fairseq",
+          "--target-langs (a multilingual model) needs --backend fairseq")
     validate_decoding(cfg)
     check(cfg.nbest >= 1, f"--nbest must be >= 1, got {cfg.nbest}")
     check(cfg.mode not in ("beam", "noised_beam") or cfg.nbest <= cfg.beam,
