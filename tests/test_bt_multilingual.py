@@ -249,9 +249,6 @@ def train_cmd(m, save_dir: Path, updates: int, *extra):
             "--disable-validation", "--share-all-embeddings"] + TINY_MODEL
 
 
-LOSS = re.compile(r"\| (epoch \d+ \|)?.*?\bloss_({}|{}|{})_(bitext|synth) ")
-
-
 def test_training_logs_loss_per_pair_and_source_and_resumes(multi, tmp_path):
     """fairseq-train logs loss_PAIR_bitext / loss_PAIR_synth for every pair; stopped after 4
     updates and resumed, the run logs the losses of an uninterrupted one."""

@@ -31,7 +31,7 @@ from ..data.epochs import StopsPreviousWorkers
 from ..data.multilingual import BT, MAIN, BTMultilingualDataManager, pair_counts
 from ..data.noising import NO_NOISE, build_noiser, noise_options
 from ..errors import check
-from .bt_translation import _dict_difference, read_weights
+from .bt_translation import check_same_dictionaries, read_weights
 
 logger = logging.getLogger(__name__)
 
@@ -151,15 +151,8 @@ class BTMultilingualTask(StopsPreviousWorkers, TranslationMultiSimpleEpochTask):
     def _weights(self, param: Dict, n: int):
         """Check a synthetic corpus' dictionaries; its weights with --bt-weighted."""
         d, src, tgt = param["data_path"], param["src"], param["tgt"]
-        main = utils.split_paths(self.args.data)[0]
-        if os.path.abspath(d) != os.path.abspath(main):
-            for lang in (src, tgt):
-                theirs = os.path.join(d, f"dict.{lang}.txt")
-                check(os.path.exists(theirs), f"{theirs}: not found; a synthetic corpus from "
-                      "--extra-data must come with the dictionaries it was binarized with")
-                diff = _dict_difference(os.path.join(main, f"dict.{lang}.txt"), theirs)
-                check(diff is None, f"{theirs}: differs from the bitext dictionary "
-                      f"{os.path.join(main, f'dict.{lang}.txt')} ({diff})")
+        check_same_dictionaries(d, utils.split_paths(self.args.data)[0], (src, tgt),
+                                "--extra-data")
         if not self.args.bt_weighted:
             return None
         return read_weights(os.path.join(d, f"{param['split']}.{src}-{tgt}.weights"), n)
