@@ -400,6 +400,11 @@ def test_generate_language_options_are_checked():
                             "needs --backend fairseq")):
         with pytest.raises(BTUserError, match=message):
             parse(BTGenerateConfig, base + extra, "fairseq-bt-generate", "")
+    # a -t run keeps the options (and hash) of runs made before --target-langs: they resume
+    from fairseq_bt_plugin.generate.config import hashed_options
+
+    one = parse(BTGenerateConfig, base + ["-t", "de"], "fairseq-bt-generate", "")
+    assert "target_langs" not in hashed_options(one)
 
 
 def test_generate_sharded_per_language_and_merged_equals_single(multi, reverse_multi, tmp_path):

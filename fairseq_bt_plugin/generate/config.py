@@ -226,9 +226,10 @@ def options_dict(cfg: FairseqDataclass) -> Dict[str, Any]:
 
 def options_hash(cfg: BTGenerateConfig) -> str:
     """Hash of every option that changes the generated text."""
-    hashed = {k: v for k, v in options_dict(cfg).items() if k not in NOT_HASHED}
-    return hashlib.sha1(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps(hashed_options(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def hashed_options(cfg: BTGenerateConfig) -> Dict[str, Any]:
-    return {k: v for k, v in options_dict(cfg).items() if k not in NOT_HASHED}
+    # without --target-langs, the options (and hash) of runs made before it existed
+    return {k: v for k, v in options_dict(cfg).items()
+            if k not in NOT_HASHED and not (k == "target_langs" and not v)}
