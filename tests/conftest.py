@@ -39,6 +39,7 @@ TIERS = {
     "test_fetch_multi30k.py": "system", "test_gpu.py": "integration",
     "test_ensemble.py": "integration", "test_average.py": "integration",
     "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
+    "test_bt_multilingual.py": "integration",
 }
 
 

@@ -7,7 +7,9 @@ they sum to 1 per sentence) the synthetic part is ``L = -sum_y sum_x q(x|y) log 
 each sentence's expected loss over its synthetic sources; with one source per sentence every
 weight is 1. With every weight 1 (or no weights in the batch) the loss is bit-identical to
 fairseq's ``label_smoothed_cross_entropy``. Loss, token and sentence counts
-are also logged separately for bitext (``*_bitext``) and synthetic (``*_synth``) pairs.
+are also logged separately for bitext (``*_bitext``) and synthetic (``*_synth``) pairs, and,
+with ``bt_multilingual`` (``batch["bt_pair"]``), per language pair as well
+(``loss_de-en_bitext``, ``loss_de-en_synth``, ``nsentences_de-en_synth``, ...).
 """
 import math
 from dataclasses import dataclass
@@ -23,8 +25,19 @@ from fairseq.logging import metrics
 
 from ..losses import weighted_label_smoothed_nll_loss
 
-_SPLIT_KEYS = ("loss_bitext", "loss_synth", "ntokens_bitext", "ntokens_synth",
-               "nsentences_bitext", "nsentences_synth")
+_STATS = ("loss", "ntokens", "nsentences")
+_PARTS = ("bitext", "synth")
+
+
+def split_sums(sent_loss, sent_tokens, synthetic, group: str = ""):
+    """Loss, tokens and sentences of the bitext and synthetic pairs, keyed ``STAT_GROUPPART``
+    (``group``: "" or ``"de-en_"``)."""
+    out = {}
+    for part, mask in (("bitext", ~synthetic), ("synth", synthetic)):
+        out[f"loss_{group}{part}"] = sent_loss[mask].sum().data
+        out[f"ntokens_{group}{part}"] = utils.item(sent_tokens[mask].sum())
+        out[f"nsentences_{group}{part}"] = utils.item(mask.sum())
+    return out
 
 
 @dataclass
@@ -67,27 +80,35 @@ class BTLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
             synthetic = synthetic.to(lprobs.device)
             sent_loss = token_loss.detach().view(bsz, -1).sum(dim=1)
             sent_tokens = target.view(bsz, -1).ne(self.padding_idx).sum(dim=1)
-            split = {
-                "loss_bitext": sent_loss[~synthetic].sum().data,
-                "loss_synth": sent_loss[synthetic].sum().data,
-                "ntokens_bitext": utils.item(sent_tokens[~synthetic].sum()),
-                "ntokens_synth": utils.item(sent_tokens[synthetic].sum()),
-                "nsentences_bitext": utils.item((~synthetic).sum()),
-                "nsentences_synth": utils.item(synthetic.sum()),
-            }
+            split = split_sums(sent_loss, sent_tokens, synthetic)
+            pair = sample.get("bt_pair")
+            names = getattr(self.task, "bt_pair_names", None)
+            if pair is not None and names:
+                pair = pair.to(lprobs.device)
+                for i in pair.unique().tolist():
+                    m = pair == i
+                    split.update(split_sums(sent_loss[m], sent_tokens[m], synthetic[m],
+                                            f"{names[i]}_"))
         return loss, nll_loss, split
 
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:
         super().reduce_metrics(logging_outputs)
-        total = {k: utils.item(sum(log.get(k, 0) for log in logging_outputs)) for k in _SPLIT_KEYS}
-        nsent = total["nsentences_bitext"] + total["nsentences_synth"]
+        keys = {k for log in logging_outputs for k in log
+                if k.split("_", 1)[0] in _STATS and k.rsplit("_", 1)[-1] in _PARTS}
+        total = {k: utils.item(sum(log.get(k, 0) for log in logging_outputs)) for k in keys}
+        nsent = total.get("nsentences_bitext", 0) + total.get("nsentences_synth", 0)
         if nsent == 0:  # a batch without bt_translation's mixing (e.g. validation)
             return
-        for part in ("bitext", "synth"):
-            ntok = total[f"ntokens_{part}"]
-            if ntok > 0:
-                metrics.log_scalar(f"loss_{part}", total[f"loss_{part}"] / ntok / math.log(2),
-                                   ntok, round=3)
-            metrics.log_scalar_sum(f"nsentences_{part}", total[f"nsentences_{part}"], round=0)
+        groups = sorted({k[len("nsentences_"):-len("bitext")] for k in keys
+                         if k.startswith("nsentences_") and k.endswith("_bitext")})
+        for group in groups:  # "" (all pairs), then "de-en_", ... (bt_multilingual)
+            for part in _PARTS:
+                ntok = total.get(f"ntokens_{group}{part}", 0)
+                if ntok > 0:
+                    metrics.log_scalar(f"loss_{group}{part}",
+                                       total[f"loss_{group}{part}"] / ntok / math.log(2),
+                                       ntok, round=3)
+                metrics.log_scalar_sum(f"nsentences_{group}{part}",
+                                       total.get(f"nsentences_{group}{part}", 0), round=0)
         metrics.log_scalar("synth_frac", total["nsentences_synth"] / nsent, nsent, round=3)

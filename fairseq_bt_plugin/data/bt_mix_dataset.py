@@ -10,6 +10,12 @@ from .epochs import RebuiltEveryEpoch
 BITEXT = 0  # corpus id of the bitext; synthetic corpora are 1..n
 
 
+def per_sample_tensor(samples, batch, key: str, dtype) -> torch.Tensor:
+    """``sample[key]`` of each sample, in the order of the collated ``batch["id"]``."""
+    by_id = {s["id"]: s for s in samples}
+    return torch.tensor([by_id[int(i)][key] for i in batch["id"]], dtype=dtype)
+
+
 def epoch_plan(n_bitext: int, n_synthetic: Sequence[int], upsample_primary: int,
                synthetic_fraction: Optional[float], seed: int, epoch: int):
     """Which (corpus, index) pairs make up one epoch.
@@ -105,10 +111,8 @@ class BTMixDataset(RebuiltEveryEpoch, FairseqDataset):
         batch = self.corpora[0].collater(samples)
         if not batch:
             return batch
-        by_id = {s["id"]: s for s in samples}
-        order = [by_id[int(i)] for i in batch["id"]]
-        batch["bt_synthetic"] = torch.tensor([s["bt_synthetic"] for s in order], dtype=torch.bool)
-        batch["bt_weights"] = torch.tensor([s["bt_weight"] for s in order], dtype=torch.float)
+        batch["bt_synthetic"] = per_sample_tensor(samples, batch, "bt_synthetic", torch.bool)
+        batch["bt_weights"] = per_sample_tensor(samples, batch, "bt_weight", torch.float)
         return batch
 
     @property

@@ -1,4 +1,5 @@
 """``fairseq-bt-generate`` (decode) and ``fairseq-bt-generate merge`` (join shards)."""
+import dataclasses
 import os
 import sys
 import time
@@ -10,7 +11,7 @@ from ..fingerprint import fingerprint, same_contents
 from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
 from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
-                     options_hash, parse)
+                     options_hash, parse, target_languages)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-generate"
@@ -73,9 +74,12 @@ def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_
                    ) -> Optional[BinarizeSpec]:
     if not binarize_to:
         return None
+    synthetic, original = cfg_like["target_lang"], cfg_like["source_lang"]
     spec = BinarizeSpec(
-        binarize_to, srcdict or os.path.join(data, f"dict.{cfg_like['target_lang']}.txt"),
-        tgtdict or os.path.join(data, f"dict.{cfg_like['source_lang']}.txt"))
+        binarize_to, srcdict or os.path.join(data, f"dict.{synthetic}.txt"),
+        tgtdict or os.path.join(data, f"dict.{original}.txt"),
+        # several languages in one corpus (bt_multilingual): one weights file per pair
+        *([f"train.{synthetic}-{original}.weights"] if cfg_like.get("target_langs") else []))
     for path in (spec.srcdict, spec.tgtdict):
         check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
     os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
@@ -133,6 +137,16 @@ def generate(cfg: BTGenerateConfig) -> Dict:
                     cfg.keep_duplicates, binarize, summary, cfg.weights)
 
 
+def generate_all(cfg: BTGenerateConfig) -> List[Dict]:
+    """:func:`generate` for ``-t``, or for each of ``--target-langs`` in turn (a run of its
+    own in ``OUTPUT_DIR/LANG``, so each is resumed, sharded and merged as one ``-t`` run)."""
+    if not cfg.target_langs:
+        return [generate(cfg)]
+    return [generate(dataclasses.replace(cfg, target_lang=lang,
+                                         output_dir=os.path.join(cfg.output_dir, lang)))
+            for lang in target_languages(cfg)]
+
+
 def merge(cfg: BTMergeConfig) -> Dict:
     """Join finished shard outputs into exactly what one process would have written."""
     dirs = [d for d in cfg.shards.split(",") if d]
@@ -177,8 +191,10 @@ def merge(cfg: BTMergeConfig) -> Dict:
 
 
 def _print_result(summary: Dict) -> None:
-    print(f"{PROG}: {summary['output_pairs']} pairs from {summary['input_lines']} input lines "
-          f"(skipped {summary['skipped_input'] or 0}, filtered {summary['filtered'] or 0}); "
+    options = summary["options"]
+    lang = f"{options['target_lang']}: " if options.get("target_langs") else ""
+    print(f"{PROG}: {lang}{summary['output_pairs']} pairs from {summary['input_lines']} input "
+          f"lines (skipped {summary['skipped_input'] or 0}, filtered {summary['filtered'] or 0}); "
           f"{summary['sentences_per_second']} sentences/s", file=sys.stderr)
 
 
@@ -190,5 +206,5 @@ def main(argv: Optional[List[str]] = None) -> None:
             BTMergeConfig, argv[1:], prog, "Join shard outputs of fairseq-bt-generate into "
             "the single-process output"))), prog)
     else:
-        run_reporting_user_errors(lambda: _print_result(generate(parse(
-            BTGenerateConfig, argv, PROG, DESCRIPTION))), PROG)
+        run_reporting_user_errors(lambda: [_print_result(s) for s in generate_all(parse(
+            BTGenerateConfig, argv, PROG, DESCRIPTION))], PROG)

@@ -16,7 +16,7 @@ from omegaconf import MISSING
 
 from ..data.noising import EDUNOV_2018, noise_options
 from ..errors import check
-from ..inference.config import DecodingConfig, validate_decoding
+from ..inference.config import DecodingConfig, other_default, validate_decoding
 from ..options import parse_dataclass
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
@@ -40,6 +40,15 @@ class BTWeightsConfig(FairseqDataclass):
 @dataclass
 class BTGenerateConfig(DecodingConfig, BTWeightsConfig,
                        noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
+    target_lang: str = other_default(DecodingConfig, "target_lang", "")
+    target_langs: str = field(
+        default="",
+        metadata={"help": "instead of -t: a multilingual reverse model (bt_multilingual or "
+                  "fairseq's translation_multi_simple_epoch) back-translates the input into "
+                  "each of these comma-separated languages, one after the other, each as its "
+                  "own run in OUTPUT_DIR/LANG/ (resumable and shardable as one -t run); "
+                  "--binarize-to gets every language's pair, with train.LANG-SRC.weights, for "
+                  "bt_multilingual --extra-data '{\"bt\": DIR}'"})
     input: str = field(
         default=MISSING,
         metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
@@ -173,6 +182,13 @@ def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
 
 
 def validate(cfg: BTGenerateConfig) -> None:
+    check(bool(cfg.target_lang) != bool(cfg.target_langs),
+          "give the synthetic language(s): -t LANG or --target-langs LANG,LANG,... (not both)")
+    langs = target_languages(cfg)
+    check(len(set(langs)) == len(langs) and all(langs) and cfg.source_lang not in langs,
+          f"--target-langs: empty, repeated or source language in {cfg.target_langs!r}")
+    check(not cfg.target_langs or cfg.backend == "fairseq",
+          "--target-langs (a multilingual model) needs --backend fairseq")
     validate_decoding(cfg)
     check(cfg.nbest >= 1, f"--nbest must be >= 1, got {cfg.nbest}")
     check(cfg.mode not in ("beam", "noised_beam") or cfg.nbest <= cfg.beam,
@@ -197,15 +213,23 @@ def validate(cfg: BTGenerateConfig) -> None:
           "--backend ctranslate2 applies --temperature only in --mode sample")
 
 
+def target_languages(cfg: BTGenerateConfig) -> List[str]:
+    """The synthetic languages: ``[-t]``, or those of ``--target-langs``."""
+    if cfg.target_langs:
+        return [x.strip() for x in cfg.target_langs.split(",")]
+    return [cfg.target_lang]
+
+
 def options_dict(cfg: FairseqDataclass) -> Dict[str, Any]:
     return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "_name"}
 
 
 def options_hash(cfg: BTGenerateConfig) -> str:
     """Hash of every option that changes the generated text."""
-    hashed = {k: v for k, v in options_dict(cfg).items() if k not in NOT_HASHED}
-    return hashlib.sha1(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha1(json.dumps(hashed_options(cfg), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def hashed_options(cfg: BTGenerateConfig) -> Dict[str, Any]:
-    return {k: v for k, v in options_dict(cfg).items() if k not in NOT_HASHED}
+    # without --target-langs, the options (and hash) of runs made before it existed
+    return {k: v for k, v in options_dict(cfg).items()
+            if k not in NOT_HASHED and not (k == "target_langs" and not v)}

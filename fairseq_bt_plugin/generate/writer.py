@@ -131,6 +131,7 @@ class BinarizeSpec:
     destdir: str
     srcdict: str  # forward source (synthetic language) dictionary
     tgtdict: str  # forward target (original language) dictionary
+    weights_name: str = "train.weights"  # --target-langs: train.SRC-TGT.weights (one per pair)
 
 
 def sentence_weights(scores: Sequence[float]) -> List[float]:
@@ -243,8 +244,9 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
 def write_binarized(tok_paths: Tuple[str, str], weights_path: str, names: OutputNames,
                     spec: BinarizeSpec) -> None:
     """Split ``train`` of a fairseq mmap corpus in the forward direction, with
-    ``train.weights`` and the dictionaries, as ``bt_translation --bt-data DIR`` reads it,
-    from the pieces of the kept pairs (``tok_paths``: synthetic, original)."""
+    ``train.weights`` (``spec.weights_name``) and the dictionaries, as ``bt_translation
+    --bt-data DIR`` (``bt_multilingual --extra-data``) reads it, from the pieces of the kept
+    pairs (``tok_paths``: synthetic, original)."""
     from fairseq.data import Dictionary
 
     def encoded(dict_path: str, tok_path: str) -> Iterator:
@@ -269,7 +271,7 @@ def write_binarized_tokens(tokens: Tuple[Iterable, Iterable], weights_path: str,
     os.makedirs(tmp, exist_ok=True)
     try:
         with naming(spec.destdir):
-            names_in_tmp = ["train.weights"]
+            names_in_tmp = [spec.weights_name]
             for lang, dict_path, items in ((src, spec.srcdict, tokens[0]),
                                            (tgt, spec.tgtdict, tokens[1])):
                 base = f"train.{src}-{tgt}.{lang}"
@@ -281,7 +283,7 @@ def write_binarized_tokens(tokens: Tuple[Iterable, Iterable], weights_path: str,
                 builder.finalize(os.path.join(tmp, base + ".idx"))
                 shutil.copyfile(dict_path, os.path.join(tmp, f"dict.{lang}.txt"))
                 names_in_tmp += [base + ".bin", base + ".idx", f"dict.{lang}.txt"]
-            shutil.copyfile(weights_path, os.path.join(tmp, "train.weights"))
+            shutil.copyfile(weights_path, os.path.join(tmp, spec.weights_name))
         replace_all({os.path.join(spec.destdir, n): os.path.join(tmp, n) for n in names_in_tmp})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

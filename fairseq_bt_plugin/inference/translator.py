@@ -92,6 +92,12 @@ def load_state(path: str, data: str, source_lang: str, target_lang: str) -> Dict
           f"-s {source_lang} -t {target_lang} was given (for "
           "fairseq-bt-generate, the reverse model translates the monolingual language into "
           "the synthetic one)")
+    if getattr(task_cfg, "lang_pairs", None) and state.get("cfg") is not None:
+        # a multilingual model (translation_multi_simple_epoch): fairseq's inference mode
+        from fairseq.dataclass.utils import overwrite_args_by_name
+
+        overwrite_args_by_name(state["cfg"], {"source_lang": source_lang,
+                                              "target_lang": target_lang})
     return state
 
 
@@ -110,10 +116,29 @@ def load_models(paths: Sequence[str], data: str, source_lang: str, target_lang: 
                 [path], arg_overrides={"data": data}, task=task, state=state)
         except RuntimeError as e:
             raise mismatch_error(path, data, e) from None
+        except ValueError as e:  # fairseq's multilingual task: a language the model lacks
+            check("language dictionary" not in str(e), f"{path}: {e}")
+            raise
         check(hasattr(task, "source_dictionary") and task.source_dictionary is not None,
               f"{path}: task {type(task).__name__} is not a translation task")
         models.append(model)
     return models, task
+
+
+def language_tokens(task) -> Tuple[Optional[int], Optional[int]]:
+    """The language tokens of a multilingual task (fairseq's ``translation_multi_simple_epoch``
+    and its subclasses, set up for ``-s`` -> ``-t``): the one that starts the source (its
+    ``--encoder-langtok``) and the one that starts the output (``--decoder-langtok``, forced by
+    ``task.inference_step``); ``(None, None)`` for other tasks."""
+    manager = getattr(task, "data_manager", None)
+    if manager is None:
+        return None, None
+    args = task.args
+    check(not args.lang_tok_replacing_bos_eos,
+          "models trained with --lang-tok-replacing-bos-eos are not supported")
+    src_spec, tgt_spec = args.langtoks["main"]
+    return (manager.get_encoder_langtok(args.source_lang, args.target_lang, src_spec),
+            manager.get_decoder_langtok(args.target_lang, tgt_spec))
 
 
 #: Output noise: (output token ids, input line index, k) -> noised token ids.
@@ -158,6 +183,7 @@ class Translator:
         check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
         if cfg.cpu_threads > 0:
             torch.set_num_threads(cfg.cpu_threads)
+        self.src_langtok = self.tgt_langtok = None  # multilingual models: see language_tokens
         self._setup()
         self.noise = noise(self) if noise is not None else None
 
@@ -176,6 +202,7 @@ class Translator:
         self.max_source_positions = utils.resolve_max_positions(
             self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
         self.generator = self.task.build_generator(self.models, self.search)
+        self.src_langtok, self.tgt_langtok = language_tokens(self.task)
 
     def _load_state(self) -> Dict:
         """The (single) checkpoint, after checking that it translates -s into -t."""
@@ -201,6 +228,8 @@ class Translator:
             pieces = self.src_proc.encode(text)
             ids = self.src_dict.encode_line(pieces, add_if_not_exist=False,
                                             append_eos=True).long()
+            if self.src_langtok is not None:
+                ids = torch.cat([ids.new_tensor([self.src_langtok]), ids])
             if len(ids) > self.max_source_positions:
                 skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
                 continue
@@ -249,8 +278,10 @@ class Translator:
             for k, hypo in enumerate(hypos[: self.search.nbest]):
                 # fairseq's token log-probabilities (of the temperature-scaled model, and
                 # before the noise)
-                scores = hypo["positional_scores"].float()
-                out.append(self._hypothesis(line, k, text, pieces, hypo["tokens"].cpu(),
+                scores, tokens = hypo["positional_scores"].float(), hypo["tokens"].cpu()
+                if self.tgt_langtok is not None and tokens[0] == self.tgt_langtok:
+                    scores, tokens = scores[1:], tokens[1:]  # the forced language token
+                out.append(self._hypothesis(line, k, text, pieces, tokens,
                                             float(scores.mean()), float(scores.sum())))
         return out, seconds
 

@@ -69,6 +69,23 @@ def _dict_difference(path_a: str, path_b: str) -> Optional[str]:
     return None
 
 
+def check_same_dictionaries(data_path: str, main: str, langs, option: str) -> None:
+    """A synthetic corpus in ``data_path`` (from ``option``) comes with the dictionaries of
+    the bitext in ``main`` (nothing to check when it is ``main``)."""
+    if os.path.abspath(data_path) == os.path.abspath(main):
+        return
+    for lang in langs:
+        theirs = os.path.join(data_path, f"dict.{lang}.txt")
+        # token ids mean nothing without their dictionary: it must be there to compare
+        check(os.path.exists(theirs), f"{theirs}: not found; a synthetic corpus from "
+              f"{option} must come with the dictionaries it was binarized with "
+              "(fairseq-preprocess and fairseq-bt-generate --binarize-to write them)")
+        diff = _dict_difference(os.path.join(main, f"dict.{lang}.txt"), theirs)
+        check(diff is None, f"{theirs}: differs from the bitext dictionary "
+              f"{os.path.join(main, f'dict.{lang}.txt')} ({diff}); synthetic corpora "
+              "must be binarized with the bitext dictionaries (--srcdict/--tgtdict)")
+
+
 def read_weights(path: str, expected: int) -> np.ndarray:
     """Per-pair weights, one float per line; errors name the file and line."""
     check(os.path.exists(path), f"{path}: weights file not found (needed by --bt-weighted)")
@@ -141,19 +158,8 @@ class BTTranslationTask(StopsPreviousWorkers, TransferTaskMixin, TranslationTask
         prefix = os.path.join(data_path, f"{split}.{src}-{tgt}.{src}")
         check(os.path.exists(prefix + ".idx") or os.path.exists(prefix),
               f"synthetic corpus not found: {prefix}.{{idx,bin}} (from --bt-data)")
-        main = utils.split_paths(self.cfg.data)[0]
-        if os.path.abspath(data_path) == os.path.abspath(main):
-            return
-        for lang in (src, tgt):
-            theirs = os.path.join(data_path, f"dict.{lang}.txt")
-            # token ids mean nothing without their dictionary: it must be there to compare
-            check(os.path.exists(theirs), f"{theirs}: not found; a synthetic corpus from "
-                  "--bt-data must come with the dictionaries it was binarized with "
-                  "(fairseq-preprocess and fairseq-bt-generate --binarize-to write them)")
-            diff = _dict_difference(os.path.join(main, f"dict.{lang}.txt"), theirs)
-            check(diff is None, f"{theirs}: differs from the bitext dictionary "
-                  f"{os.path.join(main, f'dict.{lang}.txt')} ({diff}); synthetic corpora "
-                  "must be binarized with the bitext dictionaries (--srcdict/--tgtdict)")
+        check_same_dictionaries(data_path, utils.split_paths(self.cfg.data)[0], (src, tgt),
+                                "--bt-data")
 
     def load_dataset(self, split, epoch=1, combine=False, **kwargs):
         if split != self.cfg.train_subset or not self.cfg.bt_data:
