@@ -33,6 +33,7 @@ TIERS = {
     "test_generate_binarize.py": "integration", "test_generate_convert.py": "integration",
     "test_generate_ct2.py": "integration", "test_generate_inputs.py": "integration",
     "test_generate_lines.py": "integration", "test_generate_modes.py": "integration",
+    "test_generate_workers.py": "integration",
     "test_transfer.py": "integration", "test_vae_denoising.py": "integration",
     "test_generate_resume.py": "system", "test_resume_training.py": "system",
     "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
