@@ -222,8 +222,9 @@ class Translator:
             global _FORKED
             _FORKED = self
             torch.set_num_threads(1)  # this process only reads, encodes and writes now
-            self._pool = multiprocessing.get_context("fork").Pool(workers,
-                                                                  initializer=_init_worker)
+            # a worker exits when this process dies (end of its task queue)
+            self._pool = multiprocessing.get_context("fork").Pool(
+                workers, initializer=torch.set_num_threads, initargs=(1,))
         yield from self._pool.imap(_translate_in_worker, batches)
 
     @property
@@ -290,16 +291,6 @@ class Translator:
 
 
 _FORKED: Optional[Translator] = None  # the translator of the process that forked the workers
-
-
-def _init_worker() -> None:
-    """A worker: one torch thread; killed with this process (a killed run leaves none)."""
-    import ctypes
-    import signal
-
-    torch.set_num_threads(1)
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _translate_in_worker(batch) -> Tuple[List[Hypothesis], float]:
