@@ -19,8 +19,8 @@ Data (``--corpus``): Multi30K (en->de) from ../shared/data when there (BT_SHARED
 otherwise the committed Tatoeba slice (en->fr, tests/data/tatoeba). Without ``--path`` a model of the demo's
 size (bt_transformer_small, 3+3 layers x 256) is trained first on the bitext (--updates).
 ``--quick``: a smoke test (few lines, one repeat, no timing goals). Usage:
-    python benchmarks/bench_generate.py [--path CKPT --data DICT_DIR --spm-model SPM -s en -t de]
-        [--lines 1000] [--batch-size 64] [--threads 2] [--repeats 3] [--device cpu|cuda]
+    python benchmarks/bench_generate.py [--path CKPT --data DICT_DIR --spm-model SPM]
+        [-s en -t de] [--corpus auto|multi30k|tatoeba] [--lines 1000] [--batch-size 64] [--threads 2] [--repeats 3] [--device cpu|cuda]
         [--no-speed] [--no-quality] [--memory] [--quick] [--table FILE] [--workdir DIR]
 """
 import argparse

@@ -85,9 +85,9 @@ class Translator:
 
     ``search``: fields of fairseq's ``GenerationConfig`` that replace beam search with
     ``cfg.beam`` (``beam``, ``nbest``, ``sampling``, ``sampling_topk``, ...); ``seed``: seeds
-    each batch's randomness (with the batch's first line index, :meth:`batch_seed`); ``noise`` (built from the loaded
-    dictionaries: ``noise(translator)``) changes each output's tokens, and detokenisation keeps
-    the pieces ``keep``."""
+    each batch's randomness (with the batch's first line index, :meth:`batch_seed`);
+    ``noise`` (built from the loaded dictionaries: ``noise(translator)``) changes each
+    output's tokens, and detokenisation keeps the pieces ``keep``."""
 
     convert_seconds: Optional[float] = None  # time spent converting the model (CTranslate2)
 
