@@ -69,8 +69,8 @@ class DecodingConfig(FairseqDataclass):
     ct2_compute_type: CT2_COMPUTE_TYPES = field(
         default="auto",
         metadata={"help": "--backend ctranslate2: weights and arithmetic (CTranslate2's "
-                  "compute_type); auto: int8 on CPU, float16 on GPU (measured: int8 3.4x "
-                  "fairseq-generate on 2 cores, BLEU within 0.3 of float32)"})
+                  "compute_type); auto: int8 on CPU (faster than float32 at the same held-out "
+                  "BLEU: README, Benchmarks), float16 on GPU"})
     ct2_inter_threads: int = field(
         default=0,
         metadata={"help": "--backend ctranslate2: batches decoded at the same time, each by "
