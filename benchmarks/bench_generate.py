@@ -1,24 +1,35 @@
-"""Benchmark fairseq-bt-generate against plain fairseq-generate, and its memory use.
+"""Back-translation speed, quality and memory: fairseq-bt-generate (fairseq and CTranslate2
+backends) against plain fairseq-generate, in the same run.
 
-Speed (default, about 2 minutes on 2 CPU cores): the same reverse model, the same
-monolingual lines, the same batch size and length limits, beam 5 and unrestricted sampling;
-prints sentences/s of both (decoding only, as each reports it, and whole-command wall clock)
-and the ratios, for each backend of ours (fairseq; ctranslate2 when installed).
-fairseq-generate needs the input binarized first (not timed).
+Speed: the same reverse model, monolingual lines, batch size and length limits, beam 5 and
+unrestricted sampling; each command run ``--repeats`` times, the commands alternating, and the
+median taken: whole-command wall clock and decoding alone (sentences/s as each tool reports
+it: fairseq-generate's own figure on pre-binarized input; ours: text processing and
+generation). On CPU every tool gets ``--threads`` (fairseq-generate: torch threads; ours:
+``--workers`` / ``--ct2-inter-threads``); with ``--device cuda``: fairseq-generate ``--fp16``,
+ours ``--fp16`` (fairseq backend) and CTranslate2's GPU default (float16).
 
-Memory (``--memory``): peak RSS of fairseq-bt-generate on 10k and 100k input lines (greedy,
-short outputs): it reads the input in chunks, so the peak should hardly grow.
+Quality: both backends back-translate a held-out parallel set (beam 5), scored against its
+reference side; equal quality means a BLEU difference <= 0.3.
 
-Without ``--path``, a tiny en->de model is trained first (about a minute) on a Multi30K
-slice. Usage:
+Memory: peak RSS (the largest process) of both backends on 10k and 100k input lines
+(greedy, short outputs): input is read in chunks, so the peak should hardly grow.
+
+Data (``--corpus``): Multi30K (en->de) from ../shared/data when there (BT_SHARED_DATA),
+otherwise the committed Tatoeba slice (en->fr, tests/data/tatoeba). Without ``--path`` a model of the demo's
+size (bt_transformer_small, 3+3 layers x 256) is trained first on the bitext (--updates).
+``--quick``: a smoke test (few lines, one repeat, no timing goals). Usage:
     python benchmarks/bench_generate.py [--path CKPT --data DICT_DIR --spm-model SPM]
-        [--lines 1000] [--batch-size 64] [--threads 1] [--memory] [--workdir DIR]
+        [-s en -t de] [--corpus auto|multi30k|tatoeba] [--lines 1000] [--batch-size 64] [--threads 2] [--repeats 3] [--device cpu|cuda]
+        [--no-speed] [--no-quality] [--memory] [--quick] [--table FILE] [--workdir DIR]
 """
 import argparse
 import gzip
 import json
 import os
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,41 +39,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIR = str(ROOT / "fairseq_bt_plugin")
 SHARED = Path(os.environ.get("BT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-MONO = SHARED / "multi30k" / "mono" / "task2_train.en.dedup_notask1.gz"
-TASK1 = SHARED / "multi30k" / "task1"
+MULTI30K = SHARED / "multi30k"
+TATOEBA = ROOT / "tests" / "data" / "tatoeba"
+LIMITS = ["--max-len-a", "1.2", "--max-len-b", "10"]
+MODES = {  # name: (ours, fairseq-generate)
+    "beam 5": (["--mode", "beam", "--beam", "5"], ["--beam", "5"]),
+    "sampling": (["--mode", "sample"], ["--sampling", "--beam", "1", "--nbest", "1"]),
+}
 
 
-def sh(cmd, env=None, **kw):
-    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env, **kw)
-    if p.returncode != 0:
-        sys.exit(f"{cmd[:4]} failed ({p.returncode}):\n{p.stderr[-3000:]}")
-    return p
-
-
-def timed(cmd, env):
-    """(wall seconds, stdout, stderr) of a child command."""
-    t0 = time.time()
-    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
-    out, err = p.communicate()
-    wall = time.time() - t0
-    if p.returncode != 0:
-        sys.exit(f"{cmd[:4]} failed ({p.returncode}):\n{err[-3000:]}")
-    return wall, out, err
-
-
-def peak_rss_mib(cmd, env) -> float:
-    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        sys.exit(f"{cmd[:4]} failed: {p.stderr.read().decode()[-3000:]}")
-    return usage.ru_maxrss / 1024  # KiB on Linux
-
-
-def head_gz(path: Path, n: int, skip: int = 0):
+def read_lines(path: Path, n: int = 10**9, skip: int = 0):
+    """Lines ``skip``..``skip+n`` of a plain or .gz file."""
+    opener = gzip.open if path.suffix == ".gz" else open
     out = []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
+    with opener(path, "rt", encoding="utf-8") as f:
         for i, line in enumerate(f):
             if i >= skip + n:
                 break
@@ -71,50 +61,90 @@ def head_gz(path: Path, n: int, skip: int = 0):
     return out
 
 
-def train_tiny(work: Path, env):
-    """A tiny en->de transformer (bt_transformer_tiny) on 2000 Multi30K pairs."""
+def cycled(lines, n: int):
+    return [lines[i % len(lines)] for i in range(n)]
+
+
+class Data:
+    """Bitext to train on, monolingual text (the reverse model's source) and a held-out set."""
+
+    def __init__(self, corpus: str, src: str = "", tgt: str = ""):
+        if corpus == "multi30k" or (corpus == "auto" and (MULTI30K / "mono").exists()):
+            self.name, self.src, self.tgt = "Multi30K", src or "en", tgt or "de"
+            task1 = MULTI30K / "task1"
+            self.train = {lang: read_lines(task1 / f"train.{lang}.gz", 2000)
+                          for lang in (self.src, self.tgt)}
+            self.heldout = {lang: read_lines(task1 / f"test_2016_flickr.{lang}.gz")
+                            for lang in (self.src, self.tgt)}
+            self._mono = MULTI30K / "mono" / f"task2_train.{self.src}.dedup_notask1.gz"
+        else:
+            self.name, self.src, self.tgt = "Tatoeba slice", src or "en", tgt or "fr"
+            self.train = {lang: read_lines(TATOEBA / f"train.{lang}")
+                          for lang in (self.src, self.tgt)}
+            self.heldout = {lang: read_lines(TATOEBA / f"test.{lang}")
+                            for lang in (self.src, self.tgt)}
+            self._mono = None
+
+    def mono(self, n: int):
+        """``n`` monolingual lines (repeated when the corpus is shorter)."""
+        if self._mono is not None and self._mono.exists():
+            return cycled(read_lines(self._mono, n), n)
+        return cycled(self.train[self.src], n)
+
+
+def sh(cmd, env):
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"{cmd[:4]} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return p
+
+
+def timed(cmd, env):
+    """(wall seconds, stdout, stderr) of a child command."""
+    t0 = time.time()
+    p = sh(cmd, env)
+    return time.time() - t0, p.stdout, p.stderr
+
+
+def peak_rss_mib(cmd, env) -> float:
+    """Peak resident memory of the largest process of ``cmd`` (its workers included)."""
+    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        sys.exit(f"{cmd[:4]} failed: {p.stderr.read().decode()[-3000:]}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def write(path: Path, lines) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def train_model(data: Data, work: Path, args, env):
+    """A bt_transformer_small src->tgt model (the demo's size) trained ``--updates`` updates."""
     sys.path.insert(0, str(ROOT))
     from fairseq_bt_plugin.text_processing import TextProcessor, train_sentencepiece
 
     raw, tok = work / "raw", work / "tok"
     raw.mkdir(parents=True, exist_ok=True)
     tok.mkdir(exist_ok=True)
-    for lang in ("en", "de"):
-        (raw / f"train.{lang}").write_text(
-            "\n".join(head_gz(TASK1 / f"train.{lang}.gz", 2000)) + "\n", encoding="utf-8")
-    spm = train_sentencepiece([str(raw / "train.en"), str(raw / "train.de")],
+    for lang, lines in data.train.items():
+        write(raw / f"train.{lang}", lines)
+    spm = train_sentencepiece([str(raw / f"train.{lang}") for lang in data.train],
                               str(work / "spm"), 1000)
-    for lang in ("en", "de"):
-        tp = TextProcessor(spm, lang)
-        lines = (raw / f"train.{lang}").read_text(encoding="utf-8").splitlines()
-        (tok / f"train.{lang}").write_text("\n".join(tp.encode(x) for x in lines) + "\n",
-                                           encoding="utf-8")
-    sh([sys.executable, "-m", "fairseq_cli.preprocess", "-s", "en", "-t", "de", "--trainpref",
-        tok / "train", "--destdir", work / "bin", "--joined-dictionary", "--workers", "1"], env)
+    for lang, lines in data.train.items():
+        write(tok / f"train.{lang}", map(TextProcessor(spm, lang).encode, lines))
+    sh([sys.executable, "-m", "fairseq_cli.preprocess", "-s", data.src, "-t", data.tgt,
+        "--trainpref", tok / "train", "--destdir", work / "bin", "--joined-dictionary",
+        "--workers", "1"], env)
     sh([sys.executable, "-m", "fairseq_cli.train", work / "bin", "--user-dir", PLUGIN_DIR,
-        "-s", "en", "-t", "de", "--arch", "bt_transformer_tiny", "--optimizer", "adam", "--lr",
-        "0.002", "--max-tokens", "4000", "--max-update", "150", "--save-dir", work / "ckpt",
-        "--no-epoch-checkpoints", "--disable-validation", "--cpu", "--no-progress-bar",
-        "--seed", "1"], env)
+        "-s", data.src, "-t", data.tgt, "--arch", args.arch, "--optimizer", "adam", "--lr",
+        "0.001", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "100", "--max-tokens",
+        "4000", "--max-update", args.updates, "--save-dir", work / "ckpt",
+        "--no-epoch-checkpoints", "--disable-validation", "--no-progress-bar", "--seed", "1",
+        *(["--cpu"] if args.device == "cpu" else ["--fp16"])], env)
     return work / "ckpt" / "checkpoint_last.pt", work / "bin", spm
-
-
-def fairseq_generate_input(lines, work: Path, data: Path, spm: str, env):
-    """Binarize the monolingual lines as the source of a 'test' split (target: a copy)."""
-    sys.path.insert(0, str(ROOT))
-    from fairseq_bt_plugin.text_processing import TextProcessor
-
-    tp = TextProcessor(spm, "en")
-    tok = work / "fg_tok"
-    tok.mkdir(exist_ok=True)
-    pieces = "\n".join(tp.encode(x) for x in lines) + "\n"
-    (tok / "test.en").write_text(pieces, encoding="utf-8")
-    (tok / "test.de").write_text(pieces, encoding="utf-8")
-    dest = work / "fg_bin"
-    sh([sys.executable, "-m", "fairseq_cli.preprocess", "-s", "en", "-t", "de", "--testpref",
-        tok / "test", "--destdir", dest, "--srcdict", data / "dict.en.txt", "--tgtdict",
-        data / "dict.de.txt", "--workers", "1"], env)
-    return dest
 
 
 def backends():
@@ -126,139 +156,207 @@ def backends():
         return ["fairseq"]
 
 
-def speed(args, ckpt, data, spm, work: Path, env):
-    lines = head_gz(MONO, args.lines)
-    inp = work / "mono.en"
-    inp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    fg_bin = fairseq_generate_input(lines, work, Path(data), spm, env)
-    limits = ["--max-len-a", "1.2", "--max-len-b", "10"]
+class Runner:
+    """The commands of one model: fairseq-generate and fairseq-bt-generate per backend."""
+
+    def __init__(self, args, ckpt, data_dir, spm, src, tgt, work: Path, env):
+        self.args, self.ckpt, self.data_dir, self.spm = args, ckpt, Path(data_dir), spm
+        self.src, self.tgt, self.work, self.env = src, tgt, work, env
+        self.cpu = args.device == "cpu"
+
+    def ours(self, inp: Path, out: Path, backend: str, *extra):
+        """fairseq-bt-generate; ``out`` emptied first (a re-run would resume, not decode)."""
+        shutil.rmtree(out, ignore_errors=True)
+        device = (["--cpu", "--workers", self.args.threads, "--ct2-inter-threads",
+                   self.args.threads] if self.cpu else
+                  ["--fp16"] if backend == "fairseq" else [])
+        return [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
+                self.ckpt, "--data", self.data_dir, "--spm-model", self.spm, "-s", self.src,
+                "-t", self.tgt, "--output-dir", out, "--batch-size", self.args.batch_size,
+                "--keep-identical", "--keep-duplicates", "--max-len-ratio", "0",
+                "--max-output-tokens", "0", "--log-interval", "1e9", "--backend", backend,
+                "--ct2-model-dir", self.work / "ct2_model", *device, *extra]
+
+    def fairseq_generate(self, fg_bin: Path, *extra):
+        return [sys.executable, "-m", "fairseq_cli.generate", fg_bin, "--user-dir", PLUGIN_DIR,
+                "-s", self.src, "-t", self.tgt, "--path", self.ckpt, "--gen-subset", "test",
+                "--batch-size", self.args.batch_size, "--post-process", "sentencepiece",
+                "--seed", "1", *(["--cpu"] if self.cpu else ["--fp16"]), *extra]
+
+    def binarize(self, lines) -> Path:
+        """The lines as the source of a 'test' split for fairseq-generate (target: a copy)."""
+        sys.path.insert(0, str(ROOT))
+        from fairseq_bt_plugin.text_processing import TextProcessor
+
+        tok = self.work / "fg_tok"
+        tok.mkdir(exist_ok=True)
+        pieces = list(map(TextProcessor(self.spm, self.src).encode, lines))
+        write(tok / f"test.{self.src}", pieces)
+        write(tok / f"test.{self.tgt}", pieces)
+        dest = self.work / "fg_bin"
+        shutil.rmtree(dest, ignore_errors=True)
+        sh([sys.executable, "-m", "fairseq_cli.preprocess", "-s", self.src, "-t", self.tgt,
+            "--testpref", tok / "test", "--destdir", dest, "--srcdict",
+            self.data_dir / f"dict.{self.src}.txt", "--tgtdict",
+            self.data_dir / f"dict.{self.tgt}.txt", "--workers", "1"], self.env)
+        return dest
+
+
+def speed(runner: Runner, data: Data, args, table):
+    work = runner.work
+    lines = data.mono(args.lines)
+    inp = write(work / "mono.txt", lines)
+    fg_bin = runner.binarize(lines)
+    names = ["fairseq-generate"] + [f"ours {b}" for b in backends()]
+    if "ctranslate2" in backends():  # convert once, outside the timings
+        wall, _, _ = timed(runner.ours(write(work / "one.txt", lines[:1]), work / "convert",
+                                       "ctranslate2"), runner.env)
+        summary = json.loads((work / "convert" / "bt.summary.json").read_text())
+        table.append(f"CTranslate2 conversion: {summary['ct2_convert_seconds']} s "
+                     f"(cached: later runs 0 s)")
     rows = []
-    for name, ours_mode, fg_mode in (
-            ("beam 5", ["--mode", "beam", "--beam", "5"], ["--beam", "5"]),
-            ("sampling", ["--mode", "sample"], ["--sampling", "--beam", "1", "--nbest", "1"])):
-        cmd = [sys.executable, "-m", "fairseq_cli.generate", fg_bin, "--user-dir", PLUGIN_DIR,
-               "-s", "en", "-t", "de", "--path", ckpt, "--gen-subset", "test", "--batch-size",
-               args.batch_size, "--cpu", "--post-process", "sentencepiece", "--seed", "1",
-               *limits, *fg_mode]
-        wall_fg, stdout, stderr = timed(cmd, env)
-        m = re.search(r"Translated ([\d,]+) sentences .*?\(([\d.]+) sentences/s", stderr)
-        fg_rate, fg_h = float(m.group(2)), len(re.findall(r"^H-", stdout, re.M))
-        for backend in backends():
-            out = work / f"ours_{name.replace(' ', '')}_{backend}"
-            cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
-                   ckpt, "--data", data, "--spm-model", spm, "-s", "en", "-t", "de",
-                   "--output-dir", out, "--cpu", "--batch-size", args.batch_size,
-                   "--keep-identical", "--keep-duplicates", "--max-len-ratio", "0",
-                   "--max-output-tokens", "0", "--log-interval", "1e9", "--backend", backend,
-                   "--cpu-threads", args.threads, "--ct2-model-dir", work / "ct2_model",
-                   *limits, *ours_mode]
-            wall_ours, _, _ = timed(cmd, env)
-            summary = json.loads((out / "bt.summary.json").read_text())
-            rows.append((name, backend, summary["translated"], summary["sentences_per_second"],
-                         summary["generator_sentences_per_second"], wall_ours, fg_rate,
-                         wall_fg, fg_h))
-    print(f"\nspeed: {args.lines} lines, --batch-size {args.batch_size}, "
-          f"{args.threads} thread(s), max length 1.2*src+10")
-    print(f"{'mode':<9} {'backend':<11} {'fairseq':>8} {'ours':>8} {'ratio':>6} {'ours gen':>9} "
-          f"{'ratio':>6}   {'fairseq':>8} {'ours':>6} {'ratio':>6}   lines out")
-    print(f"{'':<9} {'':<11} {'sent/s':>8} {'sent/s':>8} {'':>6} {'sent/s':>9} {'':>6}"
-          f"   {'wall s':>8} {'wall s':>6} {'':>6}   ours/fairseq")
-    for name, backend, n, rate, gen_rate, wall, fg_rate, fg_wall, fg_h in rows:
-        print(f"{name:<9} {backend:<11} {fg_rate:>8.1f} {rate:>8.1f} {rate / fg_rate:>6.2f} "
-              f"{gen_rate:>9.1f} {gen_rate / fg_rate:>6.2f}   {fg_wall:>8.1f} {wall:>6.1f} "
-              f"{fg_wall / wall:>6.2f}   {n}/{fg_h}")
-    print("ratio > 1: fairseq-bt-generate faster. 'sent/s' excludes model loading (fairseq's "
-          "own figure: generation and detokenisation of pre-binarized input; ours: Moses + "
-          "sentencepiece encoding, generation, decoding); 'ours gen': the generator alone "
-          "(fairseq's or CTranslate2's); wall: whole commands (the first ctranslate2 run "
-          "includes converting the checkpoint)")
+    for mode, (ours_flags, fg_flags) in MODES.items():
+        walls = {n: [] for n in names}
+        rates = {n: [] for n in names}
+        outs = {n: 0 for n in names}
+        for _ in range(args.repeats):  # alternating
+            wall, stdout, stderr = timed(runner.fairseq_generate(fg_bin, *LIMITS, *fg_flags),
+                                         runner.env)
+            m = re.search(r"Translated ([\d,]+) sentences .*?\(([\d.]+) sentences/s", stderr)
+            walls[names[0]].append(wall)
+            rates[names[0]].append(float(m.group(2)))
+            outs[names[0]] = len(re.findall(r"^H-", stdout, re.M))
+            for backend in backends():
+                out = work / f"speed_{backend}"
+                wall, _, _ = timed(runner.ours(inp, out, backend, *LIMITS, *ours_flags),
+                                   runner.env)
+                summary = json.loads((out / "bt.summary.json").read_text())
+                walls[f"ours {backend}"].append(wall)
+                rates[f"ours {backend}"].append(summary["sentences_per_second"])
+                outs[f"ours {backend}"] = summary["translated"]
+        base_wall = statistics.median(walls[names[0]])
+        base_rate = statistics.median(rates[names[0]])
+        for n in names:
+            wall, rate = statistics.median(walls[n]), statistics.median(rates[n])
+            rows.append(f"| {mode} | {n} | {wall:.2f} | {base_wall / wall:.2f} | {rate:.1f} | "
+                        f"{rate / base_rate:.2f} | {outs[n]}/{len(lines)} |")
+    threads = f"{args.threads} thread(s)" if runner.cpu else "GPU"
+    table += [f"\nspeed: {len(lines)} {data.name} lines, --batch-size {args.batch_size}, "
+              f"{threads}, max length 1.2*src+10, median of {args.repeats} alternating runs",
+              "| mode | command | wall s | x fairseq-generate | decode sent/s | "
+              "x fairseq-generate | lines out |", "|---|---|---:|---:|---:|---:|---:|", *rows,
+              "x > 1: faster than fairseq-generate. Decode sent/s excludes model loading "
+              "(fairseq-generate: its own figure, pre-binarized input; ours: text processing "
+              "and generation)."]
 
 
-def quality(args, ckpt, data, spm, work: Path, env):
-    """Back-translate a held-out parallel set (test_2016_flickr en) with each backend, beam 5,
-    and score against its real source side (de) with sacrebleu: equal quality means a BLEU
-    difference <= 0.3."""
+def quality(runner: Runner, data: Data, args, table):
+    """BLEU of each backend's back-translation of the held-out set against its reference."""
     import sacrebleu
 
-    inp, ref = work / "heldout.en", head_gz(TASK1 / "test_2016_flickr.de.gz", 10**6)
-    inp.write_text("\n".join(head_gz(TASK1 / "test_2016_flickr.en.gz", 10**6)) + "\n",
-                   encoding="utf-8")
-    print(f"\nquality: back-translation of test_2016_flickr ({len(ref)} en lines, beam 5) "
-          "scored against its German side")
-    scores = {}
+    src, ref = data.heldout[runner.src], data.heldout[runner.tgt]
+    if args.quick:
+        src, ref = src[:args.lines], ref[:args.lines]
+    inp = write(runner.work / "heldout.txt", src)
+    scores, hyps = {}, {}
+    table.append(f"\nquality: back-translation of {len(src)} held-out {data.name} "
+                 f"{runner.src} lines (beam 5), BLEU against the {runner.tgt} side")
     for backend in backends():
-        out = work / f"quality_{backend}"
-        cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
-               ckpt, "--data", data, "--spm-model", spm, "-s", "en", "-t", "de",
-               "--output-dir", out, "--cpu", "--batch-size", args.batch_size, "--mode", "beam",
-               "--beam", "5", "--keep-identical", "--keep-duplicates", "--max-len-ratio", "0",
-               "--max-output-tokens", "0", "--log-interval", "1e9", "--backend", backend,
-               "--cpu-threads", args.threads, "--ct2-model-dir", work / "ct2_model"]
-        wall, _, _ = timed(cmd, env)
-        hyps = (out / "bt.de").read_text(encoding="utf-8").splitlines()
-        check = len(hyps) == len(ref)
-        bleu = sacrebleu.corpus_bleu(hyps, [ref]).score if check else float("nan")
-        scores[backend] = bleu
-        summary = json.loads((out / "bt.summary.json").read_text())
-        print(f"{backend:<11} BLEU {bleu:6.2f}  {summary['sentences_per_second']:7.1f} sent/s  "
-              f"wall {wall:6.1f} s  lines {len(hyps)}/{len(ref)}")
-    if len(scores) == 2:
-        print(f"BLEU difference ctranslate2 - fairseq: "
-              f"{scores['ctranslate2'] - scores['fairseq']:+.2f} (goal: within 0.3)")
+        out = runner.work / f"quality_{backend}"
+        wall, _, _ = timed(runner.ours(inp, out, backend, "--mode", "beam", "--beam", "5"),
+                           runner.env)
+        hyps[backend] = (out / f"bt.{runner.tgt}").read_text(encoding="utf-8").splitlines()
+        ok = len(hyps[backend]) == len(ref)
+        scores[backend] = sacrebleu.corpus_bleu(hyps[backend], [ref]).score if ok else None
+        table.append(f"- {backend}: BLEU {scores[backend]:.2f}, lines {len(hyps[backend])}/"
+                     f"{len(ref)}, wall {wall:.1f} s" if ok else
+                     f"- {backend}: {len(hyps[backend])} lines out of {len(ref)}: not scored")
+    if None not in scores.values() and len(scores) == 2:
+        diff = scores["ctranslate2"] - scores["fairseq"]
+        agree = sacrebleu.corpus_bleu(hyps["ctranslate2"], [hyps["fairseq"]]).score
+        table.append(f"- BLEU difference ctranslate2 - fairseq: {diff:+.2f} (goal: within "
+                     f"0.3); BLEU of the ctranslate2 output against the fairseq output: "
+                     f"{agree:.1f}")
 
 
-def memory(args, ckpt, data, spm, work: Path, env):
-    print("\nmemory: peak RSS of fairseq-bt-generate (greedy, outputs <= 3 tokens, "
-          f"--chunk-size {args.chunk_size})")
-    for n in (10_000, 100_000):
-        lines = head_gz(MONO, n)
-        inp = work / f"mono{n}.en"
-        inp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", inp, "--path",
-               ckpt, "--data", data, "--spm-model", spm, "-s", "en", "-t", "de",
-               "--output-dir", work / f"mem{n}", "--cpu", "--mode", "greedy", "--max-len-a",
-               "0", "--max-len-b", "3", "--max-len-ratio", "0", "--batch-size", "256",
-               "--chunk-size", args.chunk_size, "--log-interval", "1e9"]
-        t0 = time.time()
-        rss = peak_rss_mib(cmd, env)
-        print(f"{len(lines):>7} lines: peak RSS {rss:7.1f} MiB ({time.time() - t0:.0f} s)")
+def memory(runner: Runner, data: Data, args, table):
+    sizes = (100, 400) if args.quick else (10_000, 100_000)
+    table.append(f"\nmemory: peak RSS of the largest process (greedy, outputs <= 3 tokens, "
+                 f"--chunk-size {args.chunk_size})")
+    table += ["| backend | " + " | ".join(f"{n:,} lines MiB" for n in sizes) + " | ratio |",
+              "|---|" + "---:|" * (len(sizes) + 1)]
+    inputs = {n: write(runner.work / f"mono{n}.txt", data.mono(n)) for n in sizes}
+    for backend in backends():
+        peaks = []
+        for n in sizes:
+            cmd = runner.ours(inputs[n], runner.work / f"mem{n}", backend, "--mode", "greedy",
+                              "--max-len-a", "0", "--max-len-b", "3", "--batch-size", "256",
+                              "--chunk-size", args.chunk_size)
+            peaks.append(peak_rss_mib(cmd, runner.env))
+        table.append(f"| {backend} | " + " | ".join(f"{p:.1f}" for p in peaks)
+                     + f" | {peaks[-1] / peaks[0]:.2f} |")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--path", help="reverse en->de checkpoint (default: train a tiny one)")
-    p.add_argument("--data", help="directory of its dict.en.txt / dict.de.txt")
+    p.add_argument("--path", help="reverse checkpoint (default: train one)")
+    p.add_argument("--data", help="directory of its dictionaries (default: the checkpoint's)")
     p.add_argument("--spm-model", help="its sentencepiece model")
+    p.add_argument("-s", "--source-lang", default="", help="its source language (default: en)")
+    p.add_argument("-t", "--target-lang", default="",
+                   help="its target language (default: de on Multi30K, fr on Tatoeba)")
+    p.add_argument("--corpus", choices=["auto", "multi30k", "tatoeba"], default="auto",
+                   help="auto: Multi30K when ../shared/data has it, else the Tatoeba slice")
+    p.add_argument("--arch", default="bt_transformer_small", help="model trained without --path")
+    p.add_argument("--updates", type=int, default=600, help="its training updates")
     p.add_argument("--lines", type=int, default=1000, help="input lines for the speed test")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--chunk-size", type=int, default=10000)
-    p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS for both tools")
-    p.add_argument("--memory", action="store_true", help="measure peak RSS, 10k vs 100k lines")
-    p.add_argument("--quality", action="store_true",
-                   help="BLEU of both backends' back-translations of a held-out parallel set")
+    p.add_argument("--threads", type=int, default=2,
+                   help="CPU threads / processes of every tool (fairseq-generate: torch threads)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each command (median)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--no-speed", action="store_true", help="skip the speed comparison")
+    p.add_argument("--no-quality", action="store_true", help="skip the BLEU comparison")
+    p.add_argument("--memory", action="store_true", help="peak RSS, 10k vs 100k lines")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke test: 16 lines, one repeat, memory on 100 vs 400 lines in "
+                   "chunks of 100 (without --path: a tiny model, 20 updates)")
+    p.add_argument("--table", help="also write the table (markdown) to this file")
     p.add_argument("--workdir", help="keep files here (default: a temp dir)")
     args = p.parse_args()
-    if not MONO.exists():
-        sys.exit(f"{MONO} not found (set BT_SHARED_DATA)")
+    if args.quick:
+        args.lines, args.repeats, args.chunk_size = 16, 1, 100
+        args.updates, args.arch = 20, "bt_transformer_tiny"
+    data = Data(args.corpus, args.source_lang, args.target_lang)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
+    load = os.getloadavg()
+    table = [f"bench_generate.py on {args.device}, load average before: "
+             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         if args.path:
-            ckpt, data, spm = args.path, args.data or os.path.dirname(args.path), args.spm_model
-            if not spm:
+            if not args.spm_model:
                 sys.exit("--spm-model is needed with --path")
+            ckpt, data_dir, spm = args.path, args.data or os.path.dirname(args.path), args.spm_model
         else:
             t0 = time.time()
-            ckpt, data, spm = train_tiny(work / "model", env)
-            print(f"trained a tiny en->de model in {time.time() - t0:.0f} s: {ckpt}")
+            ckpt, data_dir, spm = train_model(data, work / "model", args, env)
+            table.append(f"trained {args.arch} {data.src}->{data.tgt} on {data.name} "
+                         f"({args.updates} updates) in {time.time() - t0:.0f} s")
+        runner = Runner(args, ckpt, data_dir, spm, data.src, data.tgt, work, env)
         if not args.no_speed:
-            speed(args, ckpt, data, spm, work, env)
-        if args.quality:
-            quality(args, ckpt, data, spm, work, env)
+            speed(runner, data, args, table)
+        if not args.no_quality:
+            quality(runner, data, args, table)
         if args.memory:
-            memory(args, ckpt, data, spm, work, env)
+            memory(runner, data, args, table)
+    load = os.getloadavg()
+    table.append(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    print("\n".join(table))
+    if args.table:
+        Path(args.table).write_text("\n".join(table) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -69,11 +69,14 @@ def translate_file(cfg: EvaluateConfig, num_inputs: int) -> List[str]:
     hyps: Dict[int, str] = {}
     total = too_long = 0
     progress = SentenceProgress(num_inputs, cfg.log_interval)
-    for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
-        out, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
-        hyps.update({h.line: h.synthetic for h in out if h.k == 0})
-        total += chunk.num_lines
-        too_long += sum(skipped.values())
+    try:
+        for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
+            out, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
+            hyps.update({h.line: h.synthetic for h in out if h.k == 0})
+            total += chunk.num_lines
+            too_long += sum(skipped.values())
+    finally:
+        model.close()
     if too_long:
         print(f"{PROG}: warning: {too_long} lines of {cfg.input} are longer than the model's "
               f"{model.max_source_positions} tokens: empty hypotheses", file=sys.stderr)

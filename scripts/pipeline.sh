@@ -21,7 +21,7 @@ SPM_VOCAB=${SPM_VOCAB:-4000}            # joint sentencepiece vocabulary
 BT_TAG=${BT_TAG-<BT>}                   # tagged back-translation (Caswell et al. 2019); empty: off
 BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
 BT_BEAM=${BT_BEAM:-2}                   # beam size of back-translation (modes beam, noised_beam)
-BT_BACKEND=${BT_BACKEND:-fairseq}       # fairseq | ctranslate2 (fairseq-bt-generate --backend)
+BT_BACKEND=${BT_BACKEND:-ctranslate2}   # ctranslate2 | fairseq (fairseq-bt-generate --backend)
 BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --fp16 --max-tokens 16000
 BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
 BT_UPDATES=${BT_UPDATES:-2}             # the +BT model trains BT_UPDATES x the profile's max_update on

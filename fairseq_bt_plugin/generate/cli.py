@@ -3,7 +3,7 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ..cli import run_reporting_user_errors
 from ..errors import check
@@ -89,7 +89,6 @@ def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_
 def generate(cfg: BTGenerateConfig) -> Dict:
     """Decode every chunk of this shard not yet done, then assemble the final files."""
     from .decoder import reverse_model
-    from .filters import filter_hypotheses
 
     files = input_files(cfg.input)
     model = reverse_model(cfg)  # every model / dictionary / spm error before anything is written
@@ -104,6 +103,23 @@ def generate(cfg: BTGenerateConfig) -> Dict:
 
     def mine(c: int) -> bool:
         return c % cfg.num_shards == cfg.shard_id
+
+    try:
+        num_lines, chunk_count = _decode(cfg, files, model, store, mine)
+    finally:
+        model.close()
+    names = OutputNames(cfg.output_dir, cfg.prefix, cfg.target_lang, cfg.source_lang)
+    summary = {"command": "generate", "model": absolute_model_path(cfg.path), "seed": cfg.seed,
+               "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg),
+               "ct2_convert_seconds": model.convert_seconds}
+    return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
+                    cfg.keep_duplicates, binarize, summary, cfg.weights)
+
+
+def _decode(cfg: BTGenerateConfig, files: List[str], model, store: WorkStore, mine
+            ) -> Tuple[int, int]:
+    """Decode and save every chunk of ``mine`` not done yet; (input lines, chunks)."""
+    from .filters import filter_hypotheses
 
     tty = sys.stderr.isatty()
     progress = Progress(count_lines(files) if tty else None, cfg.log_interval, tty)
@@ -130,11 +146,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
         progress.update(chunk.index, chunk.num_lines, translated)
     progress.close(last)
     store.save_total(num_lines, chunk_count)
-    names = OutputNames(cfg.output_dir, cfg.prefix, cfg.target_lang, cfg.source_lang)
-    summary = {"command": "generate", "model": absolute_model_path(cfg.path), "seed": cfg.seed,
-               "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg)}
-    return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
-                    cfg.keep_duplicates, binarize, summary, cfg.weights)
+    return num_lines, chunk_count
 
 
 def generate_all(cfg: BTGenerateConfig) -> List[Dict]:
@@ -195,7 +207,9 @@ def _print_result(summary: Dict) -> None:
     lang = f"{options['target_lang']}: " if options.get("target_langs") else ""
     print(f"{PROG}: {lang}{summary['output_pairs']} pairs from {summary['input_lines']} input "
           f"lines (skipped {summary['skipped_input'] or 0}, filtered {summary['filtered'] or 0}); "
-          f"{summary['sentences_per_second']} sentences/s", file=sys.stderr)
+          f"{summary['sentences_per_second']} sentences/s"
+          + (f"; CTranslate2 conversion {summary['ct2_convert_seconds']} s"
+             if summary.get("ct2_convert_seconds") else ""), file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

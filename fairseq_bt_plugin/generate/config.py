@@ -123,7 +123,8 @@ class BTGenerateConfig(DecodingConfig, BTWeightsConfig,
 
 # Options that change where files go or how progress is shown, not what is generated.
 NOT_HASHED = ("output_dir", "binarize_to", "srcdict", "tgtdict", "shard_id", "log_interval",
-              "cpu", "cpu_threads", "ct2_model_dir", "_name")
+              "cpu", "cpu_threads", "ct2_model_dir", "ct2_inter_threads", "ct2_intra_threads",
+              "workers", "_name")
 
 
 @dataclass

@@ -14,6 +14,8 @@ from omegaconf import MISSING
 from ..errors import check
 
 BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
+CT2_COMPUTE_TYPES = ChoiceEnum(["auto", "float32", "int8", "int8_float32", "float16",
+                                "int8_float16", "bfloat16", "int8_bfloat16"])
 
 
 @dataclass
@@ -67,11 +69,32 @@ class DecodingConfig(FairseqDataclass):
         default="", metadata={"help": "--backend ctranslate2: where the converted model is "
                               "kept (default: fairseq-bt-generate: PREFIX.work/ct2_model in "
                               "--output-dir; fairseq-bt-evaluate: OUTPUT_PREFIX.ct2_model)"})
+    ct2_compute_type: CT2_COMPUTE_TYPES = field(
+        default="auto",
+        metadata={"help": "--backend ctranslate2: weights and arithmetic (CTranslate2's "
+                  "compute_type); auto: int8 on CPU (faster than float32 at the same held-out "
+                  "BLEU: README, Benchmarks), float16 on GPU"})
+    ct2_inter_threads: int = field(
+        default=0,
+        metadata={"help": "--backend ctranslate2: batches decoded at the same time, each by "
+                  "its own thread (0: one per available CPU core; 1 on "
+                  "GPU); sampling gives the same samples for any number"})
+    ct2_intra_threads: int = field(
+        default=1,
+        metadata={"help": "--backend ctranslate2: threads that share the work of one batch "
+                  "(more pay off only for large models)"})
+    workers: int = field(
+        default=0,
+        metadata={"help": "fairseq backend on CPU: processes of one torch thread each that "
+                  "decode a chunk's batches at the same time, merged in order (the output is "
+                  "the same for any number); 0: one per available CPU core; 1: this process "
+                  "alone, with --cpu-threads"})
     cpu: bool = field(default=False, metadata={"help": "decode on CPU even if CUDA is there"})
     fp16: bool = field(default=False, metadata={"help": "decode in half precision (GPU)"})
     cpu_threads: int = field(
-        default=0, metadata={"help": "torch CPU threads (0: torch's default); use 1 when "
-                             "running one shard per core"})
+        default=0, metadata={"help": "torch CPU threads of a process that decodes alone "
+                             "(--workers 1, GPU; 0: torch's default); --workers 1 "
+                             "--cpu-threads 1 when running one shard per core"})
 
 
 def other_default(cls: Type[FairseqDataclass], name: str, default: Any) -> dataclasses.Field:
@@ -107,4 +130,7 @@ def validate_decoding(cfg: DecodingConfig) -> None:
     check(cfg.beam >= 1, f"--beam must be >= 1, got {cfg.beam}")
     check(cfg.batch_size is None or cfg.batch_size >= 1, "--batch-size must be >= 1")
     check(cfg.max_tokens is None or cfg.max_tokens >= 1, "--max-tokens must be >= 1")
+    check(cfg.workers >= 0, f"--workers must be >= 0 (0: one per CPU core), got {cfg.workers}")
+    check(cfg.ct2_inter_threads >= 0, "--ct2-inter-threads must be >= 0 (0: one per CPU core)")
+    check(cfg.ct2_intra_threads >= 1, "--ct2-intra-threads must be >= 1")
     check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")

@@ -6,13 +6,14 @@ Batches are made from one chunk at a time, sorted by length; no sentence is ever
 (fairseq-generate rounds ``--batch-size`` batches to multiples of 8 and loses the rest).
 Beam search by default; a caller may ask for another search (fairseq's ``GenerationConfig``
 fields: sampling, nbest, temperature) and noise the output tokens. Randomness (sampling,
-noise) depends only on the seed and the chunk / line index.
+noise) depends only on the seed and the line index (sampling: of the batch's first line), never
+on the process that decodes it: ``--workers N`` decode a chunk's batches in N processes.
 """
 import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -150,9 +151,11 @@ class Translator:
 
     ``search``: fields of fairseq's ``GenerationConfig`` that replace beam search with
     ``cfg.beam`` (``beam``, ``nbest``, ``sampling``, ``sampling_topk``, ...); ``seed``: seeds
-    each chunk's randomness (with the chunk index); ``noise`` (built from the loaded
-    dictionaries: ``noise(translator)``) changes each output's tokens, and detokenisation keeps
-    the pieces ``keep``."""
+    each batch's randomness (with the batch's first line index, :meth:`batch_seed`);
+    ``noise`` (built from the loaded dictionaries: ``noise(translator)``) changes each
+    output's tokens, and detokenisation keeps the pieces ``keep``."""
+
+    convert_seconds: Optional[float] = None  # time spent converting the model (CTranslate2)
 
     def __init__(self, cfg: DecodingConfig, search: Optional[Dict[str, Any]] = None,
                  seed: Optional[int] = None,
@@ -184,6 +187,7 @@ class Translator:
         if cfg.cpu_threads > 0:
             torch.set_num_threads(cfg.cpu_threads)
         self.src_langtok = self.tgt_langtok = None  # multilingual models: see language_tokens
+        self._pool = None  # worker processes (--workers), started with the first chunk
         self._setup()
         self.noise = noise(self) if noise is not None else None
 
@@ -234,13 +238,11 @@ class Translator:
                 skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
                 continue
             items.append((line, text, pieces, ids))
-        if self.seed is not None:
-            self._seed(derived_seed(self.seed, chunk.index))
         out: List[Hypothesis] = []
-        batch_size, max_tokens = self.batch_limits
         generate_seconds = 0.0
-        for batch in make_batches([len(x[3]) for x in items], batch_size, max_tokens):
-            hypotheses, seconds = self._translate_batch([items[i] for i in batch])
+        batches = [[items[i] for i in batch] for batch in make_batches(
+            [len(x[3]) for x in items], *self.batch_limits)]
+        for batch, (hypotheses, seconds) in zip(batches, self._translate_batches(batches)):
             out.extend(hypotheses)
             generate_seconds += seconds
             if on_batch is not None:
@@ -248,8 +250,47 @@ class Translator:
         out.sort(key=lambda h: (h.line, h.k))
         return out, skipped, generate_seconds
 
-    def _seed(self, seed: int) -> None:
-        torch.manual_seed(seed)  # fairseq's sampling draws from torch's global generator
+    def batch_seed(self, batch) -> Optional[int]:
+        """The seed of a batch's randomness: from ``seed`` and the batch's first input line,
+        so the same whichever process or thread decodes the batch."""
+        return None if self.seed is None else derived_seed(self.seed, batch[0][0])
+
+    def _translate_batches(self, batches) -> Iterator[Tuple[List[Hypothesis], float]]:
+        """:meth:`_translate_batch` of each batch, in order: in this process, or with
+        ``--workers N`` in N processes (forked from this one, one torch thread each)."""
+        workers = self.num_workers
+        if workers <= 1 or len(batches) <= 1:
+            yield from map(self._translate_seeded, batches)
+            return
+        if self._pool is None:
+            import multiprocessing
+
+            global _FORKED
+            _FORKED = self
+            torch.set_num_threads(1)  # this process only reads, encodes and writes now
+            # a worker exits when this process dies (end of its task queue)
+            self._pool = multiprocessing.get_context("fork").Pool(
+                workers, initializer=torch.set_num_threads, initargs=(1,))
+        yield from self._pool.imap(_translate_in_worker, batches)
+
+    @property
+    def num_workers(self) -> int:
+        """Processes that decode (``--workers``; the fairseq backend on CPU)."""
+        if self.use_cuda:
+            return 1
+        return self.cfg.workers or len(os.sched_getaffinity(0))
+
+    def close(self) -> None:
+        """Stop the worker processes (``--workers``), if any."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
+    def _translate_seeded(self, batch) -> Tuple[List[Hypothesis], float]:
+        seed = self.batch_seed(batch)
+        if seed is not None:
+            torch.manual_seed(seed)  # fairseq's sampling draws from torch's global generator
+        return self._translate_batch(batch)
 
     def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
         from fairseq.data import data_utils
@@ -295,6 +336,13 @@ class Translator:
             out_pieces = self.tgt_dict.string(tokens)
             synthetic = self.tgt_proc.decode(out_pieces)
         return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score, logprob)
+
+
+_FORKED: Optional[Translator] = None  # the translator of the process that forked the workers
+
+
+def _translate_in_worker(batch) -> Tuple[List[Hypothesis], float]:
+    return _FORKED._translate_seeded(batch)
 
 
 def build_translator(cfg: DecodingConfig, ct2_model_dir: str, **kwargs) -> Translator:

@@ -6,15 +6,18 @@ moved into place, so an interrupted conversion is redone, never half-used; it is
 too when the checkpoint or a dictionary changed since (fingerprints in
 ``converted_from.json``). Scores are log-probabilities of the output by CTranslate2's forced
 decoding (``score_batch``: eos included, as fairseq's; the model at temperature 1).
-Sampling reloads the model once per chunk (see :meth:`CT2Translator._seed`).
+Batches run in parallel on ``--ct2-inter-threads`` threads (one thread each: on small models
+that beats intra-op threads). Sampling loads a one-thread translator per batch, seeded from
+the batch's first line (see :meth:`CT2Translator._seeded_translator`).
 """
 import json
 import os
 import shutil
 import time
-from typing import List, Tuple
+from collections import deque
+from typing import Iterator, List, Tuple
 
-from ..errors import BTUserError
+from ..errors import BTUserError, check
 from ..fingerprint import fingerprint, same_contents
 from .translator import Hypothesis, Translator, mismatch_error
 
@@ -38,11 +41,19 @@ class CT2Translator(Translator):
         from fairseq.data import Dictionary
 
         cfg = self.cfg
+        supported = ctranslate2.get_supported_compute_types(self.device)
+        check(self.compute_type in supported,
+              f"--ct2-compute-type {self.compute_type}: not supported on {self.device} by this "
+              f"CTranslate2 (supported: {', '.join(sorted(supported))})")
         self.src_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.source_lang}.txt"))
         self.tgt_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
-        if not self._converted_from_these_files(self.model_dir):
+        if self._converted_from_these_files(self.model_dir):
+            self.convert_seconds = 0.0
+        else:
+            t0 = time.perf_counter()
             self._convert(self.model_dir)
-        self.translator = self._translator()
+            self.convert_seconds = round(time.perf_counter() - t0, 3)
+        self.translator = self._translator(self.num_threads)
         self.max_source_positions = 1024  # CTranslate2's default max_input_length
 
     def _sources(self) -> List[str]:
@@ -61,13 +72,29 @@ class CT2Translator(Translator):
         new = [fingerprint(p) for p in self._sources()]
         return len(old) == len(new) and all(map(same_contents, old, new))
 
-    def _translator(self):
+    @property
+    def num_threads(self) -> int:
+        """Batches decoded at the same time (``--ct2-inter-threads``)."""
+        if self.use_cuda:
+            return 1
+        return self.cfg.ct2_inter_threads or len(os.sched_getaffinity(0))
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.use_cuda else "cpu"
+
+    @property
+    def compute_type(self) -> str:
+        if self.cfg.ct2_compute_type != "auto":
+            return self.cfg.ct2_compute_type
+        return "float16" if self.use_cuda else "int8"
+
+    def _translator(self, inter_threads: int):
         import ctranslate2
 
         return ctranslate2.Translator(
-            self.model_dir, device="cuda" if self.use_cuda else "cpu",
-            compute_type="float16" if self.cfg.fp16 else "default", inter_threads=1,
-            intra_threads=max(self.cfg.cpu_threads, 0))
+            self.model_dir, device=self.device, compute_type=self.compute_type,
+            inter_threads=inter_threads, intra_threads=self.cfg.ct2_intra_threads)
 
     def _convert(self, model_dir: str) -> None:
         from ctranslate2.converters import FairseqConverter
@@ -114,15 +141,17 @@ class CT2Translator(Translator):
         torch.save(state, scratch)
         return scratch
 
-    def _seed(self, seed: int) -> None:
-        """CTranslate2 seeds a worker thread's generator when the thread starts, so sampling
-        gets a fresh translator (its model reloaded) for every chunk."""
+    def _seeded_translator(self, seed: int):
+        """A one-thread translator whose sampling is seeded with ``seed``: CTranslate2 seeds a
+        thread's generator from the global seed when the thread first samples, so the
+        translator samples one token right away."""
         import ctranslate2
 
-        if self.search.sampling:
-            ctranslate2.set_random_seed(seed)
-            self.translator = None
-            self.translator = self._translator()
+        ctranslate2.set_random_seed(seed)
+        translator = self._translator(1)
+        translator.translate_batch([["<unk>"]], beam_size=1, sampling_topk=0,
+                                   max_decoding_length=1)
+        return translator
 
     def _options(self, max_source_len: int) -> dict:
         """CTranslate2's options for fairseq's search options ``self.search``."""
@@ -139,18 +168,44 @@ class CT2Translator(Translator):
             opts.update(beam_size=search.beam)
         return opts
 
-    def _translate_batch(self, items) -> Tuple[List[Hypothesis], float]:
+    def _translate_batches(self, batches) -> Iterator[Tuple[List[Hypothesis], float]]:
+        """Up to ``num_threads`` batches decoded at the same time, returned in order. Beam
+        search: one translator with that many threads; sampling: one seeded translator per
+        batch (:meth:`batch_seed`), so the samples do not depend on the threads."""
+        depth = self.num_threads if self.search.sampling else 2 * self.num_threads
+        pending: deque = deque()
+        last = time.perf_counter()
+
+        def done():
+            nonlocal last
+            out = self._collect(*pending.popleft())
+            now = time.perf_counter()
+            seconds, last = now - last, now
+            return out, seconds
+
+        for batch in batches:
+            pending.append(self._submit(batch))
+            if len(pending) >= depth:
+                yield done()
+        while pending:
+            yield done()
+
+    def _submit(self, items):
+        """Start decoding a batch: (items, source pieces, translator, async results)."""
         sources = [x[2].split() for x in items]
-        t0 = time.perf_counter()
-        results = self.translator.translate_batch(
-            sources, **self._options(max(len(x[3]) for x in items)))
-        seconds = time.perf_counter() - t0
+        translator = (self._seeded_translator(self.batch_seed(items)) if self.search.sampling
+                      else self.translator)
+        return items, sources, translator, translator.translate_batch(
+            sources, asynchronous=True, **self._options(max(len(x[3]) for x in items)))
+
+    def _collect(self, items, sources, translator, pending) -> List[Hypothesis]:
+        results = [r.result() for r in pending]
         out = []
         pairs = [(source, hyp) for source, result in zip(sources, results)
                  for hyp in result.hypotheses[: self.search.nbest]]
         # log p(hypothesis | source) by forced decoding: translate_batch's scores are
         # normalised by length^lenpen and leave out the end-of-sentence token
-        scored = iter(self.translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
+        scored = iter(translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
                       if pairs else [])
         for (line, text, pieces, _), result in zip(items, results):
             for k, hyp in enumerate(result.hypotheses[: self.search.nbest]):
@@ -160,4 +215,4 @@ class CT2Translator(Translator):
                 out.append(self._hypothesis(line, k, text, pieces, tokens,
                                             sum(log_probs) / max(len(log_probs), 1),
                                             sum(log_probs)))
-        return out, seconds
+        return out
