@@ -4,6 +4,7 @@ a lent GPU with ``python -m pytest -q tests/test_gpu.py`` (README, "Checked on a
 import ctypes
 import json
 import re
+import subprocess
 import sys
 
 import pytest
@@ -74,16 +75,23 @@ def test_bt_translation_trains_in_fp16_on_gpu_with_every_source_logged(corpus, t
 def test_generation_on_gpu_writes_every_line(corpus, reverse_model, tmp_path, backend):
     """fairseq-bt-generate on the GPU in half precision, a batch size that is no multiple of
     8 (fairseq-generate's #5036 trap): 37 lines in, 37 pairs out."""
+    inp = make_input(corpus, tmp_path / "mono.txt", 37)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", str(inp), "--path",
+           str(reverse_model), "--data", str(corpus.bin), "--spm-model", str(corpus.spm),
+           "-s", corpus.tgt, "-t", corpus.src, "--output-dir", str(out), "--fp16",
+           "--batch-size", "5", "--backend", backend] + FAST
     if backend == "ctranslate2":
         ct2 = pytest.importorskip("ctranslate2")
         if ct2.get_cuda_device_count() == 0 or not loadable("libcublas.so.12"):
-            pytest.skip("ctranslate2 4.x on a GPU needs CUDA 12's libcublas.so.12")
-    inp = make_input(corpus, tmp_path / "mono.txt", 37)
-    out = tmp_path / "out"
-    run([sys.executable, "-m", "fairseq_bt_plugin.generate", "--input", str(inp), "--path",
-         str(reverse_model), "--data", str(corpus.bin), "--spm-model", str(corpus.spm),
-         "-s", corpus.tgt, "-t", corpus.src, "--output-dir", str(out), "--fp16",
-         "--batch-size", "5", "--backend", backend] + FAST)
+            # what a user without CUDA 12's cuBLAS gets: one line, no output
+            p = subprocess.run(cmd, capture_output=True, text=True)
+            assert p.returncode != 0
+            assert p.stderr.strip().splitlines()[-1].startswith(
+                "fairseq-bt-generate: error: --backend ctranslate2 on the GPU:"), p.stderr
+            pytest.skip("ctranslate2 4.x on a GPU needs CUDA 12's libcublas.so.12 (the one-line "
+                        "error without it checked)")
+    run(cmd)
     summary = json.loads((out / "bt.summary.json").read_text())
     assert summary["input_lines"] == summary["translated"] == 37
     syn, orig, _, _ = outputs(out)

@@ -54,6 +54,14 @@ class CT2Translator(Translator):
             self._convert(self.model_dir)
             self.convert_seconds = round(time.perf_counter() - t0, 3)
         self.translator = self._translator(self.num_threads)
+        if self.use_cuda:  # CUDA libraries load at the first translation: fail before output
+            try:
+                self.translator.translate_batch([["<unk>"]], beam_size=1, max_decoding_length=1)
+            except RuntimeError as e:
+                raise BTUserError(
+                    f"--backend ctranslate2 on the GPU: {str(e).splitlines()[0]} (ctranslate2 "
+                    f"{ctranslate2.__version__} needs the CUDA libraries it was built for, e.g. "
+                    "pip install nvidia-cublas-cu12; or use --cpu or --backend fairseq)") from None
         self.max_source_positions = 1024  # CTranslate2's default max_input_length
 
     def _sources(self) -> List[str]:
