@@ -36,7 +36,7 @@ TIERS = {
     "test_transfer.py": "integration", "test_vae_denoising.py": "integration",
     "test_generate_resume.py": "system", "test_resume_training.py": "system",
     "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
-    "test_fetch_multi30k.py": "system",
+    "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
 }
 
 

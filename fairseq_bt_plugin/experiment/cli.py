@@ -84,11 +84,17 @@ def settings(args: argparse.Namespace) -> None:
     if args.configs:
         loader.check_profile(exp, args.configs, args.file)
     saved = os.path.join(exp.work, "experiment.yaml") if args.save else ""
-    if saved:
+    if saved:  # rewritten only when it changes (a re-run leaves the run directory as it was)
+        text = f"# {os.path.abspath(args.file)} as the pipeline ran it (overrides applied)\n" \
+            + yaml.safe_dump(as_dict(exp), sort_keys=False, allow_unicode=True)
         os.makedirs(exp.work, exist_ok=True)
-        with atomic_open(saved) as f:
-            f.write(f"# {args.file} as the pipeline ran it (overrides applied)\n")
-            yaml.safe_dump(as_dict(exp), f, sort_keys=False, allow_unicode=True)
+        old = ""
+        if os.path.isfile(saved):
+            with open(saved, encoding="utf-8") as f:
+                old = f.read()
+        if old != text:
+            with atomic_open(saved) as f:
+                f.write(text)
     for var, value in shell_settings(exp, saved).items():
         print(f"{var}={shlex.quote(value)}")
 
