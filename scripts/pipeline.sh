@@ -35,7 +35,8 @@ read -r max_update on_cpu <<< "$profile"
 echo "== data: $EXPERIMENT_NAME ($BITEXT bitext pairs, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
 if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ needs no corpus (e.g. copied to a GPU host)
   rm -rf "$WORK/raw.tmp"
-  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" || exit 2
+  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
+    --origin "$experiment" || exit 2
   # TODO(lead, at the merge with the cleaning branch): call fairseq-bt-clean unconditionally
   if command -v fairseq-bt-clean > /dev/null && fairseq-bt-clean --help > /dev/null 2>&1; then
     # shellcheck disable=SC2086

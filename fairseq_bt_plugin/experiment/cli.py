@@ -4,7 +4,7 @@ raw data, and the example file with every key.
   settings FILE [KEY=VALUE ...]   check the file; print the pipeline's settings as shell
                                   assignments (environment variables override the file,
                                   KEY=VALUE both); --save writes the result to WORK/experiment.yaml
-  raw FILE [KEY=VALUE ...] --out DIR
+  raw FILE [KEY=VALUE ...] --out DIR [--origin FILE]
                                   write the raw data (train, valid, test_NAME, mono) to DIR
   example                         print configs/experiments/example.yaml (every key, its help)
 """
@@ -101,7 +101,7 @@ def settings(args: argparse.Namespace) -> None:
 
 def raw(args: argparse.Namespace) -> None:
     exp = loader.load(args.file, args.overrides)
-    summary = materialise(exp, args.file, args.out)
+    summary = materialise(exp, args.origin or args.file, args.out)
     kept = ", ".join(f"{k} {v['kept']}" for k, v in summary.items())
     print(f"{PROG} raw: {args.out}: {kept}", file=sys.stderr)
 
@@ -185,6 +185,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                            help="write the settings to WORK/experiment.yaml")
         else:
             p.add_argument("--out", required=True, help="the raw data folder (must not exist)")
+            p.add_argument("--origin", default="",
+                           help="the file to name in errors (FILE was made from it)")
     sub.add_parser("example")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
