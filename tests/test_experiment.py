@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+from conftest import ROOT, SHARED_DATA, SRC, TATOEBA, TGT, read_lines, write_lines
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.experiment import cli, loader
 from fairseq_bt_plugin.experiment.raw import materialise
@@ -124,7 +124,7 @@ def test_url_downloaded_once_into_the_cache_and_md5_checked(tmp_path):
         (site / f"dev.{lang}").write_bytes((TATOEBA / f"valid.{lang}").read_bytes())
     server = Server(site)
     valid = {"source": [{"url": f"{server.url}/dev.{src}", "md5": md5(site / f"dev.{src}")}],
-             "target": [{"path": "no_such_file", "url": f"{server.url}/dev.{tgt}",
+             "target": [{"path": "no_such_file", "url": (site / f"dev.{tgt}").as_uri(),
                          "md5": md5(site / f"dev.{tgt}")}]}
     exp = write_experiment(tmp_path / "e.yaml", src, tgt, valid=valid,
                            cache_dir=str(tmp_path / "cache"))
@@ -236,6 +236,8 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
              "target": [bad_lines(tmp_path, "long", 10, tgt)]}
     empty = tmp_path / f"empty.{src}"
     empty.write_text("")
+    latin1 = tmp_path / f"latin1.{src}"
+    latin1.write_bytes("un\ndeux\nd\u00e9j\u00e0\n".encode("latin-1"))
     valid = {"source": [str(TATOEBA / f"valid.{src}")], "target": [str(TATOEBA / f"valid.{tgt}")],
              "max_pairs": 30}  # write_experiment's valid set
     with_md5 = {"source": [{"path": str(TATOEBA / f"valid.{src}"), "md5": "f" * 32}],
@@ -248,6 +250,9 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
         "valid lines": ({"valid": short}, [], "valid: the source side has 9 lines"),
         "test lines": ({"tests": {"t": short}}, [], "tests.t: the source side has 9 lines"),
         "empty file": ({}, [f"valid.source={empty}"], rf"valid.source\[0\]: {empty}: empty file"),
+        "not UTF-8": ({}, [f"valid.source={latin1}"],
+                      rf"valid.source\[0\]: {latin1}:3: invalid UTF-8"),
+        "out of range": ({}, ["bt.beam=0"], "bt.beam must be >= 1, got 0"),
         "unknown language": ({"source_lang": "xx"}, [], "source_lang: unknown language code "
                              "'xx' for the Moses normaliser"),
         "test equals valid": ({"tests": {"same": valid}}, [], "tests.same: the same pairs as "
@@ -265,7 +270,8 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
     }
 
 
-CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty file",
+CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty file", "not UTF-8",
+         "out of range",
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
          "wrong type", "bad md5", "url without md5", "rounds without mono_source"]
 
@@ -293,3 +299,65 @@ def test_command_line_error_is_one_line_and_writes_nothing(tmp_path):
         f"fairseq-bt-experiment: error: {path}: valid.source[0]: {tmp_path / 'missing'}: file "
         "not found\n"), p.stderr
     assert not (tmp_path / "raw").exists()
+
+
+# ---- the shipped experiments on the real corpora (optional extras: ../shared/data) ----------
+
+def zcat_head(path: Path, n: int):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [line for _, line in zip(range(n), f)]
+
+
+def raw_text(folder: Path, name: str):
+    with open(folder / name, encoding="utf-8") as f:
+        return f.readlines()
+
+
+def multi30k_upstream(site: Path, shared: Path) -> None:
+    """The layout of GitHub multi30k/dataset's data/ (task*/raw/FILE) for a local server."""
+    for task in ("task1", "task2"):
+        (site / task / "raw").mkdir(parents=True)
+        for f in (shared / task).glob("*.gz"):
+            (site / task / "raw" / f.name).symlink_to(f)
+
+
+@pytest.mark.shared_data("multi30k")
+def test_demo_data_is_the_former_pipelines(tmp_path):
+    """multi30k_demo.yaml makes raw/ byte for byte as the pipeline did before experiment files
+    (``zcat FILE | head -n N`` of task1 and of ../shared's mono/, which
+    task2 + exclude + dedup rebuilds), from ../shared and, without it, downloaded."""
+    shared = SHARED_DATA / "multi30k"
+    demo = str(EXPERIMENTS / "multi30k_demo.yaml")
+    expected = {}
+    for lang in ("de", "en"):
+        expected[f"train.{lang}"] = zcat_head(shared / "task1" / f"train.{lang}.gz", 3000)
+        expected[f"valid.{lang}"] = zcat_head(shared / "task1" / f"val.{lang}.gz", 1014)
+        expected[f"test_flickr2016.{lang}"] = zcat_head(
+            shared / "task1" / f"test_2016_flickr.{lang}.gz", 1000)
+        expected[f"mono.{lang}"] = zcat_head(
+            shared / "mono" / f"task2_train.{lang}.dedup_notask1.gz", 10000)
+    materialise(loader.load(demo, [f"data_dir={shared}"]), demo, str(tmp_path / "raw"))
+    for name, want in expected.items():
+        assert raw_text(tmp_path / "raw", name) == want, name
+    site = tmp_path / "site"
+    multi30k_upstream(site, shared)
+    server = Server(site)
+    cache = tmp_path / "cache"
+    exp = loader.load(demo, [f"data_dir={tmp_path / 'nothing'}", f"vars.upstream={server.url}",
+                             f"cache_dir={cache}"])
+    materialise(exp, demo, str(tmp_path / "downloaded"))
+    server.close()
+    assert len(list(cache.glob("*/*.gz"))) == 22  # task1 de/en (12), task2 train de/en (10)
+    for name, want in expected.items():
+        assert raw_text(tmp_path / "downloaded", name) == want, name
+
+
+@pytest.mark.shared_data("tatoeba/fra-eng")
+def test_tatoeba_example_data(tmp_path):
+    """tatoeba_fr_en.yaml: a random 10000 pairs as bitext; 10000 English sentences of other
+    pairs of train as monolingual text; dev and test whole."""
+    path = str(EXPERIMENTS / "tatoeba_fr_en.yaml")
+    summary = materialise(loader.load(path), path, str(tmp_path / "raw"))
+    assert {k: v["kept"] for k, v in summary.items()} == {
+        "train": 10000, "valid": 2000, "test_tatoeba": 2000, "mono.en": 10000, "mono.fr": 10000}
+    assert summary["mono.en"]["duplicates"] > 0  # English sentences with several translations
