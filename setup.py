@@ -35,6 +35,7 @@ setup(
             "fairseq-bt-prepare = fairseq_bt_plugin.prepare:main",
             "fairseq-bt-evaluate = fairseq_bt_plugin.evaluate:main",
             "fairseq-bt-report = fairseq_bt_plugin.report:main",
+            "fairseq-bt-experiment = fairseq_bt_plugin.experiment.cli:main",
             "fairseq-bt-init-checkpoint = fairseq_bt_plugin.init_checkpoint:cli_main",
         ]
     },

@@ -144,7 +144,11 @@ def load(path: str, overrides: Optional[List[str]] = None,
     for item in overrides or []:
         check("=" in item, f"{item}: an override is KEY=VALUE, e.g. bitext.max_pairs=1000")
         key, _, text = item.partition("=")
-        value = yaml.safe_load(text) if text else ""
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as e:
+            raise BTUserError(f"{path}: override {item}: not a YAML value ("
+                              f"{str(e).splitlines()[0]})") from None
         if key in INPUT_PATHS and value:
             value = os.path.abspath(os.path.expanduser(str(value)))
         for k in _expand(cfg, key):

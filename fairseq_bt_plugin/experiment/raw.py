@@ -5,6 +5,7 @@ Layout (the contract with ``fairseq-bt-clean`` and the stage scripts): ``train.{
 the experiment has source-language monolingual text, ``mono.SRC``; ``data.json`` counts what
 each came from. Lines are copied as they are (cleaning is ``fairseq-bt-clean``'s work).
 """
+import itertools
 import json
 import os
 import random
@@ -67,9 +68,10 @@ class Reader:
         exclude: Set[str] = set()
         for i, path in enumerate(self.paths(m.exclude, f"{key}.exclude")):
             exclude.update(self.lines([path], f"{key}.exclude[{i}]"))
-        if m.shuffle or m.skip:
+        if m.shuffle:
             lines = list(lines)
-            lines = [lines[i] for i in self.order(len(lines), m.shuffle)][m.skip:]
+            lines = [lines[i] for i in self.order(len(lines), True)]
+        lines = itertools.islice(lines, m.skip, None)  # a file beyond max_lines is not read
         counts = {"files": paths, "exclude_files": len(m.exclude), "lines_read": 0,
                   "blank": 0, "excluded": 0, "duplicates": 0, "kept": 0}
         seen: Set[str] = set()
