@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Raw text to a sacrebleu table in one command, for the experiment a YAML file describes:
-#   bash scripts/pipeline.sh [EXPERIMENT.yaml] [KEY=VALUE ...]
-# (default configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml)
+#   bash scripts/pipeline.sh EXPERIMENT.yaml [KEY=VALUE ...]
+# (make demo: configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml)
 #   data -> clean -> prepare -> train reverse (TGT->SRC) -> back-translate TGT monolingual text
 #   -> train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
 #   bitext (bt_ft) -> evaluate -> report. Every stage skips finished work and resumes after a kill.
@@ -13,8 +13,7 @@ trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,9p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-experiment=$root/configs/experiments/multi30k_demo.yaml
-case "${1:-}" in -h|--help) usage ;; ""|*=*) ;; *) experiment=$1; shift ;; esac
+case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
 # every setting with its default comes from the experiment file (its schema:
 # fairseq_bt_plugin/experiment/config.py); the stages require theirs. Written to
 # WORK/experiment.yaml (EXPERIMENT_FILE), which reproduces this run.

@@ -95,3 +95,12 @@ def test_a_broken_file_stops_with_one_line_and_no_raw_data(tmp_path):
         f"source side has 30 lines ({folder / 'corpus' / f'web.{SRC}'}) but the target side 1 "
         f"({folder / 'corpus' / f'web.{TGT}'}): parallel files must be line-aligned"], p.stderr
     assert sorted(x.name for x in (tmp_path / "run").iterdir()) == ["experiment.yaml"]
+
+
+def test_the_experiment_file_is_required(tmp_path):
+    """No file (or KEY=VALUE first): the usage, exit status 2, nothing started."""
+    for args in ([], ["bt.beam=4"]):
+        p = subprocess.run(["bash", str(ROOT / "scripts" / "pipeline.sh"), *args], cwd=tmp_path,
+                           capture_output=True, text=True)
+        assert p.returncode == 2 and "bash scripts/pipeline.sh EXPERIMENT.yaml" in p.stderr
+    assert not list(tmp_path.iterdir())
