@@ -14,11 +14,11 @@ test: setup         ## the test suite (CPU, a few minutes): every tier but slow;
 test-quick: setup   ## the unit tier alone (under a minute)
 	$(PY) -m pytest -q -m "unit and not slow" tests
 
-demo: setup         ## main job: the demo pipeline on Multi30K de-en (about 37 minutes on 2 CPU cores)
-	bash scripts/pipeline.sh
+demo: setup         ## main job: configs/experiments/multi30k_demo.yaml (Multi30K de-en; about 37 minutes on 2 CPU cores)
+	bash scripts/pipeline.sh configs/experiments/multi30k_demo.yaml
 
-experiment: setup   ## the larger comparison: full task1 train, 100k monolingual lines, models to convergence
-	WORK=runs/experiment BITEXT=29000 MONO=100000 SPM_VOCAB=8000 PROFILE=$${PROFILE:-cpu_experiment} bash scripts/pipeline.sh
+experiment: setup   ## configs/experiments/multi30k_full.yaml: full task1 train, 100k monolingual lines, models to convergence
+	bash scripts/pipeline.sh configs/experiments/multi30k_full.yaml
 
 bench: setup        ## benchmarks, each as a ratio against stock fairseq in the same run
 	$(PY) benchmarks/run_all.py

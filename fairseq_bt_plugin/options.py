@@ -30,3 +30,18 @@ def parse_dataclass(cls: Type[C], argv: List[str], prog: str, description: str) 
     args = build_parser(cls, prog, description).parse_args(argv)
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def to_argv(cfg: FairseqDataclass) -> List[str]:
+    """The flags that :func:`parse_dataclass` turns back into ``cfg``: one for each field whose
+    value is not its default (a bool flag flips the default, as fairseq's parser does)."""
+    argv = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING \
+            else f.default
+        if f.name.startswith("_") or value == default:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        argv += [flag] if isinstance(default, bool) else [flag, str(value)]
+    return argv

@@ -1,94 +1,45 @@
 #!/usr/bin/env bash
-# Raw text to a sacrebleu table in one command: Multi30K de->en, baseline vs back-translation.
-#   prepare -> train reverse (en->de) -> back-translate English monolingual text ->
-#   train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
-#   bitext (bt_ft) -> evaluate -> report.
-# Every stage skips finished work and resumes after a kill. Settings below, all overridable:
-#   WORK=runs/x BITEXT=29000 MONO=100000 PROFILE=base_gpu bash scripts/pipeline.sh
+# Raw text to a sacrebleu table in one command, for the experiment a YAML file describes:
+#   bash scripts/pipeline.sh EXPERIMENT.yaml [KEY=VALUE ...]
+# (make demo: configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml)
+#   data -> clean -> prepare -> train reverse (TGT->SRC) -> back-translate TGT monolingual text
+#   -> train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
+#   bitext (bt_ft) -> evaluate -> report. Every stage skips finished work and resumes after a kill.
+# Environment variables override the file (WORK, PROFILE, BITEXT, MONO, BT_MODE, ...: README),
+# KEY=VALUE both:   WORK=runs/x bash scripts/pipeline.sh my.yaml bt.beam=4
 set -euo pipefail
 
-WORK=${WORK:-runs/demo}                 # run directory (everything is written here)
-CORPUS=${CORPUS:-}                      # Multi30K folder; default: ../shared/data/multi30k, else download
-DOWNLOAD_DIR=${DOWNLOAD_DIR:-data/multi30k}  # where the download goes when there is no CORPUS
-PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, cpu_experiment, gpu_experiment, base_gpu, tiny)
-SRC=${SRC:-de}
-TGT=${TGT:-en}
-BITEXT=${BITEXT:-3000}                  # task1 training pairs used as bitext (low-resource subset)
-MONO=${MONO:-10000}                     # monolingual TGT sentences to back-translate
-VALID=${VALID:-1014}                    # validation pairs (task1 val)
-TEST=${TEST:-1000}                      # test pairs (test_2016_flickr)
-SPM_VOCAB=${SPM_VOCAB:-4000}            # joint sentencepiece vocabulary
-BT_TAG=${BT_TAG-<BT>}                   # tagged back-translation (Caswell et al. 2019); empty: off
-BT_MODE=${BT_MODE:-beam}                # beam | greedy | sample | noised_beam
-BT_BEAM=${BT_BEAM:-2}                   # beam size of back-translation (modes beam, noised_beam)
-BT_BACKEND=${BT_BACKEND:-ctranslate2}   # ctranslate2 | fairseq (fairseq-bt-generate --backend)
-BT_ARGS=${BT_ARGS:-}                    # more fairseq-bt-generate flags, e.g. --fp16 --max-tokens 16000
-BT_TRAIN_ARGS=${BT_TRAIN_ARGS:-}        # extra hydra overrides for the +BT model, e.g. ++task.upsample_primary=2
-BT_UPDATES=${BT_UPDATES:-2}             # the +BT model trains BT_UPDATES x the profile's max_update on
-                                        # bitext + synthetic (several times the bitext's size)
-BT_FINETUNE=${BT_FINETUNE:-0.334}       # then goes on with the bitext alone for this share of
-                                        # max_update: system NAME_ft (0: no fine-tuning)
-BT_NAME=${BT_NAME:-bt}                  # name of the +BT system: a new name in the same WORK trains
-                                        # one more variant beside the finished ones (reverse,
-                                        # baseline, synthetic corpus reused)
-BT_FILTER=${BT_FILTER:-}                # METHOD:FRACTION: before the BT training, drop that fraction of
-                                        # the synthetic pairs, the worst by METHOD: dual (dual conditional
-                                        # cross-entropy of the reverse model and the baseline) or reverse
-                                        # (the reverse model's own score), e.g. dual:0.1; empty: off
-TRAIN_ARGS=${TRAIN_ARGS:-}              # extra hydra overrides for every model
-AVERAGE_LAST=${AVERAGE_LAST:-0}         # N > 1: every model keeps its last N interval checkpoints and
-                                        # evaluation and BT decode with their average, checkpoint_avg.pt
-                                        # (a model with fewer saved states: its checkpoint_best.pt)
-EVAL_BEAM=${EVAL_BEAM:-5}               # beam size of the test-set evaluation
-ROUNDS=${ROUNDS:-1}                     # >1: iterative back-translation (Hoang et al. 2018)
-BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the reverse model and BT
-                                        # (on CPU each with half the cores); 0: one at a time;
-                                        # default: 1 for a GPU profile, 0 for a CPU one (on 2 cores
-                                        # two 1-thread trainings were no faster than one after another)
-PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-60}  # seconds between progress lines when the output is
-                                        # not a terminal (a terminal gets one live line)
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM PROGRESS_INTERVAL AVERAGE_LAST  # the stages require them
-
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { sed -n '2,7p' "$0" >&2; exit 2; }
-take() {  # take FILE.gz N: the first N lines (head closing the pipe early is not an error)
-  [ -f "$1" ] || { echo "error: $1: not found" >&2; return 1; }
-  (set +o pipefail; zcat "$1" | head -n "$2")
-}
-[ $# -eq 0 ] || usage
-case "$BT_FILTER" in ""|dual:*|reverse:*) ;;
-  *) echo "error: BT_FILTER=$BT_FILTER: METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)" >&2; exit 2 ;;
-esac
-case "$AVERAGE_LAST" in *[!0-9]*|"") echo "error: AVERAGE_LAST=$AVERAGE_LAST: a number of checkpoints" >&2; exit 2 ;; esac
-if [ "$BT_NAME" != bt ] && [ "$ROUNDS" != 1 ]; then
-  echo "error: BT_NAME=$BT_NAME: variants are for ROUNDS=1; iterate in a new WORK" >&2; exit 2
-fi
+usage() { sed -n '2,9p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
-if [ -z "$CORPUS" ] && [ -d "$root/../shared/data/multi30k" ]; then CORPUS="$root/../shared/data/multi30k"; fi
-mkdir -p "$WORK"
-WORK=$(cd "$WORK" && pwd)
+case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
+# every setting with its default comes from the experiment file (its schema:
+# fairseq_bt_plugin/experiment/config.py); the stages require theirs. Written to
+# WORK/experiment.yaml (EXPERIMENT_FILE), which reproduces this run.
+settings=$(python -m fairseq_bt_plugin.experiment settings "$experiment" "$@" \
+  --configs "$root/configs" --save) || exit 2
+eval "$settings"
+export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND BT_SHARDS EVAL_BEAM PROGRESS_INTERVAL \
+  AVERAGE_LAST REVERSE_CHECKPOINT REVERSE_DATA REVERSE_SPM LAUNCHER EXPERIMENT_NAME EXPERIMENT_FILE
 # shellcheck disable=SC2206
 train_args=($TRAIN_ARGS)
 if [ "$AVERAGE_LAST" -gt 1 ]; then train_args+=("checkpoint.keep_interval_updates=$AVERAGE_LAST"); fi
 # the profile as training composes it (configs/_base.yaml etc. included)
-[ -f "$root/configs/$PROFILE.yaml" ] || { echo "error: PROFILE=$PROFILE: no $root/configs/$PROFILE.yaml" >&2; exit 2; }
 show=(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job)
 composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does not compose: ${show[*]}" >&2; exit 2; }
 profile=$(python -c "import sys, yaml
 c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
 read -r max_update on_cpu <<< "$profile"
 
-echo "== data: Multi30K subset ($BITEXT bitext pairs, $MONO monolingual $TGT sentences)"
-if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpus (e.g. copied to a GPU host)
-  corpus=$(CORPUS="$CORPUS" DOWNLOAD_DIR="$DOWNLOAD_DIR" bash "$here/stages/fetch_multi30k.sh")
-  mkdir -p "$WORK/raw.tmp"
-  for l in "$SRC" "$TGT"; do
-    take "$corpus/task1/train.$l.gz" "$BITEXT" > "$WORK/raw.tmp/train.$l"
-    take "$corpus/task1/val.$l.gz" "$VALID" > "$WORK/raw.tmp/valid.$l"
-    take "$corpus/task1/test_2016_flickr.$l.gz" "$TEST" > "$WORK/raw.tmp/test.$l"
-    take "$corpus/mono/task2_train.$l.dedup_notask1.gz" "$MONO" > "$WORK/raw.tmp/mono.$l"
-  done
+echo "== data: $EXPERIMENT_NAME ($BITEXT bitext pairs, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
+if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ needs no corpus (e.g. copied to a GPU host)
+  rm -rf "$WORK/raw.tmp"
+  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
+    --origin "$experiment" || exit 2
+  # shellcheck disable=SC2086
+  python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$WORK/raw.tmp" --source-lang "$SRC" \
+    --target-lang "$TGT" $CLEAN_ARGS || exit 2
   rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; touch "$WORK/raw/DONE"
 fi
 
@@ -96,7 +47,7 @@ echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
 python -m fairseq_bt_plugin.progress --stage prepare --timings "$WORK/timings.jsonl" \
   --interval "$PROGRESS_INTERVAL" --done "$WORK/prep/prepare.json" -- \
   fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/raw/train" \
-  --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
+  --validpref "$WORK/raw/valid" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 
 if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
@@ -155,9 +106,9 @@ done
 wait_baseline
 for m in "$WORK"/models/*/; do
   name=$(basename "$m")
-  case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" ;;
-                  *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" ;; esac
+  case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" "${TEST_SETS%% *}" ;;
+                  *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" "${TEST_SETS%% *}" ;; esac
 done
 
 echo "== report: $WORK/report.{md,json,png}"
-fairseq-bt-report --work-dir "$WORK" --title "Multi30K $SRC->$TGT: baseline vs back-translation ($PROFILE)"
+fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)"

@@ -37,10 +37,11 @@ TIERS = {
     "test_transfer.py": "integration", "test_vae_denoising.py": "integration",
     "test_generate_resume.py": "system", "test_resume_training.py": "system",
     "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
-    "test_fetch_multi30k.py": "system", "test_gpu.py": "integration",
+    "test_gpu.py": "integration",
     "test_ensemble.py": "integration", "test_average.py": "integration",
     "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
     "test_bt_multilingual.py": "integration", "test_bench_generate.py": "system",
+    "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
 }
 
 

@@ -1,8 +1,9 @@
 """The whole pipeline on a very small slice (tiny model, a few updates): every artefact,
 a re-run that does no work, and a run killed mid-stage that finishes when started again.
 
-Each run's ``WORK/raw/`` is laid out from the committed Tatoeba slice (tests/data/) with
-``DONE`` in it, so the pipeline skips its Multi30K fetch: no corpus, no network."""
+Each run reads an experiment file (:func:`experiment_file`) that takes :data:`RAW`'s lines of
+the committed Tatoeba slice (tests/data/); the profile and small settings come from
+environment variables (:data:`ENV`), which override the file."""
 import json
 import os
 import signal
@@ -13,37 +14,49 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
+import yaml
 
-from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+from conftest import ROOT, SRC, TATOEBA, TGT, read_lines
 
+TEST_SET = "tatoeba"
 #: raw/ split -> (slice file, lines, first line) per language: mono texts are other lines of
 #: the training slice than the bitext, and not translations of each other
 RAW = {"train": {SRC: ("train", 300, 0), TGT: ("train", 300, 0)},
        "valid": {SRC: ("valid", 40, 0), TGT: ("valid", 40, 0)},
-       "test": {SRC: ("test", 37, 0), TGT: ("test", 37, 0)},
+       f"test_{TEST_SET}": {SRC: ("test", 37, 0), TGT: ("test", 37, 0)},
        "mono": {SRC: ("train", 101, 800), TGT: ("train", 101, 600)}}
-ENV = dict(PROFILE="tiny", SRC=SRC, TGT=TGT, SPM_VOCAB="300", EVAL_BEAM="2",
-           BT_ARGS="--max-len-a 1.2 --max-len-b 5", BITEXT="300", MONO="101", VALID="40",
-           TEST="37")  # the sizes of RAW, for the pipeline's banner
+ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2", BT_ARGS="--max-len-a 1.2 --max-len-b 5")
 
 
-def lay_out_raw(work: Path) -> None:
-    """``WORK/raw/`` as the pipeline's data stage leaves it (``DONE`` last)."""
-    (work / "raw").mkdir(parents=True)
-    for split, langs in RAW.items():
-        for lang, (name, n, skip) in langs.items():
-            write_lines(work / "raw" / f"{split}.{lang}",
-                        read_lines(TATOEBA / f"{name}.{lang}", n, skip))
-    (work / "raw" / "DONE").touch()
+def experiment_file(path: Path, **keys) -> Path:
+    """An experiment file (at ``path``) whose data are :data:`RAW`'s lines, plus ``keys``."""
+    def parallel(split):
+        name, n, skip = RAW[split][SRC]
+        return {"source": [str(TATOEBA / f"{name}.{SRC}")],
+                "target": [str(TATOEBA / f"{name}.{TGT}")], "max_pairs": n, "skip": skip}
+
+    def mono(lang):
+        name, n, skip = RAW["mono"][lang]
+        return {"files": [str(TATOEBA / f"{name}.{lang}")], "max_lines": n, "skip": skip}
+
+    exp = {"name": "tiny", "source_lang": SRC, "target_lang": TGT, "bitext": parallel("train"),
+           "valid": parallel("valid"), "tests": {TEST_SET: parallel(f"test_{TEST_SET}")},
+           "mono": mono(TGT), "mono_source": mono(SRC), **keys}
+    path.write_text(yaml.safe_dump(exp, sort_keys=False), encoding="utf-8")
+    return path
 
 
-def pipeline(work: Path, rounds: int = 1, extra_env=None, **popen):
-    if not (work / "raw" / "DONE").exists():
-        lay_out_raw(work)
+def pipeline(work: Path, rounds: int = 1, extra_env=None, args=(), **popen):
+    """``scripts/pipeline.sh EXPERIMENT args`` into ``work`` (the experiment file beside it,
+    :func:`experiment_file` unless one is there)."""
+    exp = work.with_name(f"{work.name}.yaml")
+    if not exp.exists():
+        experiment_file(exp)
     env = {**os.environ, **ENV, "WORK": str(work), "ROUNDS": str(rounds), **(extra_env or {}),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    return subprocess.Popen(["bash", str(ROOT / "scripts" / "pipeline.sh")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.Popen(["bash", str(ROOT / "scripts" / "pipeline.sh"), str(exp), *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen)
 
 
 def finish(p):
@@ -70,9 +83,17 @@ def finished_run(tmp_path_factory):
 def test_every_artefact(finished_run):
     work, out = finished_run
     assert f"({TGT}->{SRC}, beam, ctranslate2)" in out
-    for split, langs in RAW.items():  # the data stage left raw/ as it was
-        for lang, (_, n, _) in langs.items():
-            assert lines(work / "raw" / f"{split}.{lang}") == n
+    # the data stage took the experiment file's lines; fairseq-bt-clean then cleaned train and
+    # mono in place (counted in raw/clean.json) and left valid and test as they were
+    clean = json.loads((work / "raw" / "clean.json").read_text(encoding="utf-8"))
+    for split, langs in RAW.items():
+        for lang, (name, n, skip) in langs.items():
+            raw = text_lines(work / "raw" / f"{split}.{lang}")
+            if split in ("train", "mono"):
+                counts = clean["corpora"]["train" if split == "train" else f"mono.{lang}"]
+                assert counts["lines_in"] == n and len(raw) == counts["lines_out"], counts
+            else:
+                assert raw == read_lines(TATOEBA / f"{name}.{lang}", n, skip)
     for corpus, mono, syn in ((f"mono_{TGT}", TGT, SRC), (f"mono_{SRC}_r2", SRC, TGT),
                               (f"mono_{TGT}_r2", TGT, SRC)):
         bt = work / "bt" / corpus
@@ -102,7 +123,8 @@ def test_every_artefact(finished_run):
     for s in systems.values():  # the report's scores are sacrebleu's on the saved output
         assert s["sentences"] == 37 and "nrefs:1" in s["bleu_signature"]
         hyp = text_lines(work / "eval" / f"{s['system']}.hyp")
-        ref = text_lines(work / "raw" / f"test.{SRC if s['system'].startswith('reverse') else TGT}")
+        lang = SRC if s['system'].startswith('reverse') else TGT
+        ref = text_lines(work / "raw" / f"test_{TEST_SET}.{lang}")
         assert len(hyp) == 37
         assert s["bleu"] == round(sacrebleu.corpus_bleu(hyp, [ref]).score, 2)
         assert s["chrf"] == round(sacrebleu.corpus_chrf(hyp, [ref]).score, 2)
@@ -175,5 +197,5 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
     # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
-    rerun = finish(pipeline(tmp_path, extra_env={"CORPUS": str(tmp_path / "no_such_corpus")}))
+    rerun = finish(pipeline(tmp_path, args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
     assert "== train baseline: done already" in rerun

@@ -1,0 +1,204 @@
+"""``fairseq-bt-experiment``: the experiment file's settings for ``scripts/pipeline.sh``, its
+raw data, and the example file with every key.
+
+  settings FILE [KEY=VALUE ...]   check the file; print the pipeline's settings as shell
+                                  assignments (environment variables override the file,
+                                  KEY=VALUE both); --save writes the result to WORK/experiment.yaml
+  raw FILE [KEY=VALUE ...] --out DIR [--origin FILE]
+                                  write the raw data (train, valid, test_NAME, mono) to DIR
+  example                         print configs/experiments/example.yaml (every key, its help)
+"""
+import argparse
+import dataclasses
+import os
+import shlex
+import sys
+import textwrap
+from typing import Any, Dict, List, Optional
+
+import yaml
+from omegaconf import OmegaConf
+
+from ..atomic import atomic_open
+from ..cli import run_reporting_user_errors
+from ..options import to_argv
+from . import loader
+from .config import ExperimentConfig, FileConfig, ParallelConfig
+from .raw import materialise
+
+PROG = "fairseq-bt-experiment"
+
+
+def as_dict(exp: ExperimentConfig) -> Dict:
+    """Every key of ``exp`` as plain YAML values (fairseq's ``_name`` left out)."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "_name"}
+        return [strip(v) for v in node] if isinstance(node, list) else node
+
+    return strip(OmegaConf.to_container(OmegaConf.structured(exp), enum_to_str=True))
+
+
+def generate_args(exp: ExperimentConfig) -> str:
+    """fairseq-bt-generate's flags: the bt keys that are set, then bt.generate_args."""
+    bt = exp.bt
+    flags = ([f"--nbest {bt.nbest}"] if bt.nbest is not None else []) \
+        + ([f"--weights {bt.weights}"] if bt.weights is not None else [])
+    return " ".join(flags + ([bt.generate_args] if bt.generate_args else []))
+
+
+def bt_train_args(exp: ExperimentConfig) -> str:
+    """The +BT model's hydra overrides: the bt keys that are set, then bt.train_args."""
+    bt = exp.bt
+    tasks = {"bt_synthetic_fraction": bt.synthetic_fraction,
+             "upsample_primary": bt.upsample_primary,
+             "bt_weighted": "true" if bt.weights is not None else None}
+    args = [f"++task.{k}={v}" for k, v in tasks.items() if v is not None]
+    return " ".join(args + ([bt.train_args] if bt.train_args else []))
+
+
+def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
+    """The variables ``scripts/pipeline.sh`` and its stages read."""
+    bp = exp.baseline_parallel
+    return {
+        "EXPERIMENT_NAME": exp.name, "EXPERIMENT_FILE": saved, "WORK": exp.work,
+        "PROFILE": exp.profile, "SRC": exp.source_lang, "TGT": exp.target_lang,
+        "BITEXT": str(exp.bitext.max_pairs or "all"), "MONO": str(exp.mono.max_lines or "all"),
+        "TEST_SETS": " ".join(exp.tests), "SPM_VOCAB": str(exp.spm_vocab),
+        "TRAIN_ARGS": exp.train_args, "BT_TAG": exp.bt.tag, "BT_MODE": str(exp.bt.mode),
+        "BT_BEAM": str(exp.bt.beam), "BT_BACKEND": str(exp.bt.backend),
+        "BT_ARGS": generate_args(exp), "BT_TRAIN_ARGS": bt_train_args(exp),
+        "BT_UPDATES": str(exp.bt.updates), "BT_SHARDS": str(exp.bt.shards),
+        "BT_FILTER": exp.bt.filter, "AVERAGE_LAST": str(exp.average_last),
+        "BT_NAME": exp.systems.bt_name, "BT_FINETUNE": str(exp.systems.finetune),
+        "ROUNDS": str(exp.systems.rounds), "EVAL_BEAM": str(exp.eval_beam),
+        "BASELINE_PARALLEL": "" if bp is None else str(int(bp)),
+        "PROGRESS_INTERVAL": str(exp.progress_interval),
+        "REVERSE_CHECKPOINT": exp.reverse_model.checkpoint,
+        "REVERSE_DATA": exp.reverse_model.data, "REVERSE_SPM": exp.reverse_model.spm,
+        "LAUNCHER": exp.launcher, "CLEAN_ARGS": " ".join(to_argv(exp.cleaning)),
+    }
+
+
+def settings(args: argparse.Namespace) -> None:
+    exp = loader.load(args.file, args.overrides, os.environ)
+    if args.configs:
+        loader.check_profile(exp, args.configs, args.file)
+    saved = os.path.join(exp.work, "experiment.yaml") if args.save else ""
+    if saved:  # rewritten only when it changes (a re-run leaves the run directory as it was)
+        text = f"# {os.path.abspath(args.file)} as the pipeline ran it (overrides applied)\n" \
+            + yaml.safe_dump(as_dict(exp), sort_keys=False, allow_unicode=True)
+        os.makedirs(exp.work, exist_ok=True)
+        old = ""
+        if os.path.isfile(saved):
+            with open(saved, encoding="utf-8") as f:
+                old = f.read()
+        if old != text:
+            with atomic_open(saved) as f:
+                f.write(text)
+    for var, value in shell_settings(exp, saved).items():
+        print(f"{var}={shlex.quote(value)}")
+
+
+def raw(args: argparse.Namespace) -> None:
+    exp = loader.load(args.file, args.overrides)
+    summary = materialise(exp, args.origin or args.file, args.out)
+    kept = ", ".join(f"{k} {v['kept']}" for k, v in summary.items())
+    print(f"{PROG} raw: {args.out}: {kept}", file=sys.stderr)
+
+
+#: the example experiment: a user's own files (configs/experiments/example.yaml)
+EXAMPLE = """
+name: my_experiment
+source_lang: de
+target_lang: en
+data_dir: corpus
+bitext: {source: [train.de.gz, more/train2.de], target: [train.en.gz, more/train2.en],
+         max_pairs: 100000}
+valid: {source: [dev.de], target: [dev.en]}
+tests:
+  news: {source: [test.de], target: [test.en]}
+  web: {source: [{url: "https://example.org/web.de.gz", md5: 0123456789abcdef0123456789abcdef}],
+        target: [{url: "https://example.org/web.en.gz", md5: fedcba9876543210fedcba9876543210}]}
+mono: {files: [news.en.gz], max_lines: 1000000, dedup: true}
+"""
+
+
+def _comment(text: str, indent: str, hang: str = "") -> List[str]:
+    return textwrap.wrap(text, 94 - len(indent), initial_indent=f"{indent}# ",
+                         subsequent_indent=f"{indent}# {hang}")
+
+
+def _emit(node: Any, cls: type, indent: str, out: List[str]) -> None:
+    for f in dataclasses.fields(cls):
+        if f.name.startswith("_"):
+            continue
+        value = node[f.name]
+        out += _comment(f.metadata.get("help", ""), indent)
+        nested = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(nested):
+            out.append(f"{indent}{f.name}:")
+            _emit(value, type(nested), indent + "  ", out)
+        elif isinstance(nested, dict) and value:  # the named test sets
+            out.append(f"{indent}{f.name}:")
+            for name, test in value.items():
+                out.append(f"{indent}  {name}:")
+                _emit(test, ParallelConfig, indent + "    ", out)
+        else:
+            if isinstance(value, list):  # corpus files: a path alone as a string
+                value = [{k: v for k, v in x.items() if v} for x in value]
+                value = [x["path"] if list(x) == ["path"] else x for x in value]
+            text = yaml.safe_dump({f.name: value}, default_flow_style=True, width=10000,
+                                  allow_unicode=True, sort_keys=False).strip()[1:-1]
+            out.append(f"{indent}{text}")
+
+
+def example_text() -> str:
+    """configs/experiments/example.yaml: :data:`EXAMPLE` with every other key at its default,
+    each with its help."""
+    node = as_dict(OmegaConf.to_object(loader.from_data(yaml.safe_load(EXAMPLE), "example")))
+    node["work"] = ExperimentConfig.__dataclass_fields__["work"].default  # unresolved
+    files = {f.name: f.metadata["help"] for f in dataclasses.fields(FileConfig) if f.name[0] != "_"}
+    out = ["# An experiment file with every key (generated by: fairseq-bt-experiment example).",
+           "# Run it: bash scripts/pipeline.sh FILE [KEY=VALUE ...]. A key left out keeps the",
+           "# value shown here; environment variables (README) and KEY=VALUE override the file.",
+           "#", "# A corpus file is a path, or a mapping {path, url, md5}:"]
+    for name, help_text in files.items():
+        out += _comment(f"  {name}: {help_text}", "", "    ")
+    out.append("")
+    _emit(node, ExperimentConfig, "", out)
+    return "\n".join(out) + "\n"
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("settings", "raw"):
+        p = sub.add_parser(name)
+        p.add_argument("file", help="the experiment file (YAML)")
+        p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="override a key, e.g. bitext.max_pairs=1000")
+        if name == "settings":
+            p.add_argument("--configs", default="",
+                           help="check that profile names a file of this folder")
+            p.add_argument("--save", action="store_true",
+                           help="write the settings to WORK/experiment.yaml")
+        else:
+            p.add_argument("--out", required=True, help="the raw data folder (must not exist)")
+            p.add_argument("--origin", default="",
+                           help="the file to name in errors (FILE was made from it)")
+    sub.add_parser("example")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+    def run() -> None:
+        if args.command == "example":
+            sys.stdout.write(example_text())
+        else:
+            {"settings": settings, "raw": raw}[args.command](args)
+
+    run_reporting_user_errors(run, PROG)
+
+
+if __name__ == "__main__":
+    main()

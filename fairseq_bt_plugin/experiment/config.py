@@ -1,0 +1,234 @@
+"""The experiment file's schema: the one place for its keys, defaults and help text.
+
+An experiment file (YAML) sets some of these keys; the rest keep the defaults below. The
+pipeline (``scripts/pipeline.sh FILE``) reads it through :mod:`.loader`; environment variables
+and ``key=value`` arguments override it (:data:`.loader.ENV`).
+"""
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from fairseq.dataclass import FairseqDataclass
+from omegaconf import MISSING
+
+from ..cleaning import CleanConfig
+from ..generate.config import MODE_CHOICES, WEIGHTS_CHOICES
+from ..inference.config import BACKEND_CHOICES
+
+
+@dataclass
+class FileConfig(FairseqDataclass):
+    """One corpus file. In the experiment file a plain string is a ``path``."""
+    path: str = field(
+        default="",
+        metadata={"help": "local file, plain text or .gz, one sentence per line; relative to "
+                  "data_dir. Used when it exists (checked against md5 when one is given)"})
+    url: str = field(
+        default="",
+        metadata={"help": "where to download the file from when path is empty or missing "
+                  "(https://, http:// or file://); downloaded once into cache_dir"})
+    md5: str = field(
+        default="",
+        metadata={"help": "md5 checksum of the file (required with url)"})
+
+
+@dataclass
+class ParallelConfig(FairseqDataclass):
+    """Line-aligned text in both languages: the files of each side are read in order."""
+    source: List[FileConfig] = field(
+        default_factory=list, metadata={"help": "source-language files"})
+    target: List[FileConfig] = field(
+        default_factory=list,
+        metadata={"help": "target-language files, line-aligned with source"})
+    max_pairs: int = field(
+        default=0, metadata={"help": "take at most this many pairs (0: all)"})
+    skip: int = field(
+        default=0, metadata={"help": "leave out this many pairs first (after shuffle)"})
+    shuffle: bool = field(
+        default=False,
+        metadata={"help": "shuffle the pairs (with seed) before skip and max_pairs; the same "
+                  "files shuffled with the same seed give the same order in every section, "
+                  "so skip can keep two sections apart"})
+
+
+@dataclass
+class MonoConfig(FairseqDataclass):
+    """Monolingual text in one language; blank lines are left out."""
+    files: List[FileConfig] = field(
+        default_factory=list, metadata={"help": "the files, read in order"})
+    max_lines: int = field(
+        default=0, metadata={"help": "take at most this many lines (0: all)"})
+    skip: int = field(
+        default=0, metadata={"help": "leave out this many lines first (after shuffle)"})
+    shuffle: bool = field(
+        default=False, metadata={"help": "shuffle the lines (with seed) before skip"})
+    exclude: List[FileConfig] = field(
+        default_factory=list,
+        metadata={"help": "leave out every line that occurs in one of these files (e.g. a "
+                  "whole parallel corpus), before max_lines"})
+    dedup: bool = field(
+        default=False,
+        metadata={"help": "keep only the first occurrence of each line, before max_lines"})
+
+
+@dataclass
+class BTConfig(FairseqDataclass):
+    """How the monolingual text is back-translated and mixed into training."""
+    mode: MODE_CHOICES = field(
+        default="beam", metadata={"help": "fairseq-bt-generate --mode"})
+    beam: int = field(default=2, metadata={"help": "fairseq-bt-generate --beam"})
+    nbest: Optional[int] = field(
+        default=None,
+        metadata={"help": "synthetic sentences per monolingual sentence: fairseq-bt-generate "
+                  "--nbest (null: the generator's default)"})
+    tag: str = field(
+        default="<BT>",
+        metadata={"help": "tagged back-translation (Caswell et al. 2019): this token starts "
+                  "every synthetic source sentence; empty: untagged"})
+    backend: BACKEND_CHOICES = field(
+        default="ctranslate2",
+        metadata={"help": "fairseq-bt-generate --backend (ctranslate2: int8 on CPU, the same "
+                  "held-out BLEU as fairseq's and several times faster: README, Benchmarks)"})
+    weights: Optional[WEIGHTS_CHOICES] = field(
+        default=None,
+        metadata={"help": "weight each synthetic pair's loss: fairseq-bt-generate --weights "
+                  "and task.bt_weighted=true (null: unweighted)"})
+    synthetic_fraction: Optional[float] = field(
+        default=None,
+        metadata={"help": "task.bt_synthetic_fraction of the +BT model: the share of synthetic "
+                  "pairs in each epoch (null: the task's default, upsample_primary)"})
+    upsample_primary: Optional[int] = field(
+        default=None,
+        metadata={"help": "task.upsample_primary of the +BT model: the bitext repeated this "
+                  "many times per epoch (null: the task's default)"})
+    updates: float = field(
+        default=2.0,
+        metadata={"help": "the +BT model trains this many times the profile's max_update (its "
+                  "data is several times the bitext)"})
+    filter: str = field(
+        default="",
+        metadata={"help": "METHOD:FRACTION: before the +BT training, drop that fraction of the "
+                  "synthetic pairs, the worst by METHOD: dual (dual conditional cross-entropy "
+                  "of the reverse model and the baseline) or reverse (the reverse model's own "
+                  "score), e.g. dual:0.1 (fairseq-bt-filter); empty: off"})
+    shards: int = field(
+        default=1,
+        metadata={"help": "split back-translation over this many workers (one per visible "
+                  "GPU, or processes on CPU)"})
+    generate_args: str = field(
+        default="",
+        metadata={"help": "more fairseq-bt-generate flags, e.g. --fp16 --max-tokens 16000"})
+    train_args: str = field(
+        default="",
+        metadata={"help": "more hydra overrides of the +BT model, e.g. "
+                  "++task.bt_noise_word_dropout=0.1"})
+
+
+@dataclass
+class SystemsConfig(FairseqDataclass):
+    """The systems trained beside the baseline (bitext only) and the reverse model."""
+    bt_name: str = field(
+        default="bt",
+        metadata={"help": "name of the +BT system: a new name in the same work directory "
+                  "trains one more variant beside the finished ones"})
+    finetune: float = field(
+        default=0.334,
+        metadata={"help": "system BT_NAME_ft: the +BT model goes on with the bitext alone for "
+                  "this share of max_update (0: no fine-tuned system)"})
+    rounds: int = field(
+        default=1,
+        metadata={"help": "rounds of iterative back-translation (Hoang et al. 2018; > 1 needs "
+                  "mono_source)"})
+
+
+@dataclass
+class ReverseModelConfig(FairseqDataclass):
+    """An existing target->source model that back-translates instead of one trained here."""
+    checkpoint: str = field(
+        default="", metadata={"help": "its checkpoint (.pt); empty: train a reverse model"})
+    data: str = field(
+        default="", metadata={"help": "the folder with its dict.SRC.txt and dict.TGT.txt"})
+    spm: str = field(default="", metadata={"help": "its sentencepiece model"})
+
+
+@dataclass
+class ExperimentConfig(FairseqDataclass):
+    name: str = field(
+        default=MISSING,
+        metadata={"help": "name of the experiment: the report's title and the default work "
+                  "directory (letters, digits, . _ -)"})
+    source_lang: str = field(
+        default=MISSING, metadata={"help": "source language code, e.g. de"})
+    target_lang: str = field(
+        default=MISSING, metadata={"help": "target language code, e.g. en"})
+    vars: Dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "values of your own, for ${vars.NAME} in other keys (e.g. a URL "
+                  "prefix)"})
+    allow_any_language: bool = field(
+        default=False,
+        metadata={"help": "accept a language code the Moses normaliser has no rules for (it "
+                  "then normalises with its generic rules)"})
+    work: str = field(
+        default="runs/${name}",
+        metadata={"help": "run directory, relative to the current directory"})
+    data_dir: str = field(
+        default="",
+        metadata={"help": "folder that relative corpus paths start from, itself relative to "
+                  "this file's folder (empty: this file's folder)"})
+    cache_dir: str = field(
+        default="data/downloads",
+        metadata={"help": "downloads (url:) go to CACHE_DIR/MD5/NAME, once; relative to the "
+                  "current directory"})
+    seed: int = field(default=1, metadata={"help": "seed of shuffle: true"})
+    bitext: ParallelConfig = field(
+        default_factory=ParallelConfig, metadata={"help": "the parallel training data"})
+    valid: ParallelConfig = field(
+        default_factory=ParallelConfig,
+        metadata={"help": "the validation set (model selection, early stopping)"})
+    tests: Dict[str, ParallelConfig] = field(
+        default_factory=dict,
+        metadata={"help": "named test sets (NAME: letters, digits, _ -), each scored and "
+                  "reported"})
+    mono: MonoConfig = field(
+        default_factory=MonoConfig,
+        metadata={"help": "target-language monolingual text to back-translate"})
+    mono_source: MonoConfig = field(
+        default_factory=MonoConfig,
+        metadata={"help": "source-language monolingual text (systems.rounds > 1)"})
+    cleaning: CleanConfig = field(
+        default_factory=CleanConfig,
+        metadata={"help": "fairseq-bt-clean's options (see fairseq-bt-clean --help)"})
+    spm_vocab: int = field(
+        default=4000, metadata={"help": "joint sentencepiece vocabulary size"})
+    profile: str = field(
+        default="cpu_demo",
+        metadata={"help": "training profile: configs/PROFILE.yaml (cpu_demo, cpu_experiment, "
+                  "gpu_experiment, base_gpu, tiny)"})
+    train_args: str = field(
+        default="", metadata={"help": "more hydra overrides for every model"})
+    bt: BTConfig = field(default_factory=BTConfig, metadata={"help": "back-translation"})
+    systems: SystemsConfig = field(
+        default_factory=SystemsConfig, metadata={"help": "the systems to train"})
+    eval_beam: int = field(
+        default=5, metadata={"help": "beam size of the test-set evaluation"})
+    baseline_parallel: Optional[bool] = field(
+        default=None,
+        metadata={"help": "true: train the baseline beside the reverse model and BT (on CPU "
+                  "each with half the cores); false: one model at a time; null: true with a "
+                  "GPU profile, false with a CPU one"})
+    progress_interval: int = field(
+        default=60,
+        metadata={"help": "seconds between progress lines when the output is not a terminal"})
+    reverse_model: ReverseModelConfig = field(
+        default_factory=ReverseModelConfig,
+        metadata={"help": "reuse an existing reverse model"})
+    average_last: int = field(
+        default=0,
+        metadata={"help": "N > 1: every model keeps its last N interval checkpoints, and "
+                  "evaluation and back-translation decode with their average, "
+                  "checkpoint_avg.pt (fairseq-bt-average; a model with fewer saved states "
+                  "uses its checkpoint_best.pt)"})
+    launcher: str = field(
+        default="",
+        metadata={"help": "command prefix of every training, back-translation and evaluation, "
+                  "e.g. srun --ntasks=1 --gres=gpu:1 (empty: none)"})

@@ -1,0 +1,257 @@
+"""Read an experiment file: schema check (omegaconf struct mode), overrides, validation.
+
+Precedence, lowest first: the schema's defaults (:class:`.config.ExperimentConfig`), the
+file, the environment variables of :data:`ENV` (set, even empty), ``key=value`` arguments.
+Every error is one line naming the file and the key (or variable) at fault.
+"""
+import os
+import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ..errors import BTUserError, check
+from .config import ExperimentConfig, FileConfig, ParallelConfig
+
+#: environment variable -> the key(s) it overrides (``tests.*``: every test set). Paths in
+#: them are relative to the current directory.
+ENV = {
+    "WORK": ["work"], "CORPUS": ["data_dir"], "DOWNLOAD_DIR": ["cache_dir"],
+    "PROFILE": ["profile"], "SRC": ["source_lang"], "TGT": ["target_lang"],
+    "BITEXT": ["bitext.max_pairs"], "VALID": ["valid.max_pairs"],
+    "TEST": ["tests.*.max_pairs"], "MONO": ["mono.max_lines", "mono_source.max_lines"],
+    "SPM_VOCAB": ["spm_vocab"], "TRAIN_ARGS": ["train_args"],
+    "BT_TAG": ["bt.tag"], "BT_MODE": ["bt.mode"], "BT_BEAM": ["bt.beam"],
+    "BT_BACKEND": ["bt.backend"], "BT_ARGS": ["bt.generate_args"],
+    "BT_TRAIN_ARGS": ["bt.train_args"], "BT_UPDATES": ["bt.updates"],
+    "BT_SHARDS": ["bt.shards"], "BT_FILTER": ["bt.filter"], "BT_NAME": ["systems.bt_name"],
+    "BT_FINETUNE": ["systems.finetune"], "ROUNDS": ["systems.rounds"],
+    "EVAL_BEAM": ["eval_beam"], "BASELINE_PARALLEL": ["baseline_parallel"],
+    "PROGRESS_INTERVAL": ["progress_interval"], "AVERAGE_LAST": ["average_last"],
+    "REVERSE_CHECKPOINT": ["reverse_model.checkpoint"], "REVERSE_DATA": ["reverse_model.data"],
+    "REVERSE_SPM": ["reverse_model.spm"], "LAUNCHER": ["launcher"],
+}
+#: keys holding a path: relative to the current directory when they come from an override,
+#: to this file's folder when they come from the file (work, cache_dir: always the former)
+INPUT_PATHS = ["data_dir", "reverse_model.checkpoint", "reverse_model.data", "reverse_model.spm"]
+#: keys holding a list of corpus files (``*``: any name)
+FILE_LISTS = ["bitext.source", "bitext.target", "valid.source", "valid.target",
+              "tests.*.source", "tests.*.target", "mono.files", "mono.exclude",
+              "mono_source.files", "mono_source.exclude"]
+#: keys whose variable may be empty: null
+OPTIONAL = ["baseline_parallel"]
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+LANG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def _select(node: Any, path: str) -> List[Tuple[str, Any, str]]:
+    """``(full key, parent container, last key)`` for each match of ``path`` in plain
+    containers (``*`` matches every key of a mapping)."""
+    parts = path.split(".")
+    found = [("", node)]
+    for part in parts[:-1]:
+        nxt = []
+        for key, n in found:
+            if isinstance(n, dict):
+                names = list(n) if part == "*" else [part] if part in n else []
+                nxt += [(f"{key}{name}.", n[name]) for name in names]
+        found = nxt
+    return [(f"{key}{parts[-1]}", n, parts[-1]) for key, n in found
+            if isinstance(n, dict) and parts[-1] in n]
+
+
+def _files_as_mappings(data: Dict) -> None:
+    """A file given as a string (or a list given as one file) becomes ``{path: ...}``."""
+    for path in FILE_LISTS:
+        for _, parent, last in _select(data, path):
+            files = parent[last]
+            files = [files] if isinstance(files, (str, dict)) else files
+            if isinstance(files, list):
+                parent[last] = [{"path": f} if isinstance(f, str) else f for f in files]
+
+
+def _schema_error(where: str, e: OmegaConfBaseException) -> BTUserError:
+    first = str(e).splitlines()[0]
+    key = getattr(e, "full_key", None)
+    return BTUserError(f"{where}: {key + ': ' if key else ''}{first}")
+
+
+def _merge(cfg: DictConfig, data: Dict, where: str) -> DictConfig:
+    _files_as_mappings(data)
+    try:
+        return OmegaConf.merge(cfg, data)
+    except OmegaConfBaseException as e:
+        raise _schema_error(where, e) from None
+
+
+def _set(cfg: DictConfig, key: str, value: Any, where: str) -> DictConfig:
+    data: Dict = {}
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return _merge(cfg, data, where)
+
+
+def _expand(cfg: DictConfig, key: str) -> List[str]:
+    if not key.startswith("tests.*."):
+        return [key]
+    return [f"tests.{name}.{key[len('tests.*.'):]}" for name in cfg.tests]
+
+
+def from_data(data: Dict, where: str) -> DictConfig:
+    """The schema with a file's keys ``data`` merged in (unknown keys: an error)."""
+    cfg = OmegaConf.structured(ExperimentConfig)
+    OmegaConf.set_struct(cfg, True)
+    OmegaConf.set_struct(cfg.tests, False)  # any names; each set's keys stay checked
+    OmegaConf.set_struct(cfg.vars, False)
+    return _merge(cfg, data, where)
+
+
+def load(path: str, overrides: Optional[List[str]] = None,
+         env: Optional[Mapping[str, str]] = None) -> ExperimentConfig:
+    """The experiment of file ``path`` with ``env`` (:data:`ENV`'s variables) and
+    ``key=value`` ``overrides`` applied, checked (:func:`validate`); paths made absolute."""
+    check(os.path.isfile(path), f"{path}: experiment file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise BTUserError(f"{path}: not a YAML file ({str(e).splitlines()[0]})") from None
+    check(isinstance(data, dict), f"{path}: an experiment file is a mapping of keys (see "
+          "configs/experiments/example.yaml)")
+    cfg = from_data(data, path)
+    here = os.path.dirname(os.path.abspath(path))
+    for key in INPUT_PATHS:  # relative to this file's folder
+        value = OmegaConf.select(cfg, key)
+        if value or key == "data_dir":
+            value = os.path.join(here, os.path.expanduser(value))
+            OmegaConf.update(cfg, key, os.path.abspath(value))
+    for var, keys in ENV.items():
+        if env is None or var not in env:
+            continue
+        value: Any = env[var]
+        for key in keys:
+            if key in INPUT_PATHS and value:
+                value = os.path.abspath(os.path.expanduser(value))
+            if key in OPTIONAL and value == "":
+                value = None  # empty: unset (the default)
+            for k in _expand(cfg, key):
+                cfg = _set(cfg, k, value, f"{path}: environment variable {var}={env[var]}")
+    for item in overrides or []:
+        check("=" in item, f"{item}: an override is KEY=VALUE, e.g. bitext.max_pairs=1000")
+        key, _, text = item.partition("=")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as e:
+            raise BTUserError(f"{path}: override {item}: not a YAML value ("
+                              f"{str(e).splitlines()[0]})") from None
+        if key in INPUT_PATHS and value:
+            value = os.path.abspath(os.path.expanduser(str(value)))
+        for k in _expand(cfg, key):
+            cfg = _set(cfg, k, value, f"{path}: override {item}")
+    try:
+        exp = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:  # a required key missing, a bad interpolation
+        raise _schema_error(path, e) from None
+    exp.work = os.path.abspath(os.path.expanduser(exp.work))
+    exp.cache_dir = os.path.abspath(os.path.expanduser(exp.cache_dir))
+    validate(exp, path)
+    return exp
+
+
+def moses_languages() -> List[str]:
+    """Language codes with rules of their own in sacremoses."""
+    from sacremoses.corpus import NonbreakingPrefixes
+
+    return sorted(set(NonbreakingPrefixes().available_langs.values()))
+
+
+def _check_files(files: List[FileConfig], key: str, where: str, required: bool) -> None:
+    check(bool(files) or not required, f"{where}: {key}: no files given")
+    for i, f in enumerate(files):
+        at = f"{where}: {key}[{i}]"
+        check(bool(f.path or f.url), f"{at}: give a path or a url")
+        check(not f.url or bool(f.md5), f"{at}: url {f.url} needs its md5 (to check the "
+              "download)")
+        check(not f.md5 or re.fullmatch(r"[0-9a-f]{32}", f.md5) is not None,
+              f"{at}: md5 {f.md5!r} is not 32 hexadecimal digits")
+
+
+def _check_parallel(p: ParallelConfig, key: str, where: str) -> None:
+    _check_files(p.source, f"{key}.source", where, True)
+    _check_files(p.target, f"{key}.target", where, True)
+    for name in ("max_pairs", "skip"):
+        check(getattr(p, name) >= 0, f"{where}: {key}.{name} must be >= 0, got "
+              f"{getattr(p, name)}")
+
+
+def validate(exp: ExperimentConfig, where: str) -> None:
+    """Values the schema's types cannot check. Files are checked when they are read."""
+    check(NAME_RE.match(exp.name) is not None,
+          f"{where}: name: {exp.name!r}: use letters, digits, '.', '_' and '-'")
+    for key in ("source_lang", "target_lang"):
+        lang = getattr(exp, key)
+        check(LANG_RE.match(lang) is not None, f"{where}: {key}: {lang!r} is not a language "
+              "code")
+        known = moses_languages()
+        check(exp.allow_any_language or lang in known,
+              f"{where}: {key}: unknown language code {lang!r} for the Moses normaliser "
+              f"(known: {' '.join(known)}); allow_any_language: true uses its generic rules")
+    check(exp.source_lang != exp.target_lang,
+          f"{where}: source_lang and target_lang are both {exp.source_lang!r}")
+    _check_parallel(exp.bitext, "bitext", where)
+    _check_parallel(exp.valid, "valid", where)
+    check(bool(exp.tests), f"{where}: tests: give at least one named test set")
+    for name, test in exp.tests.items():
+        check(re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None,
+              f"{where}: tests: name {name!r}: use letters, digits, '_' and '-'")
+        _check_parallel(test, f"tests.{name}", where)
+    for key, required in (("mono", True), ("mono_source", exp.systems.rounds > 1)):
+        mono = getattr(exp, key)
+        _check_files(mono.files, f"{key}.files", where, required)
+        _check_files(mono.exclude, f"{key}.exclude", where, False)
+        for name in ("max_lines", "skip"):
+            check(getattr(mono, name) >= 0, f"{where}: {key}.{name} must be >= 0, got "
+                  f"{getattr(mono, name)}")
+    bt, sysm = exp.bt, exp.systems
+    for key, value, ok, want in (
+            ("spm_vocab", exp.spm_vocab, exp.spm_vocab >= 1, ">= 1"),
+            ("bt.beam", bt.beam, bt.beam >= 1, ">= 1"),
+            ("bt.nbest", bt.nbest, bt.nbest is None or bt.nbest >= 1, ">= 1"),
+            ("bt.updates", bt.updates, bt.updates > 0, "> 0"),
+            ("bt.shards", bt.shards, bt.shards >= 1, ">= 1"),
+            ("bt.synthetic_fraction", bt.synthetic_fraction,
+             bt.synthetic_fraction is None or 0 < bt.synthetic_fraction < 1, "in (0, 1)"),
+            ("bt.upsample_primary", bt.upsample_primary,
+             bt.upsample_primary is None or bt.upsample_primary >= 1, ">= 1"),
+            ("systems.finetune", sysm.finetune, sysm.finetune >= 0, ">= 0"),
+            ("systems.rounds", sysm.rounds, sysm.rounds >= 1, ">= 1"),
+            ("eval_beam", exp.eval_beam, exp.eval_beam >= 1, ">= 1"),
+            ("progress_interval", exp.progress_interval, exp.progress_interval >= 1, ">= 1"),
+            ("average_last", exp.average_last, exp.average_last >= 0, ">= 0"),
+            ("bt.filter", bt.filter, not bt.filter or re.fullmatch(
+                r"(dual|reverse):(0(\.\d+)?|\.\d+)", bt.filter) is not None,
+             "METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)")):
+        check(ok, f"{where}: {key} must be {want}, got {value}")
+    check(NAME_RE.match(sysm.bt_name) is not None,
+          f"{where}: systems.bt_name: {sysm.bt_name!r}: use letters, digits, '.', '_' and '-'")
+    check(sysm.bt_name == "bt" or sysm.rounds == 1,
+          f"{where}: systems.bt_name={sysm.bt_name}: variants are for systems.rounds=1; "
+          "iterate in a new work directory")
+    rev = exp.reverse_model
+    given = [k for k in ("checkpoint", "data", "spm") if getattr(rev, k)]
+    check(not given or len(given) == 3, f"{where}: reverse_model: give checkpoint, data and "
+          f"spm together (only {', '.join(given)} given)")
+    for key in given:
+        check(os.path.exists(getattr(rev, key)),
+              f"{where}: reverse_model.{key}: {getattr(rev, key)}: not found")
+
+
+def check_profile(exp: ExperimentConfig, configs: str, where: str) -> None:
+    path = os.path.join(configs, f"{exp.profile}.yaml")
+    names = sorted(p[:-5] for p in os.listdir(configs) if p.endswith(".yaml") and p[0] != "_")
+    check(os.path.isfile(path), f"{where}: profile: no {path} (profiles: {' '.join(names)})")

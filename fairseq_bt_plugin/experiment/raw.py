@@ -1,0 +1,133 @@
+"""The pipeline's raw data (``WORK/raw/``) from an experiment's corpus files.
+
+Layout (the contract with ``fairseq-bt-clean`` and the stage scripts): ``train.{SRC,TGT}``,
+``valid.{SRC,TGT}``, ``test_NAME.{SRC,TGT}`` for each named test set, ``mono.TGT`` and, when
+the experiment has source-language monolingual text, ``mono.SRC``; ``data.json`` counts what
+each came from. Lines are copied as they are (cleaning is ``fairseq-bt-clean``'s work).
+"""
+import itertools
+import json
+import os
+import random
+import shutil
+from typing import Dict, Iterable, Iterator, List, Optional, Set
+
+from ..atomic import atomic_open
+from ..errors import check
+from ..text_processing import bad_line_error, read_raw_lines
+from .config import ExperimentConfig, FileConfig, MonoConfig, ParallelConfig
+from .fetch import local_file
+
+
+class Reader:
+    """Reads an experiment's files (``where``: the experiment file, named in errors)."""
+
+    def __init__(self, exp: ExperimentConfig, where: str):
+        self.exp, self.where = exp, where
+
+    def paths(self, files: List[FileConfig], key: str) -> List[str]:
+        return [local_file(f, self.exp.data_dir, self.exp.cache_dir, f"{self.where}: {key}[{i}]")
+                for i, f in enumerate(files)]
+
+    def lines(self, paths: List[str], key: str) -> Iterator[str]:
+        for i, path in enumerate(paths):
+            empty = True
+            for n, text, problem in read_raw_lines(path):
+                if problem:
+                    raise bad_line_error(f"{self.where}: {key}[{i}]: {path}", n, problem)
+                empty = False
+                yield text
+            check(not empty, f"{self.where}: {key}[{i}]: {path}: empty file")
+
+    def order(self, n: int, shuffle: bool) -> List[int]:
+        idx = list(range(n))
+        if shuffle:
+            random.Random(self.exp.seed).shuffle(idx)
+        return idx
+
+    def parallel(self, p: ParallelConfig, key: str) -> Dict:
+        src_paths = self.paths(p.source, f"{key}.source")
+        tgt_paths = self.paths(p.target, f"{key}.target")
+        src = list(self.lines(src_paths, f"{key}.source"))
+        tgt = list(self.lines(tgt_paths, f"{key}.target"))
+        check(len(src) == len(tgt),
+              f"{self.where}: {key}: the source side has {len(src)} lines "
+              f"({', '.join(src_paths)}) but the target side {len(tgt)} "
+              f"({', '.join(tgt_paths)}): parallel files must be line-aligned")
+        idx = self.order(len(src), p.shuffle)[p.skip:]
+        idx = idx[:p.max_pairs] if p.max_pairs else idx
+        check(bool(idx), f"{self.where}: {key}: no pairs left after skip {p.skip} (of "
+              f"{len(src)})")
+        return {"pairs": ([src[i] for i in idx], [tgt[i] for i in idx]),
+                "counts": {"files": src_paths + tgt_paths, "lines_read": len(src),
+                           "kept": len(idx)}}
+
+    def mono(self, m: MonoConfig, key: str) -> Dict:
+        paths = self.paths(m.files, f"{key}.files")
+        lines: Iterable[str] = self.lines(paths, f"{key}.files")
+        exclude: Set[str] = set()
+        for i, path in enumerate(self.paths(m.exclude, f"{key}.exclude")):
+            exclude.update(self.lines([path], f"{key}.exclude[{i}]"))
+        if m.shuffle:
+            lines = list(lines)
+            lines = [lines[i] for i in self.order(len(lines), True)]
+        lines = itertools.islice(lines, m.skip, None)  # a file beyond max_lines is not read
+        counts = {"files": paths, "exclude_files": len(m.exclude), "lines_read": 0,
+                  "blank": 0, "excluded": 0, "duplicates": 0, "kept": 0}
+        seen: Set[str] = set()
+        kept = []
+        for line in lines:
+            if m.max_lines and len(kept) == m.max_lines:
+                break
+            counts["lines_read"] += 1
+            if line in exclude:
+                counts["excluded"] += 1
+            elif m.dedup and line in seen:
+                counts["duplicates"] += 1
+            elif not line.strip():
+                counts["blank"] += 1
+            else:
+                kept.append(line)
+            if m.dedup:
+                seen.add(line)
+        counts["kept"] = len(kept)
+        check(bool(kept), f"{self.where}: {key}: no lines left ({counts})")
+        return {"lines": kept, "counts": counts}
+
+
+def _write(path: str, lines: List[str]) -> None:
+    with atomic_open(path) as f:
+        f.writelines(line + "\n" for line in lines)
+
+
+def materialise(exp: ExperimentConfig, where: str, out: str) -> Dict:
+    """Write ``out/`` (which must not exist; removed again on an error) from experiment
+    ``exp`` read from file ``where``; returns the counts written to ``out/data.json``."""
+    check(not os.path.exists(out), f"{out}: exists already (the raw data goes to a new folder)")
+    src, tgt = exp.source_lang, exp.target_lang
+    read = Reader(exp, where)
+    os.makedirs(out)
+    try:
+        summary: Dict[str, Optional[Dict]] = {}
+        sets = {"train": read.parallel(exp.bitext, "bitext"),
+                "valid": read.parallel(exp.valid, "valid")}
+        for name, test in exp.tests.items():
+            sets[f"test_{name}"] = read.parallel(test, f"tests.{name}")
+            check(sets[f"test_{name}"]["pairs"] != sets["valid"]["pairs"],
+                  f"{where}: tests.{name}: the same pairs as valid: a test set must be unseen "
+                  "in training and model selection")
+        for name, s in sets.items():
+            for lang, lines in zip((src, tgt), s["pairs"]):
+                _write(os.path.join(out, f"{name}.{lang}"), lines)
+            summary[name] = s["counts"]
+        for key, lang in (("mono", tgt), ("mono_source", src)):
+            if getattr(exp, key).files:
+                m = read.mono(getattr(exp, key), key)
+                _write(os.path.join(out, f"mono.{lang}"), m["lines"])
+                summary[f"mono.{lang}"] = m["counts"]
+        with atomic_open(os.path.join(out, "data.json")) as f:
+            json.dump(summary, f, indent=2)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    return summary
