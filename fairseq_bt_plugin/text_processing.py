@@ -38,6 +38,24 @@ class TextProcessor:
         """Raw sentence -> space-separated pieces (what fairseq-preprocess binarizes)."""
         return " ".join(self.sp.EncodeAsPieces(self.normalize(line)))
 
+    def encode_keeping(self, line: str, keep: Sequence[str]) -> str:
+        """Like :meth:`encode`, but words in ``keep`` (written by :meth:`decode_keeping`) stay
+        one piece each instead of being encoded."""
+        words = line.split()
+        if not any(w in keep for w in words):
+            return self.encode(line)
+        out, run = [], []
+        for word in words:
+            if word in keep:
+                out += [self.encode(" ".join(run))] if run else []
+                out.append(word)
+                run = []
+            else:
+                run.append(word)
+        if run:
+            out.append(self.encode(" ".join(run)))
+        return " ".join(x for x in out if x)
+
     def decode(self, pieces: str) -> str:
         """Space-separated pieces -> detokenised sentence (on one line: see
         :func:`one_line`)."""

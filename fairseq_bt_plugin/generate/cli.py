@@ -8,8 +8,9 @@ from ..cli import run_reporting_user_errors
 from ..errors import check
 from ..fingerprint import fingerprint, same_contents
 from ..inference.reader import count_lines, input_files, read_chunks
-from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
-                     options_hash, parse)
+from ..text_processing import TextProcessor
+from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
+                     options_dict, options_hash, parse)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-generate"
@@ -68,15 +69,23 @@ class Progress:
             self.log(chunk)
 
 
-def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_like: Dict
-                   ) -> Optional[BinarizeSpec]:
-    if not binarize_to:
+def _binarize_spec(cfg: BTBinarizeConfig, data: str, options: Dict) -> Optional[BinarizeSpec]:
+    """What ``--binarize-to`` writes (``options``: the generation's, for its languages and
+    noise filler; ``data``: the reverse model's dictionaries), every file checked."""
+    if not cfg.binarize_to:
         return None
+    check(not cfg.binarize_spm_model or (cfg.srcdict and cfg.tgtdict),
+          "--binarize-spm-model needs --srcdict and --tgtdict (the dictionaries made with it)")
     spec = BinarizeSpec(
-        binarize_to, srcdict or os.path.join(data, f"dict.{cfg_like['target_lang']}.txt"),
-        tgtdict or os.path.join(data, f"dict.{cfg_like['source_lang']}.txt"))
+        cfg.binarize_to, cfg.srcdict or os.path.join(data, f"dict.{options['target_lang']}.txt"),
+        cfg.tgtdict or os.path.join(data, f"dict.{options['source_lang']}.txt"),
+        cfg.binarize_spm_model, frozenset({options["noise_filler"]}))
     for path in (spec.srcdict, spec.tgtdict):
         check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
+    if spec.spm_model:
+        for lang, path in ((options["target_lang"], spec.srcdict),
+                           (options["source_lang"], spec.tgtdict)):
+            TextProcessor(spec.spm_model, lang).check_dictionary(path, spec.spm_model)
     os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
     return spec
 
@@ -88,8 +97,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
 
     files = input_files(cfg.input)
     model = reverse_model(cfg)  # every model / dictionary / spm error before anything is written
-    binarize = _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
-                              options_dict(cfg))
+    binarize = _binarize_spec(cfg, model.data, options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
     used = [cfg.path, *files, cfg.spm_model, cfg.target_spm_model,
             *(os.path.join(model.data, f"dict.{lang}.txt")
@@ -170,7 +178,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
     summary = {"command": "merge", "model": os.path.abspath(options["path"]),
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],
-                    _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, data, options),
+                    _binarize_spec(cfg, data, options),
                     summary, options["weights"])
 
 

@@ -15,7 +15,7 @@ import os
 import shutil
 from collections import Counter
 from dataclasses import astuple, dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..atomic import atomic_open, remove_files, replace_all
 from ..errors import BTUserError, check, naming
@@ -131,6 +131,20 @@ class BinarizeSpec:
     destdir: str
     srcdict: str  # forward source (synthetic language) dictionary
     tgtdict: str  # forward target (original language) dictionary
+    spm_model: str = ""  # the forward model's sentencepiece model, when not the reverse one's
+    keep: FrozenSet[str] = frozenset()  # pieces written as they are (the noise filler)
+
+    def piece_encoder(self, names: "OutputNames") -> Callable[[Hypothesis], Tuple[str, str]]:
+        """``hypothesis -> (synthetic pieces, original pieces)`` in the forward model's
+        vocabulary: the reverse model's own pieces, or (``spm_model``) the raw sentences
+        encoded with the forward model's sentencepiece model."""
+        if not self.spm_model:
+            return lambda h: (h.synthetic_pieces, h.original_pieces)
+        from ..text_processing import TextProcessor
+
+        syn = TextProcessor(self.spm_model, names.synthetic_lang)
+        orig = TextProcessor(self.spm_model, names.original_lang)
+        return lambda h: (syn.encode_keeping(h.synthetic, self.keep), orig.encode(h.original))
 
 
 def sentence_weights(scores: Sequence[float]) -> List[float]:
@@ -191,6 +205,7 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
             orig = stack.enter_context(atomic_open(parts[orig_path]))
             raw_scores = stack.enter_context(atomic_open(raw_path))
             toks = [stack.enter_context(atomic_open(p)) for p in tok_paths] if binarize else None
+            pieces = binarize.piece_encoder(names) if binarize else None
             for store, c in chunks:
                 header = store.read_header(c)
                 counts.update(lines=header.num_lines, translated=header.translated,
@@ -208,8 +223,9 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
                     orig.write(h.original + "\n")
                     raw_scores.write(f"{h.line}\t{h.logprob:.6f}\t{h.score:.6f}\n")
                     if toks:
-                        toks[0].write(h.synthetic_pieces + "\n")
-                        toks[1].write(h.original_pieces + "\n")
+                        syn_pieces, orig_pieces = pieces(h)
+                        toks[0].write(syn_pieces + "\n")
+                        toks[1].write(orig_pieces + "\n")
                     kept += 1
         with atomic_open(parts[names.path("scores")]) as scores, \
                 atomic_open(parts[names.path("weights")]) as wf, \
