@@ -97,7 +97,9 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
     b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
     result = {
         "system": cfg.system or os.path.basename(os.path.dirname(os.path.abspath(cfg.path))),
-        "checkpoint": os.path.abspath(cfg.path), "sentences": len(hyps),
+        "checkpoint": os.path.abspath(cfg.path), "source_lang": cfg.source_lang,
+        "target_lang": cfg.target_lang, "input": os.path.abspath(cfg.input),
+        "reference": os.path.abspath(cfg.reference), "sentences": len(hyps),
         "bleu": round(b.score, 2), "chrf": round(c.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
         "beam": cfg.beam, "decode_seconds": round(seconds, 1),

@@ -13,6 +13,8 @@ DOWNLOAD_DIR=${DOWNLOAD_DIR:-data/multi30k}  # where the download goes when ther
 PROFILE=${PROFILE:-cpu_demo}            # configs/PROFILE.yaml (cpu_demo, cpu_experiment, gpu_experiment, base_gpu, tiny)
 SRC=${SRC:-de}
 TGT=${TGT:-en}
+EXPERIMENT_NAME=${EXPERIMENT_NAME:-$SRC->$TGT}  # the report's title
+EXPERIMENT_FILE=${EXPERIMENT_FILE:-}    # the experiment file of the run: its hash goes in the report
 BITEXT=${BITEXT:-3000}                  # task1 training pairs used as bitext (low-resource subset)
 MONO=${MONO:-10000}                     # monolingual TGT sentences to back-translate
 VALID=${VALID:-1014}                    # validation pairs (task1 val)
@@ -40,7 +42,17 @@ BASELINE_PARALLEL=${BASELINE_PARALLEL:-}  # 1: train the baseline beside the rev
                                         # two 1-thread trainings were no faster than one after another)
 PROGRESS_INTERVAL=${PROGRESS_INTERVAL:-60}  # seconds between progress lines when the output is
                                         # not a terminal (a terminal gets one live line)
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND EVAL_BEAM PROGRESS_INTERVAL  # the stages require them
+REVERSE_CHECKPOINT=${REVERSE_CHECKPOINT:-}  # a trained TGT->SRC model (.pt) to back-translate
+                                        # with instead of training one (system `reverse`)
+REVERSE_DATA=${REVERSE_DATA:-}          # with it: the folder of its dict.SRC.txt, dict.TGT.txt
+REVERSE_SPM=${REVERSE_SPM:-}            # with it: its sentencepiece model (when not the
+                                        # pipeline's, its output is re-encoded with the pipeline's)
+BT_SHARDS=${BT_SHARDS:-1}               # back-translate with N generators side by side (one per
+                                        # GPU, or cores/N threads each on CPU), merged in order
+LAUNCHER=${LAUNCHER:-}                  # command prefix of every training, back-translation and
+                                        # evaluation, e.g. "srun --ntasks=1 --gres=gpu:1"
+export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND BT_SHARDS EVAL_BEAM LAUNCHER \
+  PROGRESS_INTERVAL  # the stages require them
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,7p' "$0" >&2; exit 2; }
@@ -51,6 +63,12 @@ take() {  # take FILE.gz N: the first N lines (head closing the pipe early is no
 [ $# -eq 0 ] || usage
 if [ "$BT_NAME" != bt ] && [ "$ROUNDS" != 1 ]; then
   echo "error: BT_NAME=$BT_NAME: variants are for ROUNDS=1; iterate in a new WORK" >&2; exit 2
+fi
+[[ "$BT_SHARDS" =~ ^[1-9][0-9]*$ ]] || { echo "error: BT_SHARDS=$BT_SHARDS: a number >= 1" >&2; exit 2; }
+if [ -n "$REVERSE_CHECKPOINT$REVERSE_DATA$REVERSE_SPM" ] && \
+   { [ -z "$REVERSE_CHECKPOINT" ] || [ -z "$REVERSE_DATA" ] || [ -z "$REVERSE_SPM" ]; }; then
+  echo "error: a reused reverse model needs REVERSE_CHECKPOINT, REVERSE_DATA and REVERSE_SPM" \
+       "(got '$REVERSE_CHECKPOINT', '$REVERSE_DATA', '$REVERSE_SPM')" >&2; exit 2
 fi
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -66,6 +84,14 @@ composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does no
 profile=$(python -c "import sys, yaml
 c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
 read -r max_update on_cpu <<< "$profile"
+if [ -n "$REVERSE_CHECKPOINT" ]; then  # checked before any work
+  bash "$here/stages/reuse.sh" reverse "$TGT" "$SRC" "$REVERSE_CHECKPOINT" "$REVERSE_DATA" \
+    "$REVERSE_SPM" || exit $?
+elif [ -f "$WORK/models/reverse/reused.json" ]; then
+  echo "error: $WORK/models/reverse reuses $(cat "$WORK/models/reverse/reused.json"): set" \
+       "REVERSE_CHECKPOINT, REVERSE_DATA and REVERSE_SPM as in the first run, or use a new WORK" >&2
+  exit 2
+fi
 
 echo "== data: Multi30K subset ($BITEXT bitext pairs, $MONO monolingual $TGT sentences)"
 if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpus (e.g. copied to a GPU host)
@@ -74,7 +100,7 @@ if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ subset needs no corpu
   for l in "$SRC" "$TGT"; do
     take "$corpus/task1/train.$l.gz" "$BITEXT" > "$WORK/raw.tmp/train.$l"
     take "$corpus/task1/val.$l.gz" "$VALID" > "$WORK/raw.tmp/valid.$l"
-    take "$corpus/task1/test_2016_flickr.$l.gz" "$TEST" > "$WORK/raw.tmp/test.$l"
+    take "$corpus/task1/test_2016_flickr.$l.gz" "$TEST" > "$WORK/raw.tmp/test_2016_flickr.$l"
     take "$corpus/mono/task2_train.$l.dedup_notask1.gz" "$MONO" > "$WORK/raw.tmp/mono.$l"
   done
   rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; touch "$WORK/raw/DONE"
@@ -84,7 +110,7 @@ echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
 python -m fairseq_bt_plugin.progress --stage prepare --timings "$WORK/timings.jsonl" \
   --interval "$PROGRESS_INTERVAL" --done "$WORK/prep/prepare.json" -- \
   fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/raw/train" \
-  --validpref "$WORK/raw/valid" --testpref "$WORK/raw/test" --destdir "$WORK/prep" \
+  --validpref "$WORK/raw/valid" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 
 if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
@@ -100,7 +126,7 @@ if [ "$BASELINE_PARALLEL" = 1 ]; then  # plain progress lines beside the other s
   "${baseline[@]}" & baseline_pid=$!
   trap 'pkill -P "$baseline_pid" 2>/dev/null; kill "$baseline_pid" 2>/dev/null || true' EXIT
 fi
-"${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
+[ -n "$REVERSE_CHECKPOINT" ] || "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
 bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
 ft_updates=$(awk -v m="$max_update" -v f="$BT_FINETUNE" 'BEGIN { printf "%d", m * f + 0.5 }')
@@ -138,4 +164,7 @@ for m in "$WORK"/models/*/; do
 done
 
 echo "== report: $WORK/report.{md,json,png}"
-fairseq-bt-report --work-dir "$WORK" --title "Multi30K $SRC->$TGT: baseline vs back-translation ($PROFILE)"
+reproduce=$(for v in $(grep -oE '^[A-Z][A-Z0-9_]*=\$\{' "$0" | cut -d= -f1); do
+  printf '%s=%q ' "$v" "${!v}"; done; echo "bash scripts/pipeline.sh")  # every setting's value
+fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME: baseline vs back-translation ($PROFILE)" \
+  --experiment-file "$EXPERIMENT_FILE" --command "$reproduce"
