@@ -102,6 +102,27 @@ class TextProcessor:
               f"{min_share:.0%} needed): pass the model the dictionary was made with")
 
 
+def same_sentencepiece_model(a: str, b: str) -> bool:
+    """Whether the sentencepiece model files ``a`` and ``b`` are one model: the same path, or
+    equal but for the training input and output names recorded in them (a model trained again
+    on the same text elsewhere). Without protobuf (which reads them): only the same path."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        from sentencepiece import sentencepiece_model_pb2
+    except ImportError:
+        return False
+    models = []
+    for path in (a, b):
+        model = sentencepiece_model_pb2.ModelProto()
+        with open(path, "rb") as f:
+            model.ParseFromString(f.read())
+        for name in ("input", "model_prefix"):
+            model.trainer_spec.ClearField(name)
+        models.append(model.SerializeToString(deterministic=True))
+    return models[0] == models[1]
+
+
 def moses_normalizer(lang: str) -> Callable[[str], str]:
     """Moses punctuation normalisation (sacremoses) of one stripped line."""
     from sacremoses import MosesPunctNormalizer

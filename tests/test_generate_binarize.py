@@ -1,5 +1,7 @@
 """--binarize-to writes a corpus that bt_translation --bt-data --bt-weighted loads as is, in
 the reverse model's vocabulary or (--binarize-spm-model) another one."""
+from pathlib import Path
+
 import pytest
 from conftest import N_TRAIN, SRC, TGT, preprocess, setup_task, write_lines
 from fairseq.data import Dictionary, data_utils
@@ -101,3 +103,18 @@ def test_binarized_with_the_forward_models_sentencepiece(corpus, reverse_model, 
         run_generate(corpus, reverse_model, inp, tmp_path / "out2", "--binarize-to",
                      tmp_path / "bin2", "--binarize-spm-model", spm, *wrong)
     assert not (tmp_path / "out2").exists()
+
+
+def test_the_same_sentencepiece_model_trained_elsewhere(corpus, tmp_path):
+    """A model trained again on the same text in another folder is the same model (only the
+    names of its training files differ): --binarize-spm-model keeps the reverse model's
+    pieces then; another model is not the same."""
+    from fairseq_bt_plugin.text_processing import same_sentencepiece_model
+
+    again = train_sentencepiece([str(corpus.raw / f"train.{SRC}"),
+                                 str(corpus.raw / f"train.{TGT}")], str(tmp_path / "spm"), 400)
+    assert again != corpus.spm
+    assert Path(again).read_bytes() != Path(corpus.spm).read_bytes()
+    assert same_sentencepiece_model(corpus.spm, again)
+    other, _ = forward_vocabulary(corpus, tmp_path / "other")
+    assert not same_sentencepiece_model(corpus.spm, other)

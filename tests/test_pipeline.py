@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
+import torch
 
 from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+
+from fairseq_bt_plugin.text_processing import same_sentencepiece_model
 
 #: raw/ split -> (slice file, lines, first line) per language: mono texts are other lines of
 #: the training slice than the bitext, and not translations of each other; one test set
@@ -211,8 +214,11 @@ def test_reverse_model_reused_with_the_pipelines_vocabulary(finished_run, tmp_pa
     out = finish(pipeline(tmp_path, extra_env={**reverse, "BT_FINETUNE": "0"}))
     assert f"== reuse reverse ({TGT}->{SRC}): {reverse['REVERSE_CHECKPOINT']}" in out
     assert "== train reverse" not in out and f"== train bt ({SRC}->{TGT}" in out
-    # prepare made the same vocabulary from the same raw/: the model's pieces are binarized
-    assert (tmp_path / "prep" / "spm.model").read_bytes() == (done / "prep" / "spm.model").read_bytes()
+    # prepare made the same sentencepiece model from the same raw/ (but for the training file
+    # names in it): the reverse model's pieces are binarized
+    spm = "prep/spm.model"
+    assert (tmp_path / spm).read_bytes() != (done / spm).read_bytes()
+    assert same_sentencepiece_model(str(tmp_path / spm), str(done / spm))
     assert bt_files(tmp_path) == bt_files(done)
     assert json.loads((tmp_path / "models" / "reverse" / "reused.json").read_text()) == {
         "checkpoint": reverse["REVERSE_CHECKPOINT"], "data": reverse["REVERSE_DATA"],
@@ -299,8 +305,10 @@ def test_sharded_back_translation_equals_one_generator(finished_run, tmp_path):
     copy_work(done, tmp_path, "raw", "prep", "models/reverse", "models/baseline", "models/bt",
               "models/bt_ft", "eval")
     out = finish(pipeline(tmp_path, extra_env={"BT_SHARDS": "2"}))
+    gpus = torch.cuda.device_count()  # on a GPU machine: one GPU each, round robin
     for i in (0, 1):
-        assert f"== shard {i} of mono_{TGT} (2 shards; OMP_NUM_THREADS=1)" in out
+        place = f"CUDA_VISIBLE_DEVICES={i % gpus}" if gpus else "OMP_NUM_THREADS=1"
+        assert f"== shard {i} of mono_{TGT} (2 shards; {place})" in out
     assert bt_files(tmp_path) == bt_files(done)
     bt = tmp_path / "bt" / f"mono_{TGT}"
     shards = [json.loads((bt / "shards" / str(i) / "bt.summary.json").read_text())
@@ -309,7 +317,8 @@ def test_sharded_back_translation_equals_one_generator(finished_run, tmp_path):
     assert [s["input_lines"] for s in shards] == [60, 41]
     merged = json.loads((bt / "bt.summary.json").read_text())
     assert merged["input_lines"] == 101 and len(merged["merged_from"]) == 2
-    assert merged["output_pairs"] == sum(s["output_pairs"] for s in shards) == lines(bt / f"bt.{SRC}")
+    assert merged["output_pairs"] == sum(s["output_pairs"] for s in shards) == lines(
+        bt / f"bt.{SRC}")
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["back_translation"][f"mono_{TGT}"]["shards"] == 2
     timings = {(t["stage"], t["name"]) for t in report["timings"]["stages"]}
@@ -330,7 +339,9 @@ def test_launcher_and_two_test_sets(finished_run, tmp_path):
     calls = tmp_path / "launcher.log"
     wrapper = tmp_path / "launch"  # the first run of shard 1 fails: the stage resumes it
     wrapper.write_text(f"""#!/usr/bin/env bash
-case "$*" in *"--shard-id 1 "*) [ -e {tmp_path}/failed ] || {{ touch {tmp_path}/failed; exit 3; }};; esac
+case "$*" in *"--shard-id 1 "*)
+  [ -e {tmp_path}/once ] || {{ touch {tmp_path}/once; exit 3; }};;
+esac
 echo "$*" >> {calls}
 exec "$@"
 """)

@@ -8,7 +8,7 @@ from ..cli import run_reporting_user_errors
 from ..errors import check
 from ..fingerprint import fingerprint, same_contents
 from ..inference.reader import count_lines, input_files, read_chunks
-from ..text_processing import TextProcessor
+from ..text_processing import TextProcessor, same_sentencepiece_model
 from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
                      options_dict, options_hash, parse)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
@@ -76,16 +76,20 @@ def _binarize_spec(cfg: BTBinarizeConfig, data: str, options: Dict) -> Optional[
         return None
     check(not cfg.binarize_spm_model or (cfg.srcdict and cfg.tgtdict),
           "--binarize-spm-model needs --srcdict and --tgtdict (the dictionaries made with it)")
+    spm = cfg.binarize_spm_model
     spec = BinarizeSpec(
         cfg.binarize_to, cfg.srcdict or os.path.join(data, f"dict.{options['target_lang']}.txt"),
-        cfg.tgtdict or os.path.join(data, f"dict.{options['source_lang']}.txt"),
-        cfg.binarize_spm_model, frozenset({options["noise_filler"]}))
+        cfg.tgtdict or os.path.join(data, f"dict.{options['source_lang']}.txt"), spm,
+        keep=frozenset({options["noise_filler"]}))
     for path in (spec.srcdict, spec.tgtdict):
         check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
-    if spec.spm_model:
+    if spm:
         for lang, path in ((options["target_lang"], spec.srcdict),
                            (options["source_lang"], spec.tgtdict)):
-            TextProcessor(spec.spm_model, lang).check_dictionary(path, spec.spm_model)
+            TextProcessor(spm, lang).check_dictionary(path, spm)
+        decoded_with = options["target_spm_model"] or options["spm_model"]
+        spec.encode_synthetic = not same_sentencepiece_model(spm, decoded_with)
+        spec.encode_original = not same_sentencepiece_model(spm, options["spm_model"])
     os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
     return spec
 

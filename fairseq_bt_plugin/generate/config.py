@@ -53,10 +53,11 @@ class BTBinarizeConfig(FairseqDataclass):
                               "reverse model's source dictionary)"})
     binarize_spm_model: str = field(
         default="",
-        metadata={"help": "--binarize-to: the forward model's sentencepiece model, when it is "
-                  "not the reverse model's: the raw synthetic and original sentences are "
-                  "encoded with it (and --srcdict/--tgtdict, required then) instead of "
-                  "binarizing the reverse model's pieces"})
+        metadata={"help": "--binarize-to: the forward model's sentencepiece model (with "
+                  "--srcdict/--tgtdict, required then): a side the reverse model read or wrote "
+                  "with another sentencepiece model is binarized as this one encodes its raw "
+                  "sentences; a side of the same model (equal but for the files it was "
+                  "trained from) keeps the reverse model's pieces"})
 
 
 @dataclass

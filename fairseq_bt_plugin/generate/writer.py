@@ -131,20 +131,24 @@ class BinarizeSpec:
     destdir: str
     srcdict: str  # forward source (synthetic language) dictionary
     tgtdict: str  # forward target (original language) dictionary
-    spm_model: str = ""  # the forward model's sentencepiece model, when not the reverse one's
+    spm_model: str = ""  # the forward model's sentencepiece model (--binarize-spm-model)
+    encode_synthetic: bool = False  # spm_model is not the one the output was decoded with
+    encode_original: bool = False  # spm_model is not the one the input was encoded with
     keep: FrozenSet[str] = frozenset()  # pieces written as they are (the noise filler)
 
     def piece_encoder(self, names: "OutputNames") -> Callable[[Hypothesis], Tuple[str, str]]:
         """``hypothesis -> (synthetic pieces, original pieces)`` in the forward model's
-        vocabulary: the reverse model's own pieces, or (``spm_model``) the raw sentences
-        encoded with the forward model's sentencepiece model."""
-        if not self.spm_model:
-            return lambda h: (h.synthetic_pieces, h.original_pieces)
+        vocabulary: the reverse model's own pieces, or (``encode_*``) the raw sentence
+        encoded with ``spm_model``."""
         from ..text_processing import TextProcessor
 
-        syn = TextProcessor(self.spm_model, names.synthetic_lang)
-        orig = TextProcessor(self.spm_model, names.original_lang)
-        return lambda h: (syn.encode_keeping(h.synthetic, self.keep), orig.encode(h.original))
+        syn = TextProcessor(self.spm_model, names.synthetic_lang) \
+            if self.encode_synthetic else None
+        orig = TextProcessor(self.spm_model, names.original_lang) \
+            if self.encode_original else None
+        return lambda h: (syn.encode_keeping(h.synthetic, self.keep) if syn else
+                          h.synthetic_pieces, orig.encode(h.original) if orig else
+                          h.original_pieces)
 
 
 def sentence_weights(scores: Sequence[float]) -> List[float]:

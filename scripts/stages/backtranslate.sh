@@ -7,7 +7,8 @@
 # merged in input order: the same corpus as one generator. Each gets one visible GPU
 # (CUDA_VISIBLE_DEVICES, round robin over the GPUs torch sees) or, without a GPU, cores/N
 # threads (OMP_NUM_THREADS); with a LAUNCHER neither: the launcher places each one.
-# A model of its own vocabulary (reuse.sh) has its output re-encoded with the pipeline's.
+# A model of its own vocabulary (reuse.sh) has its output re-encoded with the pipeline's
+# (fairseq-bt-generate --binarize-spm-model).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_ARGS, BT_SHARDS, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
@@ -23,8 +24,7 @@ echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, 
 model_files "$name"
 prep="$WORK/prep"
 binarize=(--binarize-to "$out/bin" --srcdict "$prep/bin/dict.$syn.txt"
-          --tgtdict "$prep/bin/dict.$mono.txt")
-if ! cmp -s "$spm" "$prep/spm.model"; then binarize+=(--binarize-spm-model "$prep/spm.model"); fi
+          --tgtdict "$prep/bin/dict.$mono.txt" --binarize-spm-model "$prep/spm.model")
 # shellcheck disable=SC2206
 generate=(fairseq-bt-generate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
           --spm-model "$spm" -s "$mono" -t "$syn" --mode "$BT_MODE" --beam "$BT_BEAM"
