@@ -128,7 +128,7 @@ def test_rerun_does_no_work(finished_run):
               and not p.name.startswith("report")}
     out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
-                  f"back-translate mono_{TGT}", "evaluate bt", "train reverse_r2",
+                  f"back-translate mono_{TGT}", f"evaluate bt on {TEST_SET}", "train reverse_r2",
                   f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
