@@ -343,6 +343,7 @@ case "$*" in *"--shard-id 1 "*)
   [ -e {tmp_path}/once ] || {{ touch {tmp_path}/once; exit 3; }};;
 esac
 echo "$*" >> {calls}
+shift  # --some-option
 exec "$@"
 """)
     wrapper.chmod(0o755)
@@ -379,7 +380,7 @@ exec "$@"
         ref = tmp_path / "raw" / f"test_{test_set}.{TGT}"
         hyps = [tmp_path / "eval" / test_set / f"{n}.hyp" for n in ("baseline", "bt")]
         cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(ref), "-i", *map(str, hyps),
-                              "--paired-bs", "-m", "bleu", "chrf", "--no-color"],
+                              "--paired-bs", "-m", "bleu", "chrf", "-f", "text", "--no-color"],
                              capture_output=True, text=True, check=True).stdout
         bt = scores[test_set, "bt"]
         shown = [f"{bt['p_bleu']:.4f}", f"{bt['p_chrf']:.4f}"]
