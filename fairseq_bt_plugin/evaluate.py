@@ -101,7 +101,9 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
     result = {
         "system": cfg.system or os.path.basename(os.path.dirname(
             os.path.abspath(model_paths(cfg.path)[0]))),
-        "checkpoint": absolute_model_path(cfg.path), "sentences": len(hyps),
+        "checkpoint": absolute_model_path(cfg.path), "source_lang": cfg.source_lang,
+        "target_lang": cfg.target_lang, "input": os.path.abspath(cfg.input),
+        "reference": os.path.abspath(cfg.reference), "sentences": len(hyps),
         "bleu": round(b.score, 2), "chrf": round(c.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
         "beam": cfg.beam, "decode_seconds": round(seconds, 1),

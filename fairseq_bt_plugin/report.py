@@ -1,14 +1,19 @@
 """``fairseq-bt-report``: the pipeline's score table (markdown + JSON) and a PNG plot.
 
-Reads every ``WORK/eval/*.json`` written by ``fairseq-bt-evaluate``, the validation lines
-of each model's ``hydra_train.log`` (``log_format: json``) and the stage timings of
-``WORK/timings.jsonl`` (:mod:`fairseq_bt_plugin.progress`), and writes ``WORK/report.md``,
-``WORK/report.json`` and ``WORK/report.png`` (BLEU per system, validation loss curves, wall
-time per stage and model).
+Reads every ``WORK/eval/SET/SYSTEM.json`` written by ``fairseq-bt-evaluate`` (one folder per
+test set) with its hypotheses, the validation lines of each model's ``hydra_train.log``
+(``log_format: json``), the stage timings of ``WORK/timings.jsonl``
+(:mod:`fairseq_bt_plugin.progress`), the cleaning counts of ``WORK/raw/clean.json`` and the
+back-translation counts of ``WORK/bt/*/bt.summary.json``, and writes ``WORK/report.md``,
+``WORK/report.json`` and ``WORK/report.png``: every system on every test set (BLEU, chrF,
+sacrebleu signatures, paired bootstrap p-value against the baseline), the data counts, what
+reproduces the run, validation loss curves and wall time per stage and model.
 """
 import glob
+import hashlib
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -17,11 +22,17 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from .cli import run_reporting_user_errors
+from .atomic import atomic_open
 from .errors import BTUserError, check
 from .options import parse_dataclass
 from .progress import clock
+from .text_processing import read_text_lines
 
 PROG = "fairseq-bt-report"
+#: the system each p-value compares against: the first of these among the systems of the same
+#: direction on the same test set (``baseline`` for SRC->TGT, ``reverse`` for TGT->SRC)
+BASELINES = ("baseline", "reverse")
+BOOTSTRAP_SAMPLES = 1000  # sacrebleu's --paired-bs default
 
 
 @dataclass
@@ -29,6 +40,10 @@ class ReportConfig(FairseqDataclass):
     work_dir: str = field(default=MISSING,
                           metadata={"help": "pipeline run directory (holds eval/ and models/)"})
     title: str = field(default="Back-translation results", metadata={"help": "report title"})
+    experiment_file: str = field(
+        default="", metadata={"help": "the experiment file of the run: its path, SHA-256 and "
+                              "text go in the report"})
+    command: str = field(default="", metadata={"help": "the command that reproduces the run"})
 
 
 def validation_curve(log_path: str) -> List[Dict[str, float]]:
@@ -68,25 +83,217 @@ def stage_timings(path: str) -> Dict:
     return {"stages": stages, "total_seconds": round(sum(s["seconds"] for s in stages), 1)}
 
 
-def collect(work_dir: str) -> Dict:
-    systems = []
-    for path in sorted(glob.glob(os.path.join(work_dir, "eval", "*.json"))):
+def evaluations(work_dir: str) -> List[Dict]:
+    """Every ``eval/SET/SYSTEM.json``, with its test set (``test_set``), in test-set and
+    system order."""
+    results = []
+    for path in sorted(glob.glob(os.path.join(work_dir, "eval", "*", "*.json"))):
         with open(path, encoding="utf-8") as f:
-            systems.append(json.load(f))
-    check(bool(systems), f"{work_dir}/eval: no evaluation results (*.json) to report")
+            result = json.load(f)
+        check("reference" in result, f"{path}: written by an older fairseq-bt-evaluate (no "
+              "reference file named): remove it and run the pipeline again to score anew")
+        result["test_set"] = os.path.basename(os.path.dirname(path))
+        result["hyp_file"] = path[: -len(".json")] + ".hyp"
+        results.append(result)
+    check(bool(results), f"{work_dir}/eval: no evaluation results (SET/SYSTEM.json) to report")
+    return results
+
+
+def add_significance(results: List[Dict]) -> Optional[str]:
+    """Sets ``baseline``, ``p_bleu`` and ``p_chrf`` of each result: sacrebleu's paired
+    bootstrap test (``--paired-bs``) against the baseline of its test set and direction
+    (:data:`BASELINES`; None for the baseline itself, or where there is none). Returns the
+    test's signature (resamples, seed), or None when nothing was compared."""
+    import logging
+
+    from sacrebleu.metrics import BLEU, CHRF
+    from sacrebleu.significance import PairedTest
+
+    logging.getLogger("sacrebleu").setLevel(logging.WARNING)
+
+    groups: Dict = {}
+    for r in results:
+        r.update(baseline=None, p_bleu=None, p_chrf=None)
+        groups.setdefault((r["test_set"], r["source_lang"], r["target_lang"]), []).append(r)
+    signature = None
+    for group in groups.values():
+        by_name = {r["system"]: r for r in group}
+        base = next((by_name[b] for b in BASELINES if b in by_name), None)
+        others = [r for r in group if base is not None and r is not base]
+        if not others:
+            continue
+        refs = read_text_lines(base["reference"])
+        systems = []
+        for r in [base] + others:
+            r["baseline"] = base["system"]
+            hyps = read_text_lines(r["hyp_file"])
+            check(len(hyps) == len(refs) and r["reference"] == base["reference"],
+                  f"{r['hyp_file']}: {len(hyps)} lines, not one per line of "
+                  f"{base['reference']} ({len(refs)})")
+            systems.append((r["system"], hyps))
+        base["baseline"] = None
+        signatures, scores = PairedTest(systems, {"bleu": BLEU(), "chrf": CHRF()}, [refs],
+                                        test_type="bs", n_samples=BOOTSTRAP_SAMPLES)()
+        bleu, chrf = signatures  # named as sacrebleu scores name them ("BLEU", "chrF2")
+        signature = "|".join(x for x in str(signatures[bleu]).split("|")
+                             if x.startswith(("bs:", "seed:")))  # resamples, seed
+        for r, b, c in zip(others, scores[bleu][1:], scores[chrf][1:]):
+            r["p_bleu"], r["p_chrf"] = b.p_value, c.p_value
+    return signature
+
+
+def back_translations(work_dir: str) -> Dict[str, Dict]:
+    """Corpus name -> the counts of its ``bt/NAME/bt.summary.json``: input lines, skipped
+    (by reason), translated, filtered (by reason), pairs kept, shards merged."""
+    keys = ("input_lines", "skipped_input", "translated", "hypotheses", "filtered",
+            "output_pairs")
+    corpora = {}
+    for path in sorted(glob.glob(os.path.join(work_dir, "bt", "*", "bt.summary.json"))):
+        with open(path, encoding="utf-8") as f:
+            summary = json.load(f)
+        corpora[os.path.basename(os.path.dirname(path))] = {
+            **{k: summary.get(k) for k in keys}, "model": summary.get("model"),
+            "shards": len(summary.get("merged_from") or [None])}
+    return corpora
+
+
+def read_json(path: str) -> Optional[Dict]:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except ValueError as e:
+            raise BTUserError(f"{path}: not JSON ({e})") from None
+
+
+def experiment(path: str) -> Optional[Dict]:
+    """Path, SHA-256 and text of the experiment file (none given: None)."""
+    if not path:
+        return None
+    check(os.path.isfile(path), f"{path}: experiment file not found (--experiment-file)")
+    with open(path, "rb") as f:
+        data = f.read()
+    return {"path": os.path.abspath(path), "sha256": hashlib.sha256(data).hexdigest(),
+            "text": data.decode("utf-8", "replace")}
+
+
+def code_version() -> Optional[Dict]:
+    """The git commit of this code, and whether tracked files differ from it (not a git
+    checkout: None)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "-C", here, "status", "--porcelain",
+                                  "--untracked-files=no"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"commit": commit, "uncommitted_changes": bool(changed)}
+
+
+def collect(cfg: ReportConfig) -> Dict:
+    work_dir = cfg.work_dir
+    systems = evaluations(work_dir)
+    bootstrap = add_significance(systems)
     curves = {}
     for log in sorted(glob.glob(os.path.join(work_dir, "models", "*", "hydra_train.log"))):
         curves[os.path.basename(os.path.dirname(log))] = validation_curve(log)
-    return {"systems": systems, "validation": curves,
+    reused = {os.path.basename(os.path.dirname(p)): read_json(p)
+              for p in sorted(glob.glob(os.path.join(work_dir, "models", "*", "reused.json")))}
+    return {"title": cfg.title, "test_sets": sorted({s["test_set"] for s in systems}),
+            "systems": systems, "bootstrap": bootstrap,
+            "cleaning": read_json(os.path.join(work_dir, "raw", "clean.json")),
+            "back_translation": back_translations(work_dir), "reused_models": reused,
+            "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
+            "code": code_version(), "validation": curves,
             "timings": stage_timings(os.path.join(work_dir, "timings.jsonl"))}
 
 
-def markdown(report: Dict, title: str) -> str:
-    rows = [f"# {title}", "", "| system | BLEU | chrF | sentences |", "|---|---:|---:|---:|"]
-    for s in report["systems"]:
-        rows.append(f"| {s['system']} | {s['bleu']:.2f} | {s['chrf']:.2f} | {s['sentences']} |")
-    sigs = {s["bleu_signature"] for s in report["systems"]} | {s["chrf_signature"] for s in report["systems"]}
-    rows += ["", "sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sorted(sigs))]
+def leaves(value, path: str = ""):
+    """``(key path, number)`` of every number in a JSON value (``a / b / c``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, f"{path} / {k}" if path else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaves(v, f"{path} / {i}")
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield path, value
+
+
+def counts(d: Optional[Dict]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (d or {}).items()) or "0"
+
+
+def p_value(p: Optional[float]) -> str:
+    return "" if p is None else f"{p:.4f}"
+
+
+def markdown(report: Dict) -> str:
+    rows = [f"# {report['title']}", ""]
+    for test_set in report["test_sets"]:
+        results = [s for s in report["systems"] if s["test_set"] == test_set]
+        rows += [f"## Test set `{test_set}` ({results[0]['sentences']} sentences)", "",
+                 "| system | direction | BLEU | chrF | p BLEU | p chrF | against |",
+                 "|---|---|---:|---:|---:|---:|---|"]
+        for s in results:
+            rows.append(f"| {s['system']} | {s['source_lang']}->{s['target_lang']} | "
+                        f"{s['bleu']:.2f} | {s['chrf']:.2f} | {p_value(s['p_bleu'])} | "
+                        f"{p_value(s['p_chrf'])} | {s['baseline'] or ''} |")
+        rows.append("")
+    sigs = sorted({s["bleu_signature"] for s in report["systems"]}
+                  | {s["chrf_signature"] for s in report["systems"]})
+    rows += ["sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sigs)]
+    if report["bootstrap"]:
+        rows += ["", f"p: sacrebleu's paired bootstrap test (`{report['bootstrap']}`) of each "
+                     "system against the one in column *against* (`" + "`, or else `".join(
+                         BASELINES) + "`, of the same direction) on the same test set: the "
+                     "probability of a difference this large by chance (below 0.05: "
+                     "significant)."]
+    rows += data_section(report) + reproduce_section(report) + timing_section(report)
+    return "\n".join(rows) + "\n"
+
+
+def data_section(report: Dict) -> List[str]:
+    rows = ["", "## Data", ""]
+    if report["cleaning"] is None:
+        rows.append("Cleaning: none recorded (no `raw/clean.json`).")
+    else:
+        rows += ["Cleaning (`raw/clean.json`):", "", "| count | value |", "|---|---:|"]
+        rows += [f"| {k} | {v} |" for k, v in leaves(report["cleaning"])]
+    if report["back_translation"]:
+        rows += ["", "Back-translation (`bt/CORPUS/bt.summary.json`):", "",
+                 "| corpus | input lines | skipped | translated | filtered | pairs kept | "
+                 "shards |", "|---|---:|---|---:|---|---:|---:|"]
+        for name, c in report["back_translation"].items():
+            rows.append(f"| {name} | {c['input_lines']} | {counts(c['skipped_input'])} | "
+                        f"{c['translated']} | {counts(c['filtered'])} | {c['output_pairs']} | "
+                        f"{c['shards']} |")
+    for name, r in report["reused_models"].items():
+        rows += ["", f"`{name}` was not trained here: checkpoint `{r['checkpoint']}`, "
+                     f"dictionaries `{r['data']}`, sentencepiece model `{r['spm_model']}`."]
+    return rows
+
+
+def reproduce_section(report: Dict) -> List[str]:
+    rows = ["", "## Reproduce", ""]
+    code = report["code"]
+    if code:
+        rows.append(f"- code: git commit `{code['commit']}`" + (
+            " with uncommitted changes" if code["uncommitted_changes"] else ""))
+    if report["experiment"]:
+        e = report["experiment"]
+        rows.append(f"- experiment file: `{e['path']}` (SHA-256 `{e['sha256']}`; its text is "
+                    "in report.json)")
+    if report["command"]:
+        rows += ["- command, from the repository root:", "", "```bash", report["command"], "```"]
+    return rows
+
+
+def timing_section(report: Dict) -> List[str]:
+    rows = []
     timings = report["timings"]
     if timings["stages"]:
         total = timings["total_seconds"]
@@ -98,26 +305,35 @@ def markdown(report: Dict, title: str) -> str:
         rows.append(f"| total | | {clock(total)} | |")
         spans = sorted((t["start"], t["end"]) for t in timings["stages"] if t["start"])
         if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
-            rows += ["", "Some stages ran side by side (`BASELINE_PARALLEL=1`): each counts "
-                         "in full, the total is more than the run's wall time."]
-    return "\n".join(rows) + "\n"
+            rows += ["", "Some stages ran side by side (`BASELINE_PARALLEL=1`, `BT_SHARDS`): "
+                         "each counts in full, the total is more than the run's wall time."]
+    return rows
 
 
 def plot(report: Dict, path: str) -> None:
     import logging
 
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # before its import's messages
     import matplotlib
 
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    names = [s["system"] for s in report["systems"]]
-    bars = ax1.bar(names, [s["bleu"] for s in report["systems"]], color="tab:blue")
-    ax1.bar_label(bars, fmt="%.1f")
+    names = list(dict.fromkeys(s["system"] for s in report["systems"]))
+    sets = report["test_sets"]
+    width = 0.8 / len(sets)
+    for k, test_set in enumerate(sets):
+        bleu = {s["system"]: s["bleu"] for s in report["systems"] if s["test_set"] == test_set}
+        bars = ax1.bar([i + k * width for i in range(len(names))],
+                       [bleu.get(n, float("nan")) for n in names], width, label=test_set)
+        ax1.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax1.set_xticks([i + width * (len(sets) - 1) / 2 for i in range(len(names))], names,
+                   rotation=30, ha="right")
     ax1.set_ylabel("BLEU (sacrebleu)")
     ax1.set_title("Test BLEU per system")
+    if len(sets) > 1:
+        ax1.legend(title="test set", fontsize=7)
     for name, points in report["validation"].items():
         if points:
             ax2.plot([p["update"] for p in points], [p["loss"] for p in points], marker="o",
@@ -134,14 +350,12 @@ def plot(report: Dict, path: str) -> None:
 
 
 def write_report(cfg: ReportConfig) -> Dict:
-    report = collect(cfg.work_dir)
+    report = collect(cfg)
     out = os.path.join(cfg.work_dir, "report")
     plot(report, out + ".png")
-    for ext, text in (("json", json.dumps(report, indent=2) + "\n"),
-                      ("md", markdown(report, cfg.title))):
-        with open(f"{out}.{ext}.tmp", "w", encoding="utf-8") as f:
+    for ext, text in (("json", json.dumps(report, indent=2) + "\n"), ("md", markdown(report))):
+        with atomic_open(f"{out}.{ext}") as f:
             f.write(text)
-        os.replace(f"{out}.{ext}.tmp", f"{out}.{ext}")
     return report
 
 

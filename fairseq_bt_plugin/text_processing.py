@@ -38,6 +38,24 @@ class TextProcessor:
         """Raw sentence -> space-separated pieces (what fairseq-preprocess binarizes)."""
         return " ".join(self.sp.EncodeAsPieces(self.normalize(line)))
 
+    def encode_keeping(self, line: str, keep: Sequence[str]) -> str:
+        """Like :meth:`encode`, but words in ``keep`` (written by :meth:`decode_keeping`) stay
+        one piece each instead of being encoded."""
+        words = line.split()
+        if not any(w in keep for w in words):
+            return self.encode(line)
+        out, run = [], []
+        for word in words:
+            if word in keep:
+                out += [self.encode(" ".join(run))] if run else []
+                out.append(word)
+                run = []
+            else:
+                run.append(word)
+        if run:
+            out.append(self.encode(" ".join(run)))
+        return " ".join(x for x in out if x)
+
     def decode(self, pieces: str) -> str:
         """Space-separated pieces -> detokenised sentence (on one line: see
         :func:`one_line`)."""
@@ -82,6 +100,27 @@ class TextProcessor:
               f"{spm_path}: sentencepiece model does not belong to the dictionary {dict_path} "
               f"(only {known} of its {len(symbols)} symbols are pieces of the model, "
               f"{min_share:.0%} needed): pass the model the dictionary was made with")
+
+
+def same_sentencepiece_model(a: str, b: str) -> bool:
+    """Whether the sentencepiece model files ``a`` and ``b`` are one model: the same path, or
+    equal but for the training input and output names recorded in them (a model trained again
+    on the same text elsewhere). Without protobuf (which reads them): only the same path."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        from sentencepiece import sentencepiece_model_pb2
+    except ImportError:
+        return False
+    models = []
+    for path in (a, b):
+        model = sentencepiece_model_pb2.ModelProto()
+        with open(path, "rb") as f:
+            model.ParseFromString(f.read())
+        for name in ("input", "model_prefix"):
+            model.trainer_spec.ClearField(name)
+        models.append(model.SerializeToString(deterministic=True))
+    return models[0] == models[1]
 
 
 def moses_normalizer(lang: str) -> Callable[[str], str]:

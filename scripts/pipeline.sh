@@ -31,6 +31,14 @@ composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does no
 profile=$(python -c "import sys, yaml
 c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
 read -r max_update on_cpu <<< "$profile"
+if [ -n "$REVERSE_CHECKPOINT" ]; then  # checked before any work
+  bash "$here/stages/reuse.sh" reverse "$TGT" "$SRC" "$REVERSE_CHECKPOINT" "$REVERSE_DATA" \
+    "$REVERSE_SPM" || exit $?
+elif [ -f "$WORK/models/reverse/reused.json" ]; then
+  echo "error: $WORK/models/reverse reuses $(cat "$WORK/models/reverse/reused.json"): set" \
+       "REVERSE_CHECKPOINT, REVERSE_DATA and REVERSE_SPM as in the first run, or use a new WORK" >&2
+  exit 2
+fi
 
 echo "== data: $EXPERIMENT_NAME ($BITEXT bitext pairs, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
 if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ needs no corpus (e.g. copied to a GPU host)
@@ -66,7 +74,7 @@ fi
 wait_baseline() {  # the baseline trained beside the others has finished (waited for once)
   if [ -n "${baseline_pid:-}" ]; then wait "$baseline_pid"; baseline_pid=; trap - EXIT; fi
 }
-"${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
+[ -n "$REVERSE_CHECKPOINT" ] || "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
 bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
 ft_updates=$(awk -v m="$max_update" -v f="$BT_FINETUNE" 'BEGIN { printf "%d", m * f + 0.5 }')
@@ -106,9 +114,11 @@ done
 wait_baseline
 for m in "$WORK"/models/*/; do
   name=$(basename "$m")
-  case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" "${TEST_SETS%% *}" ;;
-                  *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" "${TEST_SETS%% *}" ;; esac
+  case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" ;;
+                  *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" ;; esac
 done
 
 echo "== report: $WORK/report.{md,json,png}"
-fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)"
+# the experiment file as this run applied it (overrides included) reproduces it
+fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)" \
+  --experiment-file "$EXPERIMENT_FILE" --command "bash scripts/pipeline.sh $EXPERIMENT_FILE"

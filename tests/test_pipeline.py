@@ -6,6 +6,8 @@ the committed Tatoeba slice (tests/data/); the profile and small settings come f
 environment variables (:data:`ENV`), which override the file."""
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,18 +16,24 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
+import torch
 import yaml
 
-from conftest import ROOT, SRC, TATOEBA, TGT, read_lines
+from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
 
-TEST_SET = "tatoeba"
+from fairseq_bt_plugin.text_processing import same_sentencepiece_model
+
 #: raw/ split -> (slice file, lines, first line) per language: mono texts are other lines of
-#: the training slice than the bitext, and not translations of each other
+#: the training slice than the bitext, and not translations of each other; one test set
+#: (``test_NAME``), named TEST_SET
+TEST_SET = "tatoeba"
 RAW = {"train": {SRC: ("train", 300, 0), TGT: ("train", 300, 0)},
        "valid": {SRC: ("valid", 40, 0), TGT: ("valid", 40, 0)},
        f"test_{TEST_SET}": {SRC: ("test", 37, 0), TGT: ("test", 37, 0)},
        "mono": {SRC: ("train", 101, 800), TGT: ("train", 101, 600)}}
-ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2", BT_ARGS="--max-len-a 1.2 --max-len-b 5")
+#: chunks of 30 lines: the 101 monolingual lines are 4 chunks, for sharded back-translation
+ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2",
+           BT_ARGS="--max-len-a 1.2 --max-len-b 5 --chunk-size 30")
 
 
 def experiment_file(path: Path, **keys) -> Path:
@@ -122,9 +130,9 @@ def test_every_artefact(finished_run):
     assert set(systems) == models
     for s in systems.values():  # the report's scores are sacrebleu's on the saved output
         assert s["sentences"] == 37 and "nrefs:1" in s["bleu_signature"]
-        hyp = text_lines(work / "eval" / f"{s['system']}.hyp")
-        lang = SRC if s['system'].startswith('reverse') else TGT
-        ref = text_lines(work / "raw" / f"test_{TEST_SET}.{lang}")
+        hyp = text_lines(work / "eval" / TEST_SET / f"{s['system']}.hyp")
+        ref = text_lines(work / "raw" / f"test_{TEST_SET}.{s['target_lang']}")
+        assert s["target_lang"] == (SRC if s["system"].startswith("reverse") else TGT)
         assert len(hyp) == 37
         assert s["bleu"] == round(sacrebleu.corpus_bleu(hyp, [ref]).score, 2)
         assert s["chrf"] == round(sacrebleu.corpus_chrf(hyp, [ref]).score, 2)
@@ -141,7 +149,7 @@ def test_rerun_does_no_work(finished_run):
               and not p.name.startswith("report")}
     out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
-                  f"back-translate mono_{TGT}", "evaluate bt", "train reverse_r2",
+                  f"back-translate mono_{TGT}", f"evaluate bt on {TEST_SET}", "train reverse_r2",
                   f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -199,3 +207,212 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
     rerun = finish(pipeline(tmp_path, args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
     assert "== train baseline: done already" in rerun
+
+
+def copy_work(src: Path, dst: Path, *parts: str) -> None:
+    """Finished pieces of one run (``raw``, ``prep``, ``models/baseline``, ...) into another:
+    the pipeline skips them there."""
+    for part in parts:
+        shutil.copytree(src / part, dst / part, symlinks=True)
+
+
+def bt_files(work: Path):
+    """Bytes of every output of the first round's synthetic corpus (text, weights, binarized)."""
+    bt = work / "bt" / f"mono_{TGT}"
+    names = [f"bt.{SRC}", f"bt.{TGT}", "bt.scores", "bt.weights"] + sorted(
+        f"bin/{p.name}" for p in (bt / "bin").iterdir())
+    return {name: (bt / name).read_bytes() for name in names}
+
+
+def test_reverse_model_reused_with_the_pipelines_vocabulary(finished_run, tmp_path):
+    """REVERSE_*: no reverse model trained; the finished run's reverse model, named by its
+    files, back-translates into exactly that run's synthetic corpus and is scored as
+    ``reverse``."""
+    done, _ = finished_run
+    copy_work(done, tmp_path, "models/baseline")
+    reverse = {"REVERSE_CHECKPOINT": str(done / "models" / "reverse" / "checkpoint_best.pt"),
+               "REVERSE_DATA": str(done / "prep" / "bin"),
+               "REVERSE_SPM": str(done / "prep" / "spm.model")}
+    out = finish(pipeline(tmp_path, extra_env={**reverse, "BT_FINETUNE": "0"}))
+    assert f"== reuse reverse ({TGT}->{SRC}): {reverse['REVERSE_CHECKPOINT']}" in out
+    assert "== train reverse" not in out and f"== train bt ({SRC}->{TGT}" in out
+    # prepare made the same sentencepiece model from the same raw/ (but for the training file
+    # names in it): the reverse model's pieces are binarized
+    spm = "prep/spm.model"
+    assert (tmp_path / spm).read_bytes() != (done / spm).read_bytes()
+    assert same_sentencepiece_model(str(tmp_path / spm), str(done / spm))
+    assert bt_files(tmp_path) == bt_files(done)
+    assert json.loads((tmp_path / "models" / "reverse" / "reused.json").read_text()) == {
+        "checkpoint": reverse["REVERSE_CHECKPOINT"], "data": reverse["REVERSE_DATA"],
+        "spm_model": reverse["REVERSE_SPM"]}
+    report = json.loads((tmp_path / "report.json").read_text())
+    scores = {s["system"]: s for s in report["systems"]}
+    assert set(scores) == {"reverse", "baseline", "bt"}
+    assert scores["reverse"]["bleu"] == json.loads(
+        (done / "eval" / TEST_SET / "reverse.json").read_text())["bleu"]
+    assert "`reverse` was not trained here" in (tmp_path / "report.md").read_text()
+    # a re-run without the settings would silently use it: refused
+    p = pipeline(tmp_path)
+    rerun, _ = p.communicate(timeout=300)
+    assert p.returncode == 2 and f"{tmp_path}/models/reverse reuses" in rerun, rerun
+
+
+def test_reverse_model_reused_with_its_own_vocabulary(finished_run, corpus, reverse_model,
+                                                      tmp_path):
+    """A reverse model with another sentencepiece model and dictionaries (conftest's, trained
+    on other lines with another vocabulary size): it decodes with its own, and its output is
+    binarized as the pipeline's sentencepiece model and dictionaries encode the raw text."""
+    from fairseq.data import Dictionary, data_utils
+
+    from fairseq_bt_plugin.text_processing import TextProcessor
+
+    done, _ = finished_run
+    copy_work(done, tmp_path, "raw", "prep", "models/baseline")
+    assert (corpus.bin / f"dict.{SRC}.txt").read_text() != (
+        done / "prep" / "bin" / f"dict.{SRC}.txt").read_text()
+    out = finish(pipeline(tmp_path, extra_env={
+        "REVERSE_CHECKPOINT": str(reverse_model), "REVERSE_DATA": str(corpus.bin),
+        "REVERSE_SPM": str(corpus.spm), "BT_FINETUNE": "0"}))
+    assert "== train reverse" not in out
+    bt = tmp_path / "bt" / f"mono_{TGT}"
+    summary = json.loads((bt / "bt.summary.json").read_text())
+    assert summary["input_lines"] == 101 and summary["output_pairs"] == lines(bt / f"bt.{SRC}")
+    prep = tmp_path / "prep"
+    for lang in (SRC, TGT):
+        d = Dictionary.load(str(prep / "bin" / f"dict.{lang}.txt"))
+        tp = TextProcessor(str(prep / "spm.model"), lang)
+        data = data_utils.load_indexed_dataset(str(bt / "bin" / f"train.{SRC}-{TGT}.{lang}"),
+                                               None, "mmap")
+        text = text_lines(bt / f"bt.{lang}")
+        assert len(data) == len(text) > 20
+        assert [x.tolist() for x in data] == [
+            d.encode_line(tp.encode(x), add_if_not_exist=False).tolist() for x in text]
+    log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
+    assert f"'bt_data': '{bt}/bin'" in log
+    systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
+    assert systems == {"reverse", "baseline", "bt"}
+
+
+@pytest.mark.parametrize("case", ["direction", "vocabulary", "dictionaries", "incomplete"])
+def test_a_reused_reverse_model_is_checked_before_any_work(case, finished_run, corpus, tmp_path):
+    done, _ = finished_run
+    env = {"REVERSE_CHECKPOINT": str(done / "models" / "reverse" / "checkpoint_best.pt"),
+           "REVERSE_DATA": str(done / "prep" / "bin"),
+           "REVERSE_SPM": str(done / "prep" / "spm.model")}
+    expected = {
+        "direction": f"the checkpoint translates {SRC}->{TGT}, but -s {TGT} -t {SRC}",
+        "vocabulary": "sentencepiece model does not belong to the dictionary",
+        "dictionaries": f"reverse_model.data: {tmp_path}/nowhere: not found",
+        "incomplete": "reverse_model: give checkpoint, data and spm together"}[case]
+    if case == "direction":
+        env["REVERSE_CHECKPOINT"] = str(done / "models" / "baseline" / "checkpoint_best.pt")
+    elif case == "vocabulary":
+        env["REVERSE_SPM"] = str(corpus.spm)
+    elif case == "dictionaries":
+        env["REVERSE_DATA"] = str(tmp_path / "nowhere")
+    else:
+        del env["REVERSE_SPM"]
+    p = pipeline(tmp_path, extra_env=env)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 2 and expected in out, out
+    assert len([x for x in out.splitlines() if "error" in x]) == 1, out
+    assert {x.name for x in tmp_path.iterdir()} <= {"experiment.yaml"}  # nothing more
+
+
+def test_sharded_back_translation_equals_one_generator(finished_run, tmp_path):
+    """BT_SHARDS=2: two generators (one CPU thread each here) on alternate chunks, merged:
+    byte for byte the corpus of the finished run's single generator (same seed, beam search);
+    every input line counted once."""
+    done, _ = finished_run
+    copy_work(done, tmp_path, "raw", "prep", "models/reverse", "models/baseline", "models/bt",
+              "models/bt_ft", "eval")
+    out = finish(pipeline(tmp_path, extra_env={"BT_SHARDS": "2"}))
+    gpus = torch.cuda.device_count()  # on a GPU machine: one GPU each, round robin
+    for i in (0, 1):
+        place = f"CUDA_VISIBLE_DEVICES={i % gpus}" if gpus else "OMP_NUM_THREADS=1"
+        assert f"== shard {i} of mono_{TGT} (2 shards; {place})" in out
+    assert bt_files(tmp_path) == bt_files(done)
+    bt = tmp_path / "bt" / f"mono_{TGT}"
+    shards = [json.loads((bt / "shards" / str(i) / "bt.summary.json").read_text())
+              for i in (0, 1)]
+    # chunks of 30 lines: shard 0 has chunks 0 and 2, shard 1 chunks 1 and 3 (11 lines)
+    assert [s["input_lines"] for s in shards] == [60, 41]
+    merged = json.loads((bt / "bt.summary.json").read_text())
+    assert merged["input_lines"] == 101 and len(merged["merged_from"]) == 2
+    assert merged["output_pairs"] == sum(s["output_pairs"] for s in shards) == lines(
+        bt / f"bt.{SRC}")
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["back_translation"][f"mono_{TGT}"]["shards"] == 2
+    timings = {(t["stage"], t["name"]) for t in report["timings"]["stages"]}
+    assert {("back-translate", f"mono_{TGT} shard 0"), ("back-translate", f"mono_{TGT} shard 1"),
+            ("back-translate", f"mono_{TGT} merge")} <= timings
+
+
+def test_launcher_and_two_test_sets(finished_run, tmp_path):
+    """LAUNCHER: every training, back-translation shard and evaluation goes through the
+    prefix (here a wrapper that records its arguments and runs them); a second test set
+    (``test_second``): every system scored on both, in report.json and report.md, with the
+    p-value of sacrebleu's own paired bootstrap against the baseline."""
+    done, _ = finished_run
+    copy_work(done, tmp_path, "raw", "prep", "models/reverse", "models/baseline")
+    for lang in (SRC, TGT):
+        write_lines(tmp_path / "raw" / f"test_second.{lang}",
+                    read_lines(TATOEBA / f"test.{lang}", 30, 50))
+    calls = tmp_path / "launcher.log"
+    wrapper = tmp_path / "launch"  # the first run of shard 1 fails: the stage resumes it
+    wrapper.write_text(f"""#!/usr/bin/env bash
+case "$*" in *"--shard-id 1 "*)
+  [ -e {tmp_path}/once ] || {{ touch {tmp_path}/once; exit 3; }};;
+esac
+echo "$*" >> {calls}
+shift  # --some-option
+exec "$@"
+""")
+    wrapper.chmod(0o755)
+    env = {"LAUNCHER": f"{wrapper} --some-option", "BT_SHARDS": "2", "BT_FINETUNE": "0"}
+    p = pipeline(tmp_path, extra_env=env)
+    failed, _ = p.communicate(timeout=600)
+    assert p.returncode == 1 and "placed by LAUNCHER" in failed
+    assert f"error: 1 of 2 back-translation shards of mono_{TGT} failed" in failed, failed
+    out = finish(pipeline(tmp_path, extra_env=env))
+    assert f"== shard 0 of mono_{TGT}: done already" in out and f"== shard 1 of mono_{TGT}" in out
+    recorded = calls.read_text().splitlines()
+    assert all(c.startswith("--some-option fairseq-bt-") for c in recorded), recorded
+    commands = sorted(c.split()[1] + (" shard " + c.split("--shard-id ")[1].split()[0]
+                                      if "--shard-id" in c else "") for c in recorded)
+    # bt trained (reverse and baseline were done); 2 shards; 3 systems x 2 test sets
+    assert commands == ["fairseq-bt-evaluate"] * 6 + [
+        "fairseq-bt-generate shard 0", "fairseq-bt-generate shard 1", "fairseq-bt-hydra-train"]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["test_sets"] == ["second", TEST_SET]
+    scores = {(s["test_set"], s["system"]): s for s in report["systems"]}
+    assert set(scores) == {(t, s) for t in ("second", TEST_SET)
+                           for s in ("reverse", "baseline", "bt")}
+    md = (tmp_path / "report.md").read_text()
+    for test_set, sentences in (("second", 30), (TEST_SET, 37)):
+        section = md.split(f"## Test set `{test_set}` ({sentences} sentences)")[1].split("##")[0]
+        for system in ("reverse", "baseline", "bt"):
+            s = scores[test_set, system]
+            assert s["sentences"] == sentences
+            assert f"| {system} | {s['source_lang']}->{s['target_lang']} | {s['bleu']:.2f} | " \
+                   f"{s['chrf']:.2f} |" in section
+        assert scores[test_set, "baseline"]["p_bleu"] is None
+        assert scores[test_set, "reverse"]["p_bleu"] is None  # nothing else in its direction
+        # sacrebleu's command line: the same test, the same p-values
+        ref = tmp_path / "raw" / f"test_{test_set}.{TGT}"
+        hyps = [tmp_path / "eval" / test_set / f"{n}.hyp" for n in ("baseline", "bt")]
+        cli = subprocess.run([sys.executable, "-m", "sacrebleu", str(ref), "-i", *map(str, hyps),
+                              "--paired-bs", "-m", "bleu", "chrf", "-f", "text", "--no-color"],
+                             capture_output=True, text=True, check=True).stdout
+        bt = scores[test_set, "bt"]
+        shown = [f"{bt['p_bleu']:.4f}", f"{bt['p_chrf']:.4f}"]
+        assert re.findall(r"\(p = ([\d.]+)\)", cli) == shown
+        assert f"| {shown[0]} | {shown[1]} | baseline |" in section
+    timings = {(t["stage"], t["name"]) for t in report["timings"]["stages"]}
+    assert {("train", "bt"), ("evaluate", f"bt {TEST_SET}"), ("evaluate", "reverse second"),
+            ("back-translate", f"mono_{TGT} shard 1")} <= timings
+    # the command reproduces the run: the experiment file as the run applied it (env included)
+    saved = tmp_path / "experiment.yaml"
+    assert report["command"] == f"bash scripts/pipeline.sh {saved}"
+    assert yaml.safe_load(saved.read_text())["bt"]["shards"] == 2
+    assert report["title"] == f"tiny {SRC}->{TGT}: baseline vs back-translation (tiny)"

@@ -23,7 +23,7 @@ def test_a_stage_restates_no_default(stage):
 
 @pytest.mark.parametrize("stage, args", [("train.sh", ["m", "de", "en"]),
                                          ("backtranslate.sh", ["m", "en", "de", "out"]),
-                                         ("evaluate.sh", ["m", "de", "en", "test"]),
+                                         ("evaluate.sh", ["m", "de", "en"]),
                                          ("filter.sh", ["in", "out", "r", "f"])])
 def test_a_stage_requires_its_settings(stage, args, tmp_path):
     env = {"PATH": os.environ["PATH"], "WORK": str(tmp_path)}

@@ -10,8 +10,9 @@ from ..errors import check
 from ..fingerprint import fingerprint, same_contents
 from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
-from .config import (BTGenerateConfig, BTMergeConfig, hashed_options, options_dict,
-                     options_hash, parse, target_languages)
+from ..text_processing import TextProcessor, same_sentencepiece_model
+from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
+                     options_dict, options_hash, parse, target_languages)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-generate"
@@ -70,18 +71,31 @@ class Progress:
             self.log(chunk)
 
 
-def _binarize_spec(binarize_to: str, srcdict: str, tgtdict: str, data: str, cfg_like: Dict
-                   ) -> Optional[BinarizeSpec]:
-    if not binarize_to:
+def _binarize_spec(cfg: BTBinarizeConfig, data: str, options: Dict) -> Optional[BinarizeSpec]:
+    """What ``--binarize-to`` writes (``options``: the generation's, for its languages and
+    noise filler; ``data``: the reverse model's dictionaries), every file checked."""
+    if not cfg.binarize_to:
         return None
-    synthetic, original = cfg_like["target_lang"], cfg_like["source_lang"]
+    check(not cfg.binarize_spm_model or (cfg.srcdict and cfg.tgtdict),
+          "--binarize-spm-model needs --srcdict and --tgtdict (the dictionaries made with it)")
+    spm = cfg.binarize_spm_model
+    synthetic, original = options["target_lang"], options["source_lang"]
     spec = BinarizeSpec(
-        binarize_to, srcdict or os.path.join(data, f"dict.{synthetic}.txt"),
-        tgtdict or os.path.join(data, f"dict.{original}.txt"),
+        cfg.binarize_to, cfg.srcdict or os.path.join(data, f"dict.{synthetic}.txt"),
+        cfg.tgtdict or os.path.join(data, f"dict.{original}.txt"),
         # several languages in one corpus (bt_multilingual): one weights file per pair
-        *([f"train.{synthetic}-{original}.weights"] if cfg_like.get("target_langs") else []))
+        weights_name=(f"train.{synthetic}-{original}.weights" if options.get("target_langs")
+                      else "train.weights"),
+        spm_model=spm, keep=frozenset({options["noise_filler"]}))
     for path in (spec.srcdict, spec.tgtdict):
         check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
+    if spm:
+        for lang, path in ((options["target_lang"], spec.srcdict),
+                           (options["source_lang"], spec.tgtdict)):
+            TextProcessor(spm, lang).check_dictionary(path, spm)
+        decoded_with = options["target_spm_model"] or options["spm_model"]
+        spec.encode_synthetic = not same_sentencepiece_model(spm, decoded_with)
+        spec.encode_original = not same_sentencepiece_model(spm, options["spm_model"])
     os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
     return spec
 
@@ -92,8 +106,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
 
     files = input_files(cfg.input)
     model = reverse_model(cfg)  # every model / dictionary / spm error before anything is written
-    binarize = _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, model.data,
-                              options_dict(cfg))
+    binarize = _binarize_spec(cfg, model.data, options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
     used = [*model_paths(cfg.path), *files, cfg.spm_model, cfg.target_spm_model,
             *(os.path.join(model.data, f"dict.{lang}.txt")
@@ -198,7 +211,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
     summary = {"command": "merge", "model": absolute_model_path(options["path"]),
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],
-                    _binarize_spec(cfg.binarize_to, cfg.srcdict, cfg.tgtdict, data, options),
+                    _binarize_spec(cfg, data, options),
                     summary, options["weights"])
 
 

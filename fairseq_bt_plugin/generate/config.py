@@ -38,7 +38,30 @@ class BTWeightsConfig(FairseqDataclass):
 
 
 @dataclass
-class BTGenerateConfig(DecodingConfig, BTWeightsConfig,
+class BTBinarizeConfig(FairseqDataclass):
+    """The binarized corpus (``fairseq-bt-generate`` and ``merge``)."""
+    binarize_to: str = field(
+        default="",
+        metadata={"help": "also write a fairseq mmap corpus here: split 'train' in the forward "
+                  "direction TGT_LANG-SRC_LANG with train.weights, ready for bt_translation "
+                  "--bt-data DIR"})
+    srcdict: str = field(
+        default="", metadata={"help": "--binarize-to: forward source dictionary (default: the "
+                              "reverse model's target dictionary)"})
+    tgtdict: str = field(
+        default="", metadata={"help": "--binarize-to: forward target dictionary (default: the "
+                              "reverse model's source dictionary)"})
+    binarize_spm_model: str = field(
+        default="",
+        metadata={"help": "--binarize-to: the forward model's sentencepiece model (with "
+                  "--srcdict/--tgtdict, required then): a side the reverse model read or wrote "
+                  "with another sentencepiece model is binarized as this one encodes its raw "
+                  "sentences; a side of the same model (equal but for the files it was "
+                  "trained from) keeps the reverse model's pieces"})
+
+
+@dataclass
+class BTGenerateConfig(DecodingConfig, BTWeightsConfig, BTBinarizeConfig,
                        noise_options("noise_", EDUNOV_2018, "noised_beam: ")):
     target_lang: str = other_default(DecodingConfig, "target_lang", "")
     target_langs: str = field(
@@ -105,30 +128,19 @@ class BTGenerateConfig(DecodingConfig, BTWeightsConfig,
         default=False, metadata={"help": "keep pairs whose synthetic sentence equals the input"})
     keep_duplicates: bool = field(
         default=False, metadata={"help": "keep repeated (synthetic, input) pairs"})
-    binarize_to: str = field(
-        default="",
-        metadata={"help": "also write a fairseq mmap corpus here: split 'train' in the forward "
-                  "direction TGT_LANG-SRC_LANG with train.weights, ready for bt_translation "
-                  "--bt-data DIR"})
-    srcdict: str = field(
-        default="", metadata={"help": "--binarize-to: forward source dictionary (default: the "
-                              "reverse model's target dictionary)"})
-    tgtdict: str = field(
-        default="", metadata={"help": "--binarize-to: forward target dictionary (default: the "
-                              "reverse model's source dictionary)"})
     log_interval: float = field(
         default=30.0, metadata={"help": "seconds between progress log lines when stderr is "
                                 "not a terminal (a terminal gets a tqdm bar)"})
 
 
 # Options that change where files go or how progress is shown, not what is generated.
-NOT_HASHED = ("output_dir", "binarize_to", "srcdict", "tgtdict", "shard_id", "log_interval",
-              "cpu", "cpu_threads", "ct2_model_dir", "ct2_inter_threads", "ct2_intra_threads",
-              "workers", "_name")
+NOT_HASHED = ("output_dir", "binarize_to", "srcdict", "tgtdict", "binarize_spm_model",
+              "shard_id", "log_interval", "cpu", "cpu_threads", "ct2_model_dir",
+              "ct2_inter_threads", "ct2_intra_threads", "workers", "_name")
 
 
 @dataclass
-class BTMergeConfig(FairseqDataclass):
+class BTMergeConfig(BTBinarizeConfig):
     shards: str = field(
         default=MISSING,
         metadata={"help": "comma-separated --output-dir of every shard, finished"})
@@ -136,9 +148,6 @@ class BTMergeConfig(FairseqDataclass):
                             metadata={"help": "where the merged outputs are written"})
     prefix: str = field(default="bt", metadata={"help": "file name prefix of the shards' "
                                                 "and the merged outputs"})
-    binarize_to: str = field(default="", metadata={"help": "as for fairseq-bt-generate"})
-    srcdict: str = field(default="", metadata={"help": "as for fairseq-bt-generate"})
-    tgtdict: str = field(default="", metadata={"help": "as for fairseq-bt-generate"})
 
 
 @dataclass

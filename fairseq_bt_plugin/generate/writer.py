@@ -15,7 +15,7 @@ import os
 import shutil
 from collections import Counter
 from dataclasses import astuple, dataclass
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..atomic import atomic_open, remove_files, replace_all
 from ..errors import BTUserError, check, naming
@@ -132,6 +132,24 @@ class BinarizeSpec:
     srcdict: str  # forward source (synthetic language) dictionary
     tgtdict: str  # forward target (original language) dictionary
     weights_name: str = "train.weights"  # --target-langs: train.SRC-TGT.weights (one per pair)
+    spm_model: str = ""  # the forward model's sentencepiece model (--binarize-spm-model)
+    encode_synthetic: bool = False  # spm_model is not the one the output was decoded with
+    encode_original: bool = False  # spm_model is not the one the input was encoded with
+    keep: FrozenSet[str] = frozenset()  # pieces written as they are (the noise filler)
+
+    def piece_encoder(self, names: "OutputNames") -> Callable[[Hypothesis], Tuple[str, str]]:
+        """``hypothesis -> (synthetic pieces, original pieces)`` in the forward model's
+        vocabulary: the reverse model's own pieces, or (``encode_*``) the raw sentence
+        encoded with ``spm_model``."""
+        from ..text_processing import TextProcessor
+
+        syn = TextProcessor(self.spm_model, names.synthetic_lang) \
+            if self.encode_synthetic else None
+        orig = TextProcessor(self.spm_model, names.original_lang) \
+            if self.encode_original else None
+        return lambda h: (syn.encode_keeping(h.synthetic, self.keep) if syn else
+                          h.synthetic_pieces, orig.encode(h.original) if orig else
+                          h.original_pieces)
 
 
 def sentence_weights(scores: Sequence[float]) -> List[float]:
@@ -192,6 +210,7 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
             orig = stack.enter_context(atomic_open(parts[orig_path]))
             raw_scores = stack.enter_context(atomic_open(raw_path))
             toks = [stack.enter_context(atomic_open(p)) for p in tok_paths] if binarize else None
+            pieces = binarize.piece_encoder(names) if binarize else None
             for store, c in chunks:
                 header = store.read_header(c)
                 counts.update(lines=header.num_lines, translated=header.translated,
@@ -209,8 +228,9 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
                     orig.write(h.original + "\n")
                     raw_scores.write(f"{h.line}\t{h.logprob:.6f}\t{h.score:.6f}\n")
                     if toks:
-                        toks[0].write(h.synthetic_pieces + "\n")
-                        toks[1].write(h.original_pieces + "\n")
+                        syn_pieces, orig_pieces = pieces(h)
+                        toks[0].write(syn_pieces + "\n")
+                        toks[1].write(orig_pieces + "\n")
                     kept += 1
         with atomic_open(parts[names.path("scores")]) as scores, \
                 atomic_open(parts[names.path("weights")]) as wf, \

@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
-# Score one model on the raw test set TEST (raw/test_TEST.*: sacrebleu BLEU + chrF); skipped
-# when its JSON exists.
+# Score one model on every raw test set WORK/raw/test_SET.{SRC,TGT} (sacrebleu BLEU + chrF):
+# WORK/eval/SET/NAME.{json,hyp,log}; each set skipped when its JSON exists.
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME SRC TGT TEST   (env: WORK, EVAL_BEAM, PROGRESS_INTERVAL)" >&2; exit 2; }
-[ $# -eq 4 ] || usage
-: "${WORK:?set WORK}" "${EVAL_BEAM:?set EVAL_BEAM}" "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
-source "$(dirname "$0")/checkpoint.sh"
-name=$1 src=$2 tgt=$3 test=$4
-out="$WORK/eval/$name"
-if [ -f "$out.json" ]; then echo "== evaluate $name: done already"; exit 0; fi
-echo "== evaluate $name on $test ($src->$tgt, beam $EVAL_BEAM)"
-python -m fairseq_bt_plugin.progress --stage evaluate --name "$name" \
-  --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" -- \
-  fairseq-bt-evaluate --path "$(model_checkpoint "$name")" --data-dir "$WORK/prep/bin" \
-  --spm-model "$WORK/prep/spm.model" --source-lang "$src" --target-lang "$tgt" \
-  --input "$WORK/raw/test_$test.$src" --reference "$WORK/raw/test_$test.$tgt" --output-prefix "$out" \
-  --system "$name" --beam "$EVAL_BEAM" --log-interval 1
-tail -n 1 "$out.log"  # the scores (warnings, if any, are in the log)
+usage() { echo "usage: $0 NAME SRC TGT   (env: WORK, EVAL_BEAM, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
+[ $# -eq 3 ] || usage
+: "${WORK:?set WORK}" "${EVAL_BEAM:?set EVAL_BEAM}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
+  "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
+source "$(dirname "$0")/common.sh"
+name=$1 src=$2 tgt=$3
+model_files "$name"
+sets=("$WORK"/raw/test_*."$src")
+[ -e "${sets[0]}" ] || { echo "error: no test set $WORK/raw/test_SET.$src" >&2; exit 2; }
+for input in "${sets[@]}"; do
+  set=${input#"$WORK/raw/test_"} && set=${set%".$src"}
+  out="$WORK/eval/$set/$name"
+  if [ -f "$out.json" ]; then echo "== evaluate $name on $set: done already"; continue; fi
+  echo "== evaluate $name on $set ($src->$tgt, beam $EVAL_BEAM)"
+  mkdir -p "$WORK/eval/$set"
+  python -m fairseq_bt_plugin.progress --stage evaluate --name "$name $set" \
+    --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" -- \
+    "${launcher[@]}" fairseq-bt-evaluate --path "$ckpt" --data-dir "$data" --spm-model "$spm" \
+    --source-lang "$src" --target-lang "$tgt" --input "$input" \
+    --reference "$WORK/raw/test_$set.$tgt" --output-prefix "$out" --system "$name" \
+    --beam "$EVAL_BEAM" --log-interval 1
+  tail -n 1 "$out.log"  # the scores (warnings, if any, are in the log)
+done

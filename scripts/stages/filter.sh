@@ -5,17 +5,19 @@
 # model FORWARD) or reverse (the reverse model's own score). Skipped when OUT is complete.
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 IN OUT REVERSE FORWARD   (env: WORK, BT_FILTER, PROGRESS_INTERVAL)" >&2; exit 2; }
+usage() { echo "usage: $0 IN OUT REVERSE FORWARD   (env: WORK, BT_FILTER, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
 [ $# -eq 4 ] || usage
-: "${WORK:?set WORK}" "${BT_FILTER:?set BT_FILTER}" "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
-source "$(dirname "$0")/checkpoint.sh"
+: "${WORK:?set WORK}" "${BT_FILTER:?set BT_FILTER}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
+  "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
+source "$(dirname "$0")/common.sh"
 out="$WORK/bt/$2"
 if [ -f "$out/DONE" ]; then echo "== filter $2: done already"; exit 0; fi
 method=${BT_FILTER%%:*} fraction=${BT_FILTER#*:}  # checked by pipeline.sh and the tool
 echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
 python -m fairseq_bt_plugin.progress --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
-  python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" --output-dir "$out" \
-  --method "$method" --drop-worst "$fraction" --reverse-path "$(model_checkpoint "$3")" \
-  --forward-path "$(model_checkpoint "$4")"
+  "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
+  --output-dir "$out" --method "$method" --drop-worst "$fraction" \
+  --reverse-path "$(model_files "$3" && echo "$ckpt")" \
+  --forward-path "$(model_files "$4" && echo "$ckpt")"
 touch "$out/DONE"

@@ -3,10 +3,11 @@
 # A killed run started again resumes from its checkpoint_last.pt (fairseq's own restore).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFILE, PROGRESS_INTERVAL, AVERAGE_LAST; PROGRESS_PLAIN=1: no live line)" >&2; exit 2; }
+usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFILE, LAUNCHER, PROGRESS_INTERVAL, AVERAGE_LAST; PROGRESS_PLAIN=1: no live line)" >&2; exit 2; }
 [ $# -ge 3 ] || usage
-: "${WORK:?set WORK}" "${PROFILE:?set PROFILE}" "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}" \
-  "${AVERAGE_LAST:?set AVERAGE_LAST}"  # defaults: pipeline.sh
+: "${WORK:?set WORK}" "${PROFILE:?set PROFILE}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
+  "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}" "${AVERAGE_LAST:?set AVERAGE_LAST}"  # defaults: pipeline.sh
+source "$(dirname "$0")/common.sh"
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"
@@ -17,7 +18,7 @@ mkdir -p "$dir"
 # the plugin's per-source losses) in WORK/tensorboard/NAME
 python -m fairseq_bt_plugin.progress --stage train --name "$name" --timings "$WORK/timings.jsonl" \
   --log "$dir/train.stdout" --interval "$PROGRESS_INTERVAL" ${PROGRESS_PLAIN:+--plain} -- \
-  fairseq-bt-hydra-train --config-dir "$here/configs" --config-name "$PROFILE" \
+  "${launcher[@]}" fairseq-bt-hydra-train --config-dir "$here/configs" --config-name "$PROFILE" \
   task.data="$WORK/prep/bin" task.source_lang="$src" task.target_lang="$tgt" \
   checkpoint.save_dir="$dir" common.tensorboard_logdir="$WORK/tensorboard/$name" "$@" \
   || { echo "error: training $name failed (fairseq's log: $dir/train.stdout)" >&2; exit 1; }

@@ -1,0 +1,20 @@
+# Sourced by the stages that run models (train, backtranslate, evaluate, filter); they
+# require LAUNCHER (may be empty).
+# shellcheck shell=bash
+
+# The words of LAUNCHER: the command prefix of every heavy command (training, decoding,
+# evaluation), e.g. "srun --ntasks=1 --gres=gpu:1"; empty: none.
+# shellcheck disable=SC2206
+launcher=($LAUNCHER)
+
+# model_files NAME: sets ckpt, data (the folder of its dict.*.txt) and spm for the model
+# WORK/models/NAME. ckpt: its checkpoint_avg.pt when the training averaged its last states
+# (AVERAGE_LAST), else its checkpoint_best.pt. A reused model's folder (reuse.sh) holds its
+# own dictionaries and sentencepiece model; a model the pipeline trained uses the pipeline's
+# (WORK/prep).
+model_files() {
+  local dir="$WORK/models/$1"
+  ckpt="$dir/checkpoint_best.pt" data="$WORK/prep/bin" spm="$WORK/prep/spm.model"
+  if [ -f "$dir/checkpoint_avg.pt" ]; then ckpt="$dir/checkpoint_avg.pt"; fi
+  if [ -e "$dir/spm.model" ]; then data="$dir" spm="$dir/spm.model"; fi
+}

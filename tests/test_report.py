@@ -1,0 +1,150 @@
+"""fairseq-bt-report on a hand-made run directory (no training): every system on every test
+set with sacrebleu's scores and paired bootstrap p-values, the cleaning and back-translation
+counts, the experiment file's hash and the command, in report.md and report.json."""
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import sacrebleu
+from conftest import SRC, TATOEBA, TGT, read_lines, write_lines
+
+from fairseq_bt_plugin.report import main
+
+SETS = {"first": 40, "second": 25}
+
+
+def evaluation(work: Path, test_set: str, system: str, src: str, tgt: str, hyps):
+    """What fairseq-bt-evaluate leaves: eval/SET/SYSTEM.{hyp,json}."""
+    ref = work / "raw" / f"test_{test_set}.{tgt}"
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    out = work / "eval" / test_set
+    out.mkdir(parents=True, exist_ok=True)
+    write_lines(out / f"{system}.hyp", hyps)
+    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+    (out / f"{system}.json").write_text(json.dumps({
+        "system": system, "checkpoint": f"/models/{system}/checkpoint_best.pt",
+        "source_lang": src, "target_lang": tgt, "input": str(ref.with_suffix(f".{src}")),
+        "reference": str(ref), "sentences": len(hyps),
+        "bleu": round(bleu.corpus_score(hyps, [refs]).score, 2),
+        "chrf": round(chrf.corpus_score(hyps, [refs]).score, 2),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature())}))
+
+
+def worse(lines, every: int):
+    """Every ``every``-th line's last word dropped."""
+    return [" ".join(x.split()[:-1]) if i % every == 0 else x for i, x in enumerate(lines)]
+
+
+@pytest.fixture
+def work(tmp_path):
+    (tmp_path / "raw").mkdir()
+    skip = 0
+    for test_set, n in SETS.items():
+        for lang in (SRC, TGT):
+            write_lines(tmp_path / "raw" / f"test_{test_set}.{lang}",
+                        read_lines(TATOEBA / f"test.{lang}", n, skip))
+        skip += n
+        refs = {lang: (tmp_path / "raw" / f"test_{test_set}.{lang}").read_text(
+            encoding="utf-8").splitlines() for lang in (SRC, TGT)}
+        evaluation(tmp_path, test_set, "baseline", SRC, TGT, worse(refs[TGT], 2))
+        evaluation(tmp_path, test_set, "bt", SRC, TGT, worse(refs[TGT], 5))
+        evaluation(tmp_path, test_set, "reverse", TGT, SRC, worse(refs[SRC], 3))
+    (tmp_path / "raw" / "clean.json").write_text(json.dumps({
+        f"mono.{TGT}": {"lines_in": 120, "lines_out": 101,
+                        "dropped": {"empty": 4, "contaminated": {"first": 3}, "langid": 12}}}))
+    bt = tmp_path / "bt" / f"mono_{TGT}"
+    bt.mkdir(parents=True)
+    (bt / "bt.summary.json").write_text(json.dumps({
+        "input_lines": 101, "skipped_input": {"input_too_long": 1}, "translated": 100,
+        "hypotheses": 100, "filtered": {"length_ratio": 7, "duplicate": 2}, "output_pairs": 91,
+        "model": "/models/reverse/checkpoint_best.pt", "merged_from": ["s0", "s1"]}))
+    return tmp_path
+
+
+def test_every_system_on_every_test_set(work, capsys):
+    experiment = work / "experiment.yaml"
+    experiment.write_text("name: test\n")
+    main(["--work-dir", str(work), "--title", "A title", "--experiment-file", str(experiment),
+          "--command", "BT_SHARDS=2 bash scripts/pipeline.sh"])
+    report = json.loads((work / "report.json").read_text())
+    md = (work / "report.md").read_text()
+    assert capsys.readouterr().out.startswith(md)
+    assert report["title"] == "A title" and md.startswith("# A title\n")
+    assert report["test_sets"] == ["first", "second"]
+    scores = {(s["test_set"], s["system"]): s for s in report["systems"]}
+    assert set(scores) == {(t, s) for t in SETS for s in ("baseline", "bt", "reverse")}
+    for test_set, n in SETS.items():
+        section = md.split(f"## Test set `{test_set}` ({n} sentences)")[1].split("\n## ")[0]
+        refs = (work / "raw" / f"test_{test_set}.{TGT}").read_text().splitlines()
+        hyps = {s: (work / "eval" / test_set / f"{s}.hyp").read_text().splitlines()
+                for s in ("baseline", "bt")}
+        # the p-values of sacrebleu's paired bootstrap, baseline first
+        from sacrebleu.significance import PairedTest
+
+        _, expected = PairedTest(list(hyps.items()), {"b": sacrebleu.metrics.BLEU(),
+                                                      "c": sacrebleu.metrics.CHRF()},
+                                 [refs], test_type="bs", n_samples=1000)()
+        bt = scores[test_set, "bt"]
+        assert (bt["baseline"], bt["p_bleu"], bt["p_chrf"]) == (
+            "baseline", expected["BLEU"][1].p_value, expected["chrF2"][1].p_value)
+        for system, direction in (("baseline", f"{SRC}->{TGT}"), ("bt", f"{SRC}->{TGT}"),
+                                  ("reverse", f"{TGT}->{SRC}")):
+            s = scores[test_set, system]
+            row = f"| {system} | {direction} | {s['bleu']:.2f} | {s['chrf']:.2f} |"
+            assert row in section
+        assert f"| {bt['p_bleu']:.4f} | {bt['p_chrf']:.4f} | baseline |" in section
+        for system in ("baseline", "reverse"):  # the baseline of each direction
+            assert scores[test_set, system]["p_bleu"] is None
+            assert scores[test_set, system]["baseline"] is None
+    assert report["bootstrap"] == "bs:1000|seed:12345"
+    # the data counts
+    assert report["cleaning"][f"mono.{TGT}"]["dropped"]["langid"] == 12
+    assert f"| mono.{TGT} / dropped / contaminated / first | 3 |" in md
+    assert f"| mono.{TGT} / lines_out | 101 |" in md
+    assert report["back_translation"][f"mono_{TGT}"]["shards"] == 2
+    assert (f"| mono_{TGT} | 101 | input_too_long 1 | 100 | length_ratio 7, duplicate 2 | 91 "
+            "| 2 |") in md
+    # what reproduces the run
+    sha = hashlib.sha256(b"name: test\n").hexdigest()
+    assert report["experiment"] == {"path": str(experiment), "sha256": sha,
+                                    "text": "name: test\n"}
+    assert f"`{experiment}` (SHA-256 `{sha}`" in md
+    assert report["command"] == "BT_SHARDS=2 bash scripts/pipeline.sh"
+    assert "```bash\nBT_SHARDS=2 bash scripts/pipeline.sh\n```" in md
+    assert len(report["code"]["commit"]) == 40
+    assert (work / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_cleaning_or_experiment_file(work):
+    (work / "raw" / "clean.json").unlink()
+    main(["--work-dir", str(work)])
+    report = json.loads((work / "report.json").read_text())
+    assert report["cleaning"] is None and report["experiment"] is None
+    md = (work / "report.md").read_text()
+    assert "Cleaning: none recorded (no `raw/clean.json`)." in md
+    assert "experiment file" not in md
+
+
+@pytest.mark.parametrize("case", ["old_evaluation", "no_experiment_file", "bad_clean_json"])
+def test_errors_are_one_line(case, work, capsys):
+    argv = ["--work-dir", str(work)]
+    if case == "old_evaluation":
+        path = work / "eval" / "first" / "bt.json"
+        old = json.loads(path.read_text())
+        del old["reference"]
+        path.write_text(json.dumps(old))
+        expected = f"{path}: written by an older fairseq-bt-evaluate"
+    elif case == "no_experiment_file":
+        argv += ["--experiment-file", str(work / "nowhere.yaml")]
+        expected = f"{work}/nowhere.yaml: experiment file not found"
+    else:
+        (work / "raw" / "clean.json").write_text("{")
+        expected = f"{work}/raw/clean.json: not JSON"
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and err.startswith(f"fairseq-bt-report: error: {expected}"), err
+    assert len(err.splitlines()) == 1
+    assert not (work / "report.md").exists() and not (work / "report.json").exists()
