@@ -6,7 +6,7 @@ import math
 import torch
 
 from conftest import TGT
-from test_pipeline import finish, lines, pipeline
+from test_pipeline import TEST_SET, finish, lines, pipeline
 
 
 def test_averaging_and_dual_filtering(tmp_path):
@@ -25,7 +25,7 @@ def test_averaging_and_dual_filtering(tmp_path):
         assert len(list((models / name).glob("checkpoint_*_*.pt"))) <= 2, name
         avg = models / name / "checkpoint_avg.pt"
         assert len(torch.load(avg, weights_only=False)["bt_averaged_from"]) == 2, name
-        result = json.loads((tmp_path / "eval" / f"{name}.json").read_text())
+        result = json.loads((tmp_path / "eval" / TEST_SET / f"{name}.json").read_text())
         assert result["checkpoint"] == str(avg)
     assert "'keep_interval_updates': 2," in (models / "bt" / "hydra_train.log").read_text()
     generated = json.loads((tmp_path / "bt" / f"mono_{TGT}" / "bt.summary.json").read_text())
@@ -41,7 +41,7 @@ def test_averaging_and_dual_filtering(tmp_path):
     assert f"'bt_data': '{filtered}/bin'" in log
     assert f"{s['output_pairs']} synthetic pairs" in log
     assert not (models / "bt_ft" / "checkpoint_avg.pt").exists()
-    result = json.loads((tmp_path / "eval" / "bt_ft.json").read_text())
+    result = json.loads((tmp_path / "eval" / TEST_SET / "bt_ft.json").read_text())
     assert result["checkpoint"] == str(models / "bt_ft" / "checkpoint_best.pt")
     systems = {x["system"] for x in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt", "bt_ft"}

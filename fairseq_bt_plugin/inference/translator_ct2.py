@@ -134,12 +134,17 @@ class CT2Translator(Translator):
     def _argparse_checkpoint(self, scratch: str) -> str:
         """CTranslate2's converter sets attributes on the checkpoint's model config, which
         only works for argparse-trained checkpoints; one from fairseq-hydra-train stores a
-        dict. Such a checkpoint is rewritten to ``scratch`` with the dict as a Namespace."""
+        dict (or, written after fairseq's loading, e.g. by fairseq-bt-average, an omegaconf
+        DictConfig). Such a checkpoint is rewritten to ``scratch`` with the dict as a Namespace."""
         import argparse
 
         import torch
 
+        from omegaconf import DictConfig, OmegaConf
+
         state = torch.load(self.cfg.path, map_location="cpu", weights_only=False)
+        if isinstance(state.get("cfg"), DictConfig):  # saved after fairseq's own loading
+            state["cfg"] = OmegaConf.to_container(state["cfg"], resolve=True)  # (an average)
         model = (state.get("cfg") or {}).get("model") if state.get("args") is None else None
         if not isinstance(model, dict):
             return self.cfg.path
