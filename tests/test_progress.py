@@ -16,7 +16,7 @@ import pytest
 
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.report import markdown, stage_timings
-from test_pipeline import ENV, finish, pipeline
+from test_pipeline import TEST_SET, finish, pipeline
 
 FAKE_TRAINING = r"""
 import json, sys, time
@@ -135,11 +135,14 @@ def test_timings_keep_the_last_finished_run_of_each_stage(tmp_path):
     assert t["total_seconds"] == 68.0
     assert stage_timings(str(tmp_path / "none.jsonl")) == {"stages": [], "total_seconds": 0}
     # the report's table; a note where stages overlapped (BASELINE_PARALLEL=1)
-    assert "| train | reverse | 0:40 | 59% |" in markdown({"systems": [], "timings": t}, "x")
-    assert "side by side" not in markdown({"systems": [], "timings": t}, "x")
+    empty = {"title": "x", "test_sets": [], "systems": [], "bootstrap": None, "cleaning": None,
+             "back_translation": {}, "reused_models": {}, "code": None, "experiment": None,
+             "command": "", "timings": t}
+    assert "| train | reverse | 0:40 | 59% |" in markdown(empty)
+    assert "side by side" not in markdown(empty)
     t["stages"][1].update(start="2026-01-01T00:00:00", end="2026-01-01T00:00:25")
     t["stages"][2].update(start="2026-01-01T00:00:10", end="2026-01-01T00:00:50")
-    assert "Some stages ran side by side" in markdown({"systems": [], "timings": t}, "x")
+    assert "Some stages ran side by side" in markdown(empty)
     with open(path, "a") as f:
         f.write('{"stage": "train"\n')
     with pytest.raises(BTUserError, match=rf"^{re.escape(str(path))}:6: not a timing line"):
@@ -153,8 +156,6 @@ MODELS = {"reverse", "baseline", "bt", "bt_ft"}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    if ENV.get("CORPUS") and not Path(ENV["CORPUS"]).exists():
-        pytest.skip(f"no corpus {ENV['CORPUS']}")
     work = tmp_path_factory.mktemp("progress")
     return work, finish(pipeline(work, extra_env={"PROGRESS_INTERVAL": "1"}))
 
@@ -167,13 +168,13 @@ def test_every_stage_shows_its_progress_off_a_terminal(run):
         max_update = 12 if name == "bt" else 14 if name == "bt_ft" else 6  # tiny: 6 updates
         assert re.search(rf"^  train {name}: done in \d+:\d\d \| {max_update}/{max_update} "
                          rf"updates \| valid loss \d+\.\d+$", out, re.M), name
-        assert re.search(rf"^  evaluate {name}: done in \d+:\d\d \| [\d.]+ sentences/s$", out,
-                         re.M), name
+        assert re.search(rf"^  evaluate {name} {TEST_SET}: done in \d+:\d\d \| [\d.]+ "
+                         rf"sentences/s$", out, re.M), name
         assert re.search(rf"^{name}: BLEU [\d.]+ chrF", out, re.M)  # the scores still shown
         assert (work / "models" / name / "train.stdout").exists()  # fairseq's whole log
-        assert "BLEU" in (work / "eval" / f"{name}.log").read_text()  # the evaluation's
+        assert "BLEU" in (work / "eval" / TEST_SET / f"{name}.log").read_text()  # evaluation's
     # the generator's own lines, every PROGRESS_INTERVAL seconds and at its end
-    assert re.search(r"^fairseq-bt-generate: chunk 0: \d+ input lines, \d+ sentences decoded "
+    assert re.search(r"^fairseq-bt-generate: chunk \d+: \d+ input lines, \d+ sentences decoded "
                      r"in this run, [\d.]+ sentences/s$", out, re.M)
 
 
@@ -183,7 +184,7 @@ def test_the_report_says_where_the_time_went(run):
     stages = {(t["stage"], t["name"]): t["seconds"] for t in report["timings"]["stages"]}
     corpus = next((work / "bt").iterdir()).name
     expected = ({("prepare", ""), ("back-translate", corpus)}
-                | {(s, m) for s in ("train", "evaluate") for m in MODELS})
+                | {("train", m) for m in MODELS} | {("evaluate", f"{m} {TEST_SET}") for m in MODELS})
     assert set(stages) == expected
     assert all(x > 0 for x in stages.values())
     assert report["timings"]["total_seconds"] == pytest.approx(sum(stages.values()), abs=0.1)
