@@ -131,12 +131,14 @@ train child_from_ae "$WORK/prep/child/bin" "$CHILD_UPDATES" "${child[@]}" \
 
 # ---------------------------------------------------------------------------------------
 banner "evaluate: sacrebleu BLEU and chrF on test_2016_flickr (beam $BEAM)"
+mkdir -p "$WORK/eval/flickr2016"  # eval/SET/SYSTEM.json: the report's layout, one test set
 for name in child_scratch child_from_parent child_from_ae; do
-  [ -f "$WORK/eval/$name.json" ] && continue
+  [ -f "$WORK/eval/flickr2016/$name.json" ] && continue
   fairseq-bt-evaluate --path "$WORK/models/$name/checkpoint_last.pt" \
     --data-dir "$WORK/prep/child/bin" --spm-model "$WORK/prep/child/spm.model" \
     --source-lang de --target-lang en --input "$r/test.de" --reference "$r/test.en" \
-    --output-prefix "$WORK/eval/$name" --system "$name" --beam "$BEAM" --cpu | sed 's/^/   /'
+    --output-prefix "$WORK/eval/flickr2016/$name" --system "$name" --beam "$BEAM" --cpu \
+    | sed 's/^/   /'
 done
 
 banner "report: $WORK/report.{md,json,png}"

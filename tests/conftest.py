@@ -41,7 +41,7 @@ TIERS = {
     "test_gpu.py": "integration",
     "test_ensemble.py": "integration", "test_average.py": "integration",
     "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
-    "test_bt_multilingual.py": "integration", "test_bench_generate.py": "system",
+    "test_bt_multilingual.py": "integration", "test_bench_generate.py": "slow",
     "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
 }
 

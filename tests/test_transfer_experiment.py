@@ -56,7 +56,7 @@ def test_every_artefact(finished):
     assert {s["system"] for s in report["systems"]} == SYSTEMS
     for s in report["systems"]:
         assert s["sentences"] == 23 and s["beam"] == 1 and "nrefs:1" in s["bleu_signature"]
-        assert len(lines(work / "eval" / f"{s['system']}.hyp")) == 23
+        assert len(lines(work / "eval" / "flickr2016" / f"{s['system']}.hyp")) == 23
     assert "| child_from_ae |" in (work / "report.md").read_text()
 
 
