@@ -82,7 +82,7 @@ reverse=reverse
 mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 for round in $(seq 1 "$ROUNDS"); do
   sfx=$([ "$round" = 1 ] && echo "" || echo "_r$round")
-  synthetic="mono_$TGT$mode$sfx"
+  synthetic="${BT_CORPUS:-mono_$TGT$mode}$sfx"
   bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "$synthetic"
   if [ -n "$BT_FILTER" ]; then  # one filtered corpus per setting, beside the unfiltered one
     case "$BT_FILTER" in dual:*) wait_baseline ;; esac  # dual scores with the baseline
@@ -114,6 +114,9 @@ done
 wait_baseline
 for m in "$WORK"/models/*/; do
   name=$(basename "$m")
+  # a model still training (another variant's run, or one killed earlier) is scored once it
+  # has finished, by the run that finishes it: never its unfinished checkpoint
+  if [ ! -f "$m/DONE" ]; then echo "== evaluate $name: not finished training, skipped"; continue; fi
   case "$name" in reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$SRC" ;;
                   *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" ;; esac
 done

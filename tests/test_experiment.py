@@ -166,7 +166,9 @@ def test_env_and_key_value_override_the_file(tmp_path):
         "first second"
     assert settings["BT_ARGS"] == "--nbest 2 --weights sequence"
     assert settings["BT_TRAIN_ARGS"] == "++task.bt_weighted=true"
-    assert settings["CLEAN_ARGS"] == ""
+    assert settings["CLEAN_ARGS"] == "" and settings["BT_CORPUS"] == ""
+    assert cli.shell_settings(loader.load(str(path), [], {"BT_CORPUS": "mono_topk"}),
+                              "")["BT_CORPUS"] == "mono_topk"
     exp = loader.load(str(path), ["cleaning.no_langid=true", "cleaning.max_chars=300"],
                       {"BT_ARGS": "--fp16", "BASELINE_PARALLEL": "1", "WORK": "elsewhere"})
     settings = cli.shell_settings(exp, "")
@@ -269,13 +271,14 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
                             r"mono.files\[0\]: url https://example.org/m.gz needs its md5"),
         "rounds without mono_source": ({}, ["systems.rounds=2"],
                                        "mono_source.files: no files given"),
+        "corpus name": ({}, ["bt.corpus=../x"], "bt.corpus: '../x': use letters"),
     }
 
 
 CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty file", "not UTF-8",
          "out of range",
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
-         "wrong type", "bad md5", "url without md5", "rounds without mono_source"]
+         "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name"]
 
 
 @pytest.mark.parametrize("case", CASES)

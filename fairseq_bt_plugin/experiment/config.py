@@ -110,6 +110,13 @@ class BTConfig(FairseqDataclass):
                   "synthetic pairs, the worst by METHOD: dual (dual conditional cross-entropy "
                   "of the reverse model and the baseline) or reverse (the reverse model's own "
                   "score), e.g. dual:0.1 (fairseq-bt-filter); empty: off"})
+    corpus: str = field(
+        default="",
+        metadata={"help": "name of the synthetic corpus (WORK/bt/NAME); empty: mono_TGT, or "
+                  "mono_TGT_MODE for a mode other than beam. A corpus is made once per name: "
+                  "to compare generation settings (--sampling-topk, beam, ...) in one work "
+                  "directory, give each its own name (a finished corpus made with other "
+                  "settings is an error, not reused)"})
     shards: int = field(
         default=1,
         metadata={"help": "split back-translation over this many workers (one per visible "

@@ -26,7 +26,8 @@ ENV = {
     "BT_TAG": ["bt.tag"], "BT_MODE": ["bt.mode"], "BT_BEAM": ["bt.beam"],
     "BT_BACKEND": ["bt.backend"], "BT_ARGS": ["bt.generate_args"],
     "BT_TRAIN_ARGS": ["bt.train_args"], "BT_UPDATES": ["bt.updates"],
-    "BT_SHARDS": ["bt.shards"], "BT_FILTER": ["bt.filter"], "BT_NAME": ["systems.bt_name"],
+    "BT_SHARDS": ["bt.shards"], "BT_FILTER": ["bt.filter"], "BT_CORPUS": ["bt.corpus"],
+    "BT_NAME": ["systems.bt_name"],
     "BT_FINETUNE": ["systems.finetune"], "ROUNDS": ["systems.rounds"],
     "EVAL_BEAM": ["eval_beam"], "BASELINE_PARALLEL": ["baseline_parallel"],
     "PROGRESS_INTERVAL": ["progress_interval"], "AVERAGE_LAST": ["average_last"],
@@ -239,6 +240,8 @@ def validate(exp: ExperimentConfig, where: str) -> None:
         check(ok, f"{where}: {key} must be {want}, got {value}")
     check(NAME_RE.match(sysm.bt_name) is not None,
           f"{where}: systems.bt_name: {sysm.bt_name!r}: use letters, digits, '.', '_' and '-'")
+    check(not bt.corpus or NAME_RE.match(bt.corpus) is not None,
+          f"{where}: bt.corpus: {bt.corpus!r}: use letters, digits, '.', '_' and '-'")
     check(sysm.bt_name == "bt" or sysm.rounds == 1,
           f"{where}: systems.bt_name={sysm.bt_name}: variants are for systems.rounds=1; "
           "iterate in a new work directory")

@@ -19,9 +19,19 @@ usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
 name=$1 mono=$2 syn=$3 out="$WORK/bt/$4"
-if [ -f "$out/DONE" ]; then echo "== back-translate $4: done already"; exit 0; fi
-echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
 model_files "$name"
+# the corpus is made once per name, with the settings recorded in OUT/settings: a finished
+# corpus of other settings is an error (not silently reused), a new name makes a new one
+settings="model=$ckpt mode=$BT_MODE beam=$BT_BEAM backend=$BT_BACKEND args=$BT_ARGS"
+if [ -f "$out/DONE" ]; then
+  if [ -f "$out/settings" ] && [ "$(cat "$out/settings")" != "$settings" ]; then
+    echo "error: $out was made with '$(cat "$out/settings")', not '$settings': give these" \
+         "settings their own corpus name (bt.corpus / BT_CORPUS) or a new WORK" >&2
+    exit 2
+  fi
+  echo "== back-translate $4: done already"; exit 0
+fi
+echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
 prep="$WORK/prep"
 binarize=(--binarize-to "$out/bin" --srcdict "$prep/bin/dict.$syn.txt"
           --tgtdict "$prep/bin/dict.$mono.txt" --binarize-spm-model "$prep/spm.model")
@@ -35,7 +45,7 @@ if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
   "${progress[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
     "${binarize[@]}"
-  touch "$out/DONE"
+  printf '%s\n' "$settings" > "$out/settings" && touch "$out/DONE"
   exit 0
 fi
 
@@ -72,4 +82,4 @@ fi
 shards=$(IFS=,; echo "${dirs[*]}")
 "${progress[@]}" --name "$4 merge" -- fairseq-bt-generate merge --shards "$shards" \
   --output-dir "$out" "${binarize[@]}"
-touch "$out/DONE"
+printf '%s\n' "$settings" > "$out/settings" && touch "$out/DONE"
