@@ -76,7 +76,8 @@ def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
         "EXPERIMENT_NAME": exp.name, "EXPERIMENT_FILE": saved, "WORK": exp.work,
         "PROFILE": exp.profile, "SRC": exp.source_lang, "TGT": exp.target_lang,
         "BITEXT": str(exp.bitext.max_pairs or "all"), "MONO": str(exp.mono.max_lines or "all"),
-        "TEST_SETS": " ".join(exp.tests), "SPM_VOCAB": str(exp.spm_vocab),
+        "TEST_SETS": " ".join(exp.tests or dict.fromkeys(
+            name for pair in exp.pairs.values() for name in pair.tests)), "SPM_VOCAB": str(exp.spm_vocab),
         "TRAIN_ARGS": exp.train_args, "BT_TAG": exp.bt.tag, "BT_MODE": str(exp.bt.mode),
         "BT_BEAM": str(exp.bt.beam), "BT_BACKEND": str(exp.bt.backend),
         "BT_ARGS": generate_args(exp), "BT_TRAIN_ARGS": bt_train_args(exp),
