@@ -32,8 +32,17 @@ PROG = "fairseq-bt-prepare"
 
 @dataclass
 class PrepareConfig(FairseqDataclass):
-    source_lang: str = field(default=MISSING, metadata={"help": "source language code, e.g. de"})
-    target_lang: str = field(default=MISSING, metadata={"help": "target language code, e.g. en"})
+    source_lang: str = field(default="", metadata={"help": "source language code, e.g. de "
+                                                   "(required unless --lang-pairs)"})
+    target_lang: str = field(default="", metadata={"help": "target language code, e.g. en "
+                                                   "(required unless --lang-pairs)"})
+    lang_pairs: str = field(
+        default="",
+        metadata={"help": "instead of --source-lang/--target-lang: several pairs SRC-TGT,... "
+                  "with one sentencepiece model and one dictionary over all of them (the data "
+                  "of bt_multilingual and of a bilingual model per pair); the prefixes name "
+                  "each pair's files with {pair}, e.g. --trainpref raw/{pair}/train. Not with "
+                  "--spm-extra-text or --monopref"})
     trainpref: str = field(default=MISSING,
                            metadata={"help": "raw training bitext PREFIX (PREFIX.SRC, PREFIX.TGT, "
                                      "optionally .gz)"})
@@ -102,7 +111,10 @@ def _write(path: str, lines: List[str]) -> None:
 
 
 def validate(cfg: PrepareConfig) -> None:
-    check(cfg.source_lang != cfg.target_lang, "--source-lang and --target-lang are the same")
+    check(bool(cfg.source_lang and cfg.target_lang) != bool(cfg.lang_pairs),
+          "give --source-lang and --target-lang, or --lang-pairs (not both)")
+    check(cfg.lang_pairs or cfg.source_lang != cfg.target_lang,
+          "--source-lang and --target-lang are the same")
     for flag, value in (("--spm-vocab-size", cfg.spm_vocab_size),
                         ("--spm-train-lines", cfg.spm_train_lines),
                         ("--max-chars", cfg.max_chars), ("--workers", cfg.workers)):
@@ -122,6 +134,8 @@ def prepare(cfg: PrepareConfig) -> Dict:
     splits = {"train": cfg.trainpref, "valid": cfg.validpref, "test": cfg.testpref}
     splits = {k: v for k, v in splits.items() if v}
     validate(cfg)
+    if cfg.lang_pairs:
+        return prepare_pairs(cfg, splits, done)
     breaks = {k: Counter() for k in splits}
     data = {k: read_parallel(v, src, tgt, cfg.max_chars, breaks[k]) for k, v in splits.items()}
     check(bool(data["train"][0]), f"{cfg.trainpref}: no training pairs left (dropped: "
@@ -185,6 +199,96 @@ def _prepare_in(work: str, cfg: PrepareConfig, data: Dict, extra: "ExtraText") -
         for ext in ("model", "vocab"):
             os.replace(os.path.join(work, f"spm.{ext}"), os.path.join(cfg.destdir, f"spm.{ext}"))
     summary["spm_model"] = os.path.abspath(cfg.spm_model or os.path.join(cfg.destdir, "spm.model"))
+    return summary
+
+
+def lang_pairs(cfg: PrepareConfig, splits: Dict[str, str]) -> List[Tuple[str, str]]:
+    """``(src, tgt)`` of each of ``--lang-pairs``, checked."""
+    pairs = [tuple(p.strip().split("-")) for p in cfg.lang_pairs.split(",")]
+    for p in pairs:
+        check(len(p) == 2 and all(p) and p[0] != p[1],
+              f"--lang-pairs: {'-'.join(p)!r} is not SRC-TGT (two different languages)")
+    check(len(set(pairs)) == len(pairs), f"--lang-pairs: a pair repeated in {cfg.lang_pairs}")
+    for split, prefix in splits.items():
+        check("{pair}" in prefix, f"--{split}pref {prefix}: with --lang-pairs, name each "
+              "pair's files with {pair} (e.g. raw/{pair}/train)")
+    check(not cfg.spm_extra_text and not cfg.monopref,
+          "--lang-pairs: not with --spm-extra-text or --monopref")
+    return pairs
+
+
+def prepare_pairs(cfg: PrepareConfig, splits: Dict[str, str], done: str) -> Dict:
+    """:func:`prepare` for ``--lang-pairs``: every pair's splits checked and read, one
+    sentencepiece model trained on all training text (unless ``--spm-model``), one joined
+    dictionary over all of it, each pair binarized with it into ``DESTDIR/bin``
+    (``train.SRC-TGT.LANG``, ``dict.LANG.txt`` for every language)."""
+    from fairseq.tasks.translation import TranslationTask
+
+    pairs = lang_pairs(cfg, splits)
+    names = {p: "-".join(p) for p in pairs}
+    breaks = {names[p]: {k: Counter() for k in splits} for p in pairs}
+    data = {names[p]: {k: read_parallel(v.format(pair=names[p]), *p, cfg.max_chars,
+                                        breaks[names[p]][k]) for k, v in splits.items()}
+            for p in pairs}
+    for (src, tgt), name in names.items():
+        check(bool(data[name]["train"][0]), f"{splits['train'].format(pair=name)}: no "
+              f"training pairs left (dropped: {dict(data[name]['train'][1])}; see --max-chars)")
+    os.makedirs(cfg.destdir, exist_ok=True)
+    work = os.path.join(cfg.destdir, "work.tmp")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        tok, norm = os.path.join(work, "tok"), os.path.join(work, "norm")
+        os.makedirs(tok), os.makedirs(norm)
+        spm = cfg.spm_model
+        if not spm:
+            inputs = []
+            for (src, tgt), name in names.items():
+                for i, lang in enumerate((src, tgt)):
+                    inputs.append(os.path.join(norm, f"train.{name}.{lang}"))
+                    normalise = moses_normalizer(lang)
+                    _write(inputs[-1], [normalise(p[i]) for p in data[name]["train"][0]])
+            spm = train_sentencepiece(inputs, os.path.join(work, "spm"), cfg.spm_vocab_size,
+                                      input_sentence_size=cfg.spm_train_lines)
+        for (src, tgt), name in names.items():
+            for i, lang in enumerate((src, tgt)):
+                proc = TextProcessor(spm, lang)
+                for split, (kept, _) in data[name].items():
+                    _write(os.path.join(tok, f"{split}.{name}.{lang}"),
+                           [proc.encode(p[i]) for p in kept])
+        joined = TranslationTask.build_dictionary(
+            [os.path.join(tok, f"train.{name}.{lang}") for (src, tgt), name in names.items()
+             for lang in (src, tgt)], workers=cfg.workers, threshold=-1, nwords=-1,
+            padding_factor=8)
+        joined.save(os.path.join(work, "dict.txt"))
+        for (src, tgt), name in names.items():
+            binarize(os.path.join(work, "bin"), src, tgt,
+                     {k: os.path.join(tok, f"{k}.{name}") for k in splits}, cfg.workers,
+                     os.path.join(work, "dict.txt"), os.path.join(work, "dict.txt"))
+        langs = sorted({lang for p in pairs for lang in p})
+        if cfg.tag:
+            for lang in langs:
+                with open(os.path.join(work, "bin", f"dict.{lang}.txt"), "a",
+                          encoding="utf-8") as f:
+                    f.write(f"{cfg.tag} 0\n")
+        for name in ("bin", "tok"):
+            final = os.path.join(cfg.destdir, name)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(os.path.join(work, name), final)
+        if not cfg.spm_model:
+            for ext in ("model", "vocab"):
+                os.replace(os.path.join(work, f"spm.{ext}"),
+                           os.path.join(cfg.destdir, f"spm.{ext}"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    summary = {
+        "lang_pairs": list(names.values()), "tag": cfg.tag,
+        "pairs": {n: {k: len(v[0]) for k, v in d.items()} for n, d in data.items()},
+        "dropped": {n: {k: dict(v[1]) for k, v in d.items()} for n, d in data.items()},
+        "spm_model": os.path.abspath(cfg.spm_model or os.path.join(cfg.destdir, "spm.model")),
+        LINE_BREAKS_KEY: {n: {k: v[LINE_BREAKS_KEY] for k, v in b.items()}
+                          for n, b in breaks.items()}}
+    with atomic_open(done) as f:
+        json.dump(summary, f, indent=2)
     return summary
 
 

@@ -1,7 +1,7 @@
 """``fairseq-bt-report``: the pipeline's score table (markdown + JSON) and a PNG plot.
 
 Reads every ``WORK/eval/SET/SYSTEM.json`` written by ``fairseq-bt-evaluate`` (one folder per
-test set) with its hypotheses, the validation lines of each model's ``hydra_train.log``
+test set; a multilingual run's ``WORK/eval/SET/PAIR/SYSTEM.json``) with its hypotheses, the validation lines of each model's ``hydra_train.log``
 (``log_format: json``), the stage timings of ``WORK/timings.jsonl``
 (:mod:`fairseq_bt_plugin.progress`), the cleaning counts of ``WORK/raw/clean.json`` and the
 back-translation counts of ``WORK/bt/*/bt.summary.json``, and writes ``WORK/report.md``,
@@ -29,9 +29,6 @@ from .progress import clock
 from .text_processing import read_text_lines
 
 PROG = "fairseq-bt-report"
-#: the system each p-value compares against: the first of these among the systems of the same
-#: direction on the same test set (``baseline`` for SRC->TGT, ``reverse`` for TGT->SRC)
-BASELINES = ("baseline", "reverse")
 BOOTSTRAP_SAMPLES = 1000  # sacrebleu's --paired-bs default
 
 
@@ -44,6 +41,12 @@ class ReportConfig(FairseqDataclass):
         default="", metadata={"help": "the experiment file of the run: its path, SHA-256 and "
                               "text go in the report"})
     command: str = field(default="", metadata={"help": "the command that reproduces the run"})
+    baselines: str = field(
+        default="baseline,reverse",
+        metadata={"help": "the system each p-value compares against: the first of these among "
+                  "the systems of the same direction on the same test set (pipeline.sh: "
+                  "baseline for SRC->TGT, reverse for TGT->SRC; a multilingual run: the "
+                  "pair's bilingual +BT system)"})
 
 
 def validation_curve(log_path: str) -> List[Dict[str, float]]:
@@ -84,26 +87,30 @@ def stage_timings(path: str) -> Dict:
 
 
 def evaluations(work_dir: str) -> List[Dict]:
-    """Every ``eval/SET/SYSTEM.json``, with its test set (``test_set``), in test-set and
-    system order."""
+    """Every ``eval/SET/SYSTEM.json`` and ``eval/SET/PAIR/SYSTEM.json``, with its test set
+    (``test_set``) and pair (``pair``, None in the first case), in test-set, pair and system
+    order."""
     results = []
-    for path in sorted(glob.glob(os.path.join(work_dir, "eval", "*", "*.json"))):
+    paths = glob.glob(os.path.join(work_dir, "eval", "*", "*.json")) + glob.glob(
+        os.path.join(work_dir, "eval", "*", "*", "*.json"))
+    for path in sorted(paths, key=lambda p: os.path.relpath(p, work_dir).split(os.sep)):
         with open(path, encoding="utf-8") as f:
             result = json.load(f)
         check("reference" in result, f"{path}: written by an older fairseq-bt-evaluate (no "
               "reference file named): remove it and run the pipeline again to score anew")
-        result["test_set"] = os.path.basename(os.path.dirname(path))
+        parts = os.path.relpath(path, os.path.join(work_dir, "eval")).split(os.sep)
+        result["test_set"], result["pair"] = parts[0], (parts[1] if len(parts) == 3 else None)
         result["hyp_file"] = path[: -len(".json")] + ".hyp"
         results.append(result)
     check(bool(results), f"{work_dir}/eval: no evaluation results (SET/SYSTEM.json) to report")
     return results
 
 
-def add_significance(results: List[Dict]) -> Optional[str]:
+def add_significance(results: List[Dict], baselines: List[str]) -> Optional[str]:
     """Sets ``baseline``, ``p_bleu`` and ``p_chrf`` of each result: sacrebleu's paired
-    bootstrap test (``--paired-bs``) against the baseline of its test set and direction
-    (:data:`BASELINES`; None for the baseline itself, or where there is none). Returns the
-    test's signature (resamples, seed), or None when nothing was compared."""
+    bootstrap test (``--paired-bs``) against the baseline of its test set and direction (the
+    first of ``baselines`` there; None for the baseline itself, or where there is none).
+    Returns the test's signature (resamples, seed), or None when nothing was compared."""
     import logging
 
     from sacrebleu.metrics import BLEU, CHRF
@@ -118,7 +125,7 @@ def add_significance(results: List[Dict]) -> Optional[str]:
     signature = None
     for group in groups.values():
         by_name = {r["system"]: r for r in group}
-        base = next((by_name[b] for b in BASELINES if b in by_name), None)
+        base = next((by_name[b] for b in baselines if b in by_name), None)
         others = [r for r in group if base is not None and r is not base]
         if not others:
             continue
@@ -143,15 +150,19 @@ def add_significance(results: List[Dict]) -> Optional[str]:
 
 
 def back_translations(work_dir: str) -> Dict[str, Dict]:
-    """Corpus name -> the counts of its ``bt/NAME/bt.summary.json``: input lines, skipped
-    (by reason), translated, filtered (by reason), pairs kept, shards merged."""
+    """Corpus name -> the counts of its ``bt/NAME/bt.summary.json`` (any depth: a multilingual
+    run's ``bt/PAIR/CORPUS``, ``bt/multi/CORPUS/LANG``): input lines, skipped (by reason),
+    translated, filtered (by reason), pairs kept, shards merged."""
     keys = ("input_lines", "skipped_input", "translated", "hypotheses", "filtered",
             "output_pairs")
     corpora = {}
-    for path in sorted(glob.glob(os.path.join(work_dir, "bt", "*", "bt.summary.json"))):
+    bt = os.path.join(work_dir, "bt")
+    for path in sorted(glob.glob(os.path.join(bt, "**", "bt.summary.json"), recursive=True)):
+        if os.sep + "shards" + os.sep in os.path.relpath(path, bt):
+            continue  # a shard's: counted in its merged corpus
         with open(path, encoding="utf-8") as f:
             summary = json.load(f)
-        corpora[os.path.basename(os.path.dirname(path))] = {
+        corpora[os.path.relpath(os.path.dirname(path), bt)] = {
             **{k: summary.get(k) for k in keys}, "model": summary.get("model"),
             "shards": len(summary.get("merged_from") or [None])}
     return corpora
@@ -196,15 +207,22 @@ def code_version() -> Optional[Dict]:
 def collect(cfg: ReportConfig) -> Dict:
     work_dir = cfg.work_dir
     systems = evaluations(work_dir)
-    bootstrap = add_significance(systems)
+    baselines = [b.strip() for b in cfg.baselines.split(",") if b.strip()]
+    bootstrap = add_significance(systems, baselines)
     curves = {}
-    for log in sorted(glob.glob(os.path.join(work_dir, "models", "*", "hydra_train.log"))):
-        curves[os.path.basename(os.path.dirname(log))] = validation_curve(log)
+    models = os.path.join(work_dir, "models")
+    for log in sorted(glob.glob(os.path.join(models, "*", "hydra_train.log"))
+                      + glob.glob(os.path.join(models, "*", "*", "hydra_train.log"))):
+        curves[os.path.relpath(os.path.dirname(log), models)] = validation_curve(log)
+    cleaning = read_json(os.path.join(work_dir, "raw", "clean.json"))
+    if cleaning is None:  # a multilingual run: each pair's
+        cleaning = {os.path.basename(os.path.dirname(p)): read_json(p) for p in
+                    sorted(glob.glob(os.path.join(work_dir, "raw", "*", "clean.json")))} or None
     reused = {os.path.basename(os.path.dirname(p)): read_json(p)
               for p in sorted(glob.glob(os.path.join(work_dir, "models", "*", "reused.json")))}
     return {"title": cfg.title, "test_sets": sorted({s["test_set"] for s in systems}),
-            "systems": systems, "bootstrap": bootstrap,
-            "cleaning": read_json(os.path.join(work_dir, "raw", "clean.json")),
+            "systems": systems, "bootstrap": bootstrap, "baselines": baselines,
+            "cleaning": cleaning,
             "back_translation": back_translations(work_dir), "reused_models": reused,
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
             "code": code_version(), "validation": curves,
@@ -243,17 +261,37 @@ def markdown(report: Dict) -> str:
                         f"{s['bleu']:.2f} | {s['chrf']:.2f} | {p_value(s['p_bleu'])} | "
                         f"{p_value(s['p_chrf'])} | {s['baseline'] or ''} |")
         rows.append("")
+        rows += pair_table(results)
     sigs = sorted({s["bleu_signature"] for s in report["systems"]}
                   | {s["chrf_signature"] for s in report["systems"]})
     rows += ["sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sigs)]
     if report["bootstrap"]:
         rows += ["", f"p: sacrebleu's paired bootstrap test (`{report['bootstrap']}`) of each "
                      "system against the one in column *against* (`" + "`, or else `".join(
-                         BASELINES) + "`, of the same direction) on the same test set: the "
+                         report["baselines"]) + "`, of the same direction) on the same test "
+                     "set: the "
                      "probability of a difference this large by chance (below 0.05: "
                      "significant)."]
     rows += data_section(report) + reproduce_section(report) + timing_section(report)
     return "\n".join(rows) + "\n"
+
+
+def pair_table(results: List[Dict]) -> List[str]:
+    """A multilingual run's results of one test set as one table: a row per direction, a
+    column per system (BLEU / chrF); none for a run without pairs."""
+    if not any(r["pair"] for r in results):
+        return []
+    systems = list(dict.fromkeys(r["system"] for r in results))
+    cells: Dict = {}
+    for r in results:
+        cells.setdefault(f"{r['source_lang']}->{r['target_lang']}", {})[r["system"]] = \
+            f"{r['bleu']:.2f} / {r['chrf']:.2f}"
+    rows = ["Per pair, BLEU / chrF:", "", "| direction | " + " | ".join(systems) + " |",
+            "|---|" + "---:|" * len(systems)]
+    for direction, by_system in cells.items():
+        rows.append(f"| {direction} | " + " | ".join(by_system.get(s, "") for s in systems)
+                    + " |")
+    return rows + [""]
 
 
 def data_section(report: Dict) -> List[str]:
@@ -320,11 +358,14 @@ def plot(report: Dict, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-    names = list(dict.fromkeys(s["system"] for s in report["systems"]))
+    def label(s: Dict) -> str:  # a multilingual run: the pair too
+        return f"{s['pair']} {s['system']}" if s.get("pair") else s["system"]
+
+    names = list(dict.fromkeys(label(s) for s in report["systems"]))
     sets = report["test_sets"]
     width = 0.8 / len(sets)
     for k, test_set in enumerate(sets):
-        bleu = {s["system"]: s["bleu"] for s in report["systems"] if s["test_set"] == test_set}
+        bleu = {label(s): s["bleu"] for s in report["systems"] if s["test_set"] == test_set}
         bars = ax1.bar([i + k * width for i in range(len(names))],
                        [bleu.get(n, float("nan")) for n in names], width, label=test_set)
         ax1.bar_label(bars, fmt="%.1f", fontsize=7)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Raw text to a sacrebleu table in one command, for the experiment a YAML file describes:
 #   bash scripts/pipeline.sh EXPERIMENT.yaml [KEY=VALUE ...]
-# (make demo: configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml)
+# (make demo: configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml;
+# a file with pairs: runs scripts/pipeline_multi.sh)
 #   data -> clean -> prepare -> train reverse (TGT->SRC) -> back-translate TGT monolingual text
 #   -> train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
 #   bitext (bt_ft) -> evaluate -> report. Every stage skips finished work and resumes after a kill.
@@ -10,27 +11,15 @@
 set -euo pipefail
 
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { sed -n '2,9p' "$0" >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
-# every setting with its default comes from the experiment file (its schema:
-# fairseq_bt_plugin/experiment/config.py); the stages require theirs. Written to
-# WORK/experiment.yaml (EXPERIMENT_FILE), which reproduces this run.
-settings=$(python -m fairseq_bt_plugin.experiment settings "$experiment" "$@" \
-  --configs "$root/configs" --save) || exit 2
-eval "$settings"
-export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND BT_SHARDS EVAL_BEAM PROGRESS_INTERVAL \
-  AVERAGE_LAST REVERSE_CHECKPOINT REVERSE_DATA REVERSE_SPM LAUNCHER EXPERIMENT_NAME EXPERIMENT_FILE
-# shellcheck disable=SC2206
-train_args=($TRAIN_ARGS)
-if [ "$AVERAGE_LAST" -gt 1 ]; then train_args+=("checkpoint.keep_interval_updates=$AVERAGE_LAST"); fi
-# the profile as training composes it (configs/_base.yaml etc. included)
-show=(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job)
-composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does not compose: ${show[*]}" >&2; exit 2; }
-profile=$(python -c "import sys, yaml
-c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
-read -r max_update on_cpu <<< "$profile"
+source "$here/stages/driver.sh"
+load_settings "$experiment" "$@"
+# several source languages (the file's pairs:): the multilingual experiment
+[ -z "$PAIRS" ] || exec bash "$here/pipeline_multi.sh" "$experiment" "$@"
+compose_profile
 if [ -n "$REVERSE_CHECKPOINT" ]; then  # checked before any work
   bash "$here/stages/reuse.sh" reverse "$TGT" "$SRC" "$REVERSE_CHECKPOINT" "$REVERSE_DATA" \
     "$REVERSE_SPM" || exit $?
@@ -76,8 +65,8 @@ wait_baseline() {  # the baseline trained beside the others has finished (waited
 }
 [ -n "$REVERSE_CHECKPOINT" ] || "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
-bt_updates=$(awk -v m="$max_update" -v f="$BT_UPDATES" 'BEGIN { printf "%d", m * f + 0.5 }')
-ft_updates=$(awk -v m="$max_update" -v f="$BT_FINETUNE" 'BEGIN { printf "%d", m * f + 0.5 }')
+bt_updates=$(updates "$BT_UPDATES")
+ft_updates=$(updates "$BT_FINETUNE")
 reverse=reverse
 mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 for round in $(seq 1 "$ROUNDS"); do

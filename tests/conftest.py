@@ -43,6 +43,7 @@ TIERS = {
     "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
     "test_bt_multilingual.py": "integration", "test_bench_generate.py": "slow",
     "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
+    "test_experiment_multi.py": "unit", "test_pipeline_multi.py": "slow",
 }
 
 

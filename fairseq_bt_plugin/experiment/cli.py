@@ -7,6 +7,8 @@ raw data, and the example file with every key.
   raw FILE [KEY=VALUE ...] --out DIR [--origin FILE]
                                   write the raw data (train, valid, test_NAME, mono) to DIR
   example                         print configs/experiments/example.yaml (every key, its help)
+  common-mono FILE... --out FILE  the lines every FILE has (a multilingual run's monolingual
+                                  text, cleaned per pair)
 """
 import argparse
 import dataclasses
@@ -24,7 +26,7 @@ from ..cli import run_reporting_user_errors
 from ..options import to_argv
 from . import loader
 from .config import ExperimentConfig, FileConfig, ParallelConfig
-from .raw import materialise
+from .raw import common_lines, materialise
 
 PROG = "fairseq-bt-experiment"
 
@@ -47,11 +49,13 @@ def generate_args(exp: ExperimentConfig) -> str:
     return " ".join(flags + ([bt.generate_args] if bt.generate_args else []))
 
 
-def bt_train_args(exp: ExperimentConfig) -> str:
-    """The +BT model's hydra overrides: the bt keys that are set, then bt.train_args."""
+def bt_train_args(exp: ExperimentConfig, upsample: str = "upsample_primary") -> str:
+    """The +BT model's hydra overrides: the bt keys that are set, then bt.train_args
+    (``upsample``: the task's name of bt.upsample_primary; bt_multilingual's is
+    bt_upsample_primary)."""
     bt = exp.bt
     tasks = {"bt_synthetic_fraction": bt.synthetic_fraction,
-             "upsample_primary": bt.upsample_primary,
+             upsample: bt.upsample_primary,
              "bt_weighted": "true" if bt.weights is not None else None}
     args = [f"++task.{k}={v}" for k, v in tasks.items() if v is not None]
     return " ".join(args + ([bt.train_args] if bt.train_args else []))
@@ -60,11 +64,20 @@ def bt_train_args(exp: ExperimentConfig) -> str:
 def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
     """The variables ``scripts/pipeline.sh`` and its stages read."""
     bp = exp.baseline_parallel
+    multi = exp.multilingual
     return {
+        # with pairs (scripts/pipeline_multi.sh): the pairs, the source languages, the
+        # multilingual models' settings; empty for one pair
+        "PAIRS": " ".join(f"{lang}-{exp.target_lang}" for lang in exp.pairs),
+        "SRC_LANGS": " ".join(exp.pairs), "MULTI_UPDATES": str(multi.updates),
+        "MULTI_TEMPERATURE": str(multi.sampling_temperature),
+        "MULTI_TRAIN_ARGS": multi.train_args,
+        "MULTI_BT_TRAIN_ARGS": bt_train_args(exp, "bt_upsample_primary"),
         "EXPERIMENT_NAME": exp.name, "EXPERIMENT_FILE": saved, "WORK": exp.work,
         "PROFILE": exp.profile, "SRC": exp.source_lang, "TGT": exp.target_lang,
         "BITEXT": str(exp.bitext.max_pairs or "all"), "MONO": str(exp.mono.max_lines or "all"),
-        "TEST_SETS": " ".join(exp.tests), "SPM_VOCAB": str(exp.spm_vocab),
+        "TEST_SETS": " ".join(exp.tests or dict.fromkeys(
+            name for pair in exp.pairs.values() for name in pair.tests)), "SPM_VOCAB": str(exp.spm_vocab),
         "TRAIN_ARGS": exp.train_args, "BT_TAG": exp.bt.tag, "BT_MODE": str(exp.bt.mode),
         "BT_BEAM": str(exp.bt.beam), "BT_BACKEND": str(exp.bt.backend),
         "BT_ARGS": generate_args(exp), "BT_TRAIN_ARGS": bt_train_args(exp),
@@ -101,10 +114,20 @@ def settings(args: argparse.Namespace) -> None:
         print(f"{var}={shlex.quote(value)}")
 
 
+def common_mono(args: argparse.Namespace) -> None:
+    n = common_lines(args.files, args.out)
+    print(f"{PROG} common-mono: {args.out}: {n} lines (of {len(args.files)} files)",
+          file=sys.stderr)
+
+
 def raw(args: argparse.Namespace) -> None:
     exp = loader.load(args.file, args.overrides)
     summary = materialise(exp, args.origin or args.file, args.out)
-    kept = ", ".join(f"{k} {v['kept']}" for k, v in summary.items())
+    parts = []
+    for k, v in summary.items():  # with pairs: the counts of each pair's files
+        items = [(k, v)] if "kept" in v else [(f"{k} {n}", x) for n, x in v.items()]
+        parts += [f"{n} {x['kept']}" for n, x in items]
+    kept = ", ".join(parts)
     print(f"{PROG} raw: {args.out}: {kept}", file=sys.stderr)
 
 
@@ -190,13 +213,16 @@ def main(argv: Optional[List[str]] = None) -> None:
             p.add_argument("--origin", default="",
                            help="the file to name in errors (FILE was made from it)")
     sub.add_parser("example")
+    p = sub.add_parser("common-mono")
+    p.add_argument("files", nargs="+", help="the cleaned monolingual text of each pair")
+    p.add_argument("--out", required=True, help="the lines every file has, in the first's order")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     def run() -> None:
         if args.command == "example":
             sys.stdout.write(example_text())
         else:
-            {"settings": settings, "raw": raw}[args.command](args)
+            {"settings": settings, "raw": raw, "common-mono": common_mono}[args.command](args)
 
     run_reporting_user_errors(run, PROG)
 

@@ -158,13 +158,46 @@ class ReverseModelConfig(FairseqDataclass):
 
 
 @dataclass
+class PairConfig(FairseqDataclass):
+    """One pair SRC->target_lang of an experiment with several source languages (``pairs``)."""
+    bitext: ParallelConfig = field(
+        default_factory=ParallelConfig, metadata={"help": "the pair's parallel training data"})
+    valid: ParallelConfig = field(
+        default_factory=ParallelConfig, metadata={"help": "the pair's validation set"})
+    tests: Dict[str, ParallelConfig] = field(
+        default_factory=dict,
+        metadata={"help": "the pair's named test sets (NAME: letters, digits, _ -), each "
+                  "scored and reported"})
+
+
+@dataclass
+class MultilingualConfig(FairseqDataclass):
+    """The multilingual models of an experiment with ``pairs`` (task bt_multilingual)."""
+    updates: float = field(
+        default=2.0,
+        metadata={"help": "the multilingual model and the multilingual reverse model train "
+                  "this many times the profile's max_update (they see every pair); the "
+                  "multilingual +BT model this times bt.updates"})
+    sampling_temperature: float = field(
+        default=1.5,
+        metadata={"help": "fairseq's temperature sampling across the pairs (1: in proportion "
+                  "to their sizes; higher: the smaller pairs more often)"})
+    train_args: str = field(
+        default="",
+        metadata={"help": "more hydra overrides of the multilingual models, e.g. "
+                  "++task.bt_upsample_primary=2"})
+
+
+@dataclass
 class ExperimentConfig(FairseqDataclass):
     name: str = field(
         default=MISSING,
         metadata={"help": "name of the experiment: the report's title and the default work "
                   "directory (letters, digits, . _ -)"})
     source_lang: str = field(
-        default=MISSING, metadata={"help": "source language code, e.g. de"})
+        default="",
+        metadata={"help": "source language code, e.g. de (an experiment with pairs names its "
+                  "source languages there instead)"})
     target_lang: str = field(
         default=MISSING, metadata={"help": "target language code, e.g. en"})
     vars: Dict[str, Any] = field(
@@ -196,6 +229,20 @@ class ExperimentConfig(FairseqDataclass):
         default_factory=dict,
         metadata={"help": "named test sets (NAME: letters, digits, _ -), each scored and "
                   "reported"})
+    pairs: Dict[str, PairConfig] = field(
+        default_factory=dict,
+        metadata={"help": "several source languages into target_lang (many-to-one), instead "
+                  "of source_lang, bitext, valid and tests: SRC: {bitext, valid, tests} per "
+                  "pair. Per pair a reverse model, a baseline and a +BT model; one "
+                  "multilingual model on every pair's bitext, one multilingual reverse model "
+                  "back-translating mono into every source language, and the multilingual "
+                  "+BT model (multilingual:). For one pair only: mono_source, "
+                  "systems.rounds, bt.filter, reverse_model (errors) and systems.finetune "
+                  "(not used); the multilingual back-translation is one fairseq generator "
+                  "(bt.backend and bt.shards: the bilingual ones)"})
+    multilingual: MultilingualConfig = field(
+        default_factory=MultilingualConfig,
+        metadata={"help": "the multilingual models (with pairs)"})
     mono: MonoConfig = field(
         default_factory=MonoConfig,
         metadata={"help": "target-language monolingual text to back-translate"})

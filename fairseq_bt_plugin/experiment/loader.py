@@ -20,8 +20,9 @@ from .config import ExperimentConfig, FileConfig, ParallelConfig
 ENV = {
     "WORK": ["work"], "CORPUS": ["data_dir"], "DOWNLOAD_DIR": ["cache_dir"],
     "PROFILE": ["profile"], "SRC": ["source_lang"], "TGT": ["target_lang"],
-    "BITEXT": ["bitext.max_pairs"], "VALID": ["valid.max_pairs"],
-    "TEST": ["tests.*.max_pairs"], "MONO": ["mono.max_lines", "mono_source.max_lines"],
+    "BITEXT": ["bitext.max_pairs", "pairs.*.bitext.max_pairs"],
+    "VALID": ["valid.max_pairs", "pairs.*.valid.max_pairs"],
+    "TEST": ["tests.*.max_pairs", "pairs.*.tests.*.max_pairs"], "MONO": ["mono.max_lines", "mono_source.max_lines"],
     "SPM_VOCAB": ["spm_vocab"], "TRAIN_ARGS": ["train_args"],
     "BT_TAG": ["bt.tag"], "BT_MODE": ["bt.mode"], "BT_BEAM": ["bt.beam"],
     "BT_BACKEND": ["bt.backend"], "BT_ARGS": ["bt.generate_args"],
@@ -38,9 +39,10 @@ ENV = {
 #: to this file's folder when they come from the file (work, cache_dir: always the former)
 INPUT_PATHS = ["data_dir", "reverse_model.checkpoint", "reverse_model.data", "reverse_model.spm"]
 #: keys holding a list of corpus files (``*``: any name)
-FILE_LISTS = ["bitext.source", "bitext.target", "valid.source", "valid.target",
-              "tests.*.source", "tests.*.target", "mono.files", "mono.exclude",
-              "mono_source.files", "mono_source.exclude"]
+PARALLEL_LISTS = ["bitext.source", "bitext.target", "valid.source", "valid.target",
+                  "tests.*.source", "tests.*.target"]
+FILE_LISTS = PARALLEL_LISTS + [f"pairs.*.{key}" for key in PARALLEL_LISTS] + [
+    "mono.files", "mono.exclude", "mono_source.files", "mono_source.exclude"]
 #: keys whose variable may be empty: null
 OPTIONAL = ["baseline_parallel"]
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -98,9 +100,11 @@ def _set(cfg: DictConfig, key: str, value: Any, where: str) -> DictConfig:
 
 
 def _expand(cfg: DictConfig, key: str) -> List[str]:
-    if not key.startswith("tests.*."):
+    """The keys that ``key`` names (``*``: every name of that mapping in ``cfg``)."""
+    head, star, rest = key.partition(".*.")
+    if not star:
         return [key]
-    return [f"tests.{name}.{key[len('tests.*.'):]}" for name in cfg.tests]
+    return [k for name in OmegaConf.select(cfg, head) for k in _expand(cfg, f"{head}.{name}.{rest}")]
 
 
 def from_data(data: Dict, where: str) -> DictConfig:
@@ -108,6 +112,7 @@ def from_data(data: Dict, where: str) -> DictConfig:
     cfg = OmegaConf.structured(ExperimentConfig)
     OmegaConf.set_struct(cfg, True)
     OmegaConf.set_struct(cfg.tests, False)  # any names; each set's keys stay checked
+    OmegaConf.set_struct(cfg.pairs, False)
     OmegaConf.set_struct(cfg.vars, False)
     return _merge(cfg, data, where)
 
@@ -190,27 +195,63 @@ def _check_parallel(p: ParallelConfig, key: str, where: str) -> None:
               f"{getattr(p, name)}")
 
 
+def _check_lang(exp: ExperimentConfig, key: str, lang: str, where: str) -> None:
+    check(LANG_RE.match(lang) is not None, f"{where}: {key}: {lang!r} is not a language code")
+    known = moses_languages()
+    check(exp.allow_any_language or lang in known,
+          f"{where}: {key}: unknown language code {lang!r} for the Moses normaliser "
+          f"(known: {' '.join(known)}); allow_any_language: true uses its generic rules")
+
+
+def _check_sets(bitext: ParallelConfig, valid: ParallelConfig, tests: Dict[str, ParallelConfig],
+                key: str, where: str) -> None:
+    """A pair's bitext, valid and test sets (``key``: the prefix of their keys)."""
+    _check_parallel(bitext, f"{key}bitext", where)
+    _check_parallel(valid, f"{key}valid", where)
+    check(bool(tests), f"{where}: {key}tests: give at least one named test set")
+    for name, test in tests.items():
+        check(re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None,
+              f"{where}: {key}tests: name {name!r}: use letters, digits, '_' and '-'")
+        _check_parallel(test, f"{key}tests.{name}", where)
+
+
+def _check_pairs(exp: ExperimentConfig, where: str) -> None:
+    """An experiment with several source languages (``pairs``)."""
+    check(not exp.source_lang, f"{where}: source_lang: an experiment with pairs names its "
+          "source languages there (pairs: {SRC: {bitext, valid, tests}, ...}), not both")
+    for key in ("bitext", "valid"):
+        p = getattr(exp, key)
+        check(not (p.source or p.target), f"{where}: {key}: with pairs, give it per pair "
+              f"(pairs.SRC.{key})")
+    check(not exp.tests, f"{where}: tests: with pairs, give them per pair (pairs.SRC.tests)")
+    for lang, pair in exp.pairs.items():
+        _check_lang(exp, f"pairs.{lang}", lang, where)
+        check(lang != exp.target_lang, f"{where}: pairs.{lang}: the target language "
+              f"{exp.target_lang!r} is not a source language")
+        _check_sets(pair.bitext, pair.valid, pair.tests, f"pairs.{lang}.", where)
+    for key, ok in (("systems.rounds", exp.systems.rounds == 1), ("bt.filter", not exp.bt.filter),
+                    ("reverse_model", not exp.reverse_model.checkpoint),
+                    ("mono_source", not exp.mono_source.files)):
+        check(ok, f"{where}: {key}: an experiment with pairs has no {key} (one pair only)")
+    m = exp.multilingual
+    for key, value in (("updates", m.updates), ("sampling_temperature", m.sampling_temperature)):
+        check(value > 0, f"{where}: multilingual.{key} must be > 0, got {value}")
+
+
 def validate(exp: ExperimentConfig, where: str) -> None:
     """Values the schema's types cannot check. Files are checked when they are read."""
     check(NAME_RE.match(exp.name) is not None,
           f"{where}: name: {exp.name!r}: use letters, digits, '.', '_' and '-'")
-    for key in ("source_lang", "target_lang"):
-        lang = getattr(exp, key)
-        check(LANG_RE.match(lang) is not None, f"{where}: {key}: {lang!r} is not a language "
-              "code")
-        known = moses_languages()
-        check(exp.allow_any_language or lang in known,
-              f"{where}: {key}: unknown language code {lang!r} for the Moses normaliser "
-              f"(known: {' '.join(known)}); allow_any_language: true uses its generic rules")
-    check(exp.source_lang != exp.target_lang,
-          f"{where}: source_lang and target_lang are both {exp.source_lang!r}")
-    _check_parallel(exp.bitext, "bitext", where)
-    _check_parallel(exp.valid, "valid", where)
-    check(bool(exp.tests), f"{where}: tests: give at least one named test set")
-    for name, test in exp.tests.items():
-        check(re.fullmatch(r"[A-Za-z0-9_-]+", name) is not None,
-              f"{where}: tests: name {name!r}: use letters, digits, '_' and '-'")
-        _check_parallel(test, f"tests.{name}", where)
+    _check_lang(exp, "target_lang", exp.target_lang, where)
+    if exp.pairs:
+        _check_pairs(exp, where)
+    else:
+        check(bool(exp.source_lang), f"{where}: source_lang: missing (or pairs: several source "
+              "languages)")
+        _check_lang(exp, "source_lang", exp.source_lang, where)
+        check(exp.source_lang != exp.target_lang,
+              f"{where}: source_lang and target_lang are both {exp.source_lang!r}")
+        _check_sets(exp.bitext, exp.valid, exp.tests, "", where)
     for key, required in (("mono", True), ("mono_source", exp.systems.rounds > 1)):
         mono = getattr(exp, key)
         _check_files(mono.files, f"{key}.files", where, required)

@@ -14,7 +14,7 @@ from typing import Dict, Iterable, Iterator, List, Optional, Set
 
 from ..atomic import atomic_open
 from ..errors import check
-from ..text_processing import bad_line_error, read_raw_lines
+from ..text_processing import bad_line_error, read_raw_lines, read_text_lines
 from .config import ExperimentConfig, FileConfig, MonoConfig, ParallelConfig
 from .fetch import local_file
 
@@ -100,34 +100,69 @@ def _write(path: str, lines: List[str]) -> None:
         f.writelines(line + "\n" for line in lines)
 
 
+def _write_sets(read: Reader, where: str, out: str, src: str, tgt: str, bitext: ParallelConfig,
+                valid: ParallelConfig, tests: Dict[str, ParallelConfig], key: str,
+                summary: Dict) -> None:
+    """One pair's ``train``, ``valid`` and ``test_NAME`` files into ``out`` (``key``: the
+    prefix of the experiment's keys, named in errors), their counts into ``summary``."""
+    sets = {"train": read.parallel(bitext, f"{key}bitext"),
+            "valid": read.parallel(valid, f"{key}valid")}
+    for name, test in tests.items():
+        sets[f"test_{name}"] = read.parallel(test, f"{key}tests.{name}")
+        check(sets[f"test_{name}"]["pairs"] != sets["valid"]["pairs"],
+              f"{where}: {key}tests.{name}: the same pairs as valid: a test set must be unseen "
+              "in training and model selection")
+    for name, s in sets.items():
+        for lang, lines in zip((src, tgt), s["pairs"]):
+            _write(os.path.join(out, f"{name}.{lang}"), lines)
+        summary[name] = s["counts"]
+
+
 def materialise(exp: ExperimentConfig, where: str, out: str) -> Dict:
     """Write ``out/`` (which must not exist; removed again on an error) from experiment
-    ``exp`` read from file ``where``; returns the counts written to ``out/data.json``."""
+    ``exp`` read from file ``where``; returns the counts written to ``out/data.json``. With
+    ``pairs``: one folder ``out/SRC-TGT`` per pair, each with the layout of one pair (and the
+    monolingual text, cleaned per pair; :func:`common_lines` then keeps what every pair kept)."""
     check(not os.path.exists(out), f"{out}: exists already (the raw data goes to a new folder)")
     src, tgt = exp.source_lang, exp.target_lang
     read = Reader(exp, where)
     os.makedirs(out)
     try:
         summary: Dict[str, Optional[Dict]] = {}
-        sets = {"train": read.parallel(exp.bitext, "bitext"),
-                "valid": read.parallel(exp.valid, "valid")}
-        for name, test in exp.tests.items():
-            sets[f"test_{name}"] = read.parallel(test, f"tests.{name}")
-            check(sets[f"test_{name}"]["pairs"] != sets["valid"]["pairs"],
-                  f"{where}: tests.{name}: the same pairs as valid: a test set must be unseen "
-                  "in training and model selection")
-        for name, s in sets.items():
-            for lang, lines in zip((src, tgt), s["pairs"]):
-                _write(os.path.join(out, f"{name}.{lang}"), lines)
-            summary[name] = s["counts"]
-        for key, lang in (("mono", tgt), ("mono_source", src)):
-            if getattr(exp, key).files:
-                m = read.mono(getattr(exp, key), key)
-                _write(os.path.join(out, f"mono.{lang}"), m["lines"])
-                summary[f"mono.{lang}"] = m["counts"]
+        if exp.pairs:
+            mono = read.mono(exp.mono, "mono")
+            summary[f"mono.{tgt}"] = mono["counts"]
+            for lang, pair in exp.pairs.items():
+                name = f"{lang}-{tgt}"
+                os.makedirs(os.path.join(out, name))
+                summary[name] = {}
+                _write_sets(read, where, os.path.join(out, name), lang, tgt, pair.bitext,
+                            pair.valid, pair.tests, f"pairs.{lang}.", summary[name])
+                _write(os.path.join(out, name, f"mono.{tgt}"), mono["lines"])
+        else:
+            _write_sets(read, where, out, src, tgt, exp.bitext, exp.valid, exp.tests, "",
+                        summary)
+            for key, lang in (("mono", tgt), ("mono_source", src)):
+                if getattr(exp, key).files:
+                    m = read.mono(getattr(exp, key), key)
+                    _write(os.path.join(out, f"mono.{lang}"), m["lines"])
+                    summary[f"mono.{lang}"] = m["counts"]
         with atomic_open(os.path.join(out, "data.json")) as f:
             json.dump(summary, f, indent=2)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
     return summary
+
+
+def common_lines(paths: List[str], out: str) -> int:
+    """Write to ``out`` the lines of ``paths[0]`` that every other file has too, in order
+    (the monolingual text each pair kept after cleaning against its own valid and test
+    sets); the number of lines written."""
+    keep: Optional[Set[str]] = None
+    for path in paths[1:]:
+        lines = set(read_text_lines(path))
+        keep = lines if keep is None else keep & lines
+    kept = [x for x in read_text_lines(paths[0]) if keep is None or x in keep]
+    _write(out, kept)
+    return len(kept)

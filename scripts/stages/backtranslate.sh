@@ -8,7 +8,9 @@
 # (CUDA_VISIBLE_DEVICES, round robin over the GPUs torch sees) or, without a GPU, cores/N
 # threads (OMP_NUM_THREADS); with a LAUNCHER neither: the launcher places each one.
 # A model of its own vocabulary (reuse.sh) has its output re-encoded with the pipeline's
-# (fairseq-bt-generate --binarize-spm-model).
+# (fairseq-bt-generate --binarize-spm-model). SYN_LANG a list LANG,LANG,...: a multilingual
+# model (trained here) back-translates into each (--target-langs; OUT/LANG/ per language, one
+# corpus OUT/bin for bt_multilingual; BT_SHARDS=1 and BT_BACKEND=fairseq).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_ARGS, BT_SHARDS, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
@@ -35,9 +37,14 @@ echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, 
 prep="$WORK/prep"
 binarize=(--binarize-to "$out/bin" --srcdict "$prep/bin/dict.$syn.txt"
           --tgtdict "$prep/bin/dict.$mono.txt" --binarize-spm-model "$prep/spm.model")
+langs=(-t "$syn")
+case "$syn" in *,*)  # the model's dictionaries are the pipeline's: each language's own
+  langs=(--target-langs "$syn") binarize=(--binarize-to "$out/bin")
+  [ "$BT_SHARDS" = 1 ] || { echo "error: $0: SYN_LANG $syn needs BT_SHARDS=1" >&2; exit 2; } ;;
+esac
 # shellcheck disable=SC2206
 generate=(fairseq-bt-generate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
-          --spm-model "$spm" -s "$mono" -t "$syn" --mode "$BT_MODE" --beam "$BT_BEAM"
+          --spm-model "$spm" -s "$mono" "${langs[@]}" --mode "$BT_MODE" --beam "$BT_BEAM"
           --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_ARGS)
 progress=(python -m fairseq_bt_plugin.progress --stage back-translate
           --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")

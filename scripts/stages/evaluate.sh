@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
 # Score one model on every raw test set WORK/raw/test_SET.{SRC,TGT} (sacrebleu BLEU + chrF):
-# WORK/eval/SET/NAME.{json,hyp,log}; each set skipped when its JSON exists.
+# WORK/eval/SET/NAME.{json,hyp,log}; each set skipped when its JSON exists. With PAIR (a
+# multilingual run): the pair's test sets WORK/raw/PAIR/test_SET.*, into
+# WORK/eval/SET/PAIR/SYSTEM.* (SYSTEM: the last part of NAME, e.g. bt of de-en/bt).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME SRC TGT   (env: WORK, EVAL_BEAM, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
-[ $# -eq 3 ] || usage
+usage() { echo "usage: $0 NAME SRC TGT [PAIR]   (env: WORK, EVAL_BEAM, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
+[ $# -eq 3 ] || [ $# -eq 4 ] || usage
 : "${WORK:?set WORK}" "${EVAL_BEAM:?set EVAL_BEAM}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
-name=$1 src=$2 tgt=$3
+name=$1 src=$2 tgt=$3 pair=${4:-}
 model_files "$name"
-sets=("$WORK"/raw/test_*."$src")
-[ -e "${sets[0]}" ] || { echo "error: no test set $WORK/raw/test_SET.$src" >&2; exit 2; }
+raw="$WORK/raw${pair:+/$pair}"
+sets=("$raw"/test_*."$src")
+[ -e "${sets[0]}" ] || { echo "error: no test set $raw/test_SET.$src" >&2; exit 2; }
 for input in "${sets[@]}"; do
-  set=${input#"$WORK/raw/test_"} && set=${set%".$src"}
+  set=${input#"$raw/test_"} && set=${set%".$src"}
   out="$WORK/eval/$set/$name"
+  [ -z "$pair" ] || out="$WORK/eval/$set/$pair/$(basename "$name")"
   if [ -f "$out.json" ]; then echo "== evaluate $name on $set: done already"; continue; fi
   echo "== evaluate $name on $set ($src->$tgt, beam $EVAL_BEAM)"
-  mkdir -p "$WORK/eval/$set"
-  python -m fairseq_bt_plugin.progress --stage evaluate --name "$name $set" \
+  mkdir -p "$(dirname "$out")"
+  python -m fairseq_bt_plugin.progress --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
     --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" -- \
     "${launcher[@]}" fairseq-bt-evaluate --path "$ckpt" --data-dir "$data" --spm-model "$spm" \
     --source-lang "$src" --target-lang "$tgt" --input "$input" \
-    --reference "$WORK/raw/test_$set.$tgt" --output-prefix "$out" --system "$name" \
+    --reference "$raw/test_$set.$tgt" --output-prefix "$out" --system "$(basename "$out")" \
     --beam "$EVAL_BEAM" --log-interval 1
   tail -n 1 "$out.log"  # the scores (warnings, if any, are in the log)
 done

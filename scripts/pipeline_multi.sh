@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The multilingual experiment of an experiment file with pairs: (several source languages into
+# one target), which scripts/pipeline.sh runs here:   bash scripts/pipeline.sh EXPERIMENT.yaml
+#   data per pair -> clean per pair -> prepare (one sentencepiece model, one dictionary) -> per
+#   pair SRC-TGT: reverse (TGT->SRC), baseline, back-translate the TGT monolingual text, +BT
+#   (bt) -> multi (bt_multilingual on every pair's bitext) -> multi_reverse (TGT->every SRC)
+#   back-translates it into every SRC -> multi_bt -> evaluate every system per pair -> report.
+# Every stage skips finished work and resumes after a kill; settings as for pipeline.sh.
+set -euo pipefail
+
+trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
+usage() { sed -n '2,8p' "$0" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
+source "$here/stages/driver.sh"
+load_settings "$experiment" "$@"
+[ -n "$PAIRS" ] || { echo "error: $experiment has no pairs: run it with scripts/pipeline.sh" >&2; exit 2; }
+compose_profile
+read -ra pairs <<< "$PAIRS"
+read -ra srcs <<< "$SRC_LANGS"
+pair_list=$(IFS=,; echo "${pairs[*]}")
+
+echo "== data: $EXPERIMENT_NAME (pairs $PAIRS, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
+if [ ! -f "$WORK/raw/DONE" ]; then  # raw/PAIR/ per pair (cleaned), raw/mono.TGT kept by all
+  rm -rf "$WORK/raw.tmp"
+  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
+    --origin "$experiment" || exit 2
+  monos=()
+  for i in "${!pairs[@]}"; do
+    # shellcheck disable=SC2086
+    python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$WORK/raw.tmp/${pairs[i]}" \
+      --source-lang "${srcs[i]}" --target-lang "$TGT" $CLEAN_ARGS || exit 2
+    monos+=("$WORK/raw.tmp/${pairs[i]}/mono.$TGT")
+  done
+  python -m fairseq_bt_plugin.experiment common-mono "${monos[@]}" --out "$WORK/raw.tmp/mono.$TGT"
+  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; touch "$WORK/raw/DONE"
+fi
+
+echo "== prepare: normalise, one sentencepiece model ($SPM_VOCAB) and dictionary for $PAIRS, binarize"
+python -m fairseq_bt_plugin.progress --stage prepare --timings "$WORK/timings.jsonl" \
+  --interval "$PROGRESS_INTERVAL" --done "$WORK/prep/prepare.json" -- \
+  fairseq-bt-prepare --lang-pairs "$pair_list" --trainpref "$WORK/raw/{pair}/train" \
+  --validpref "$WORK/raw/{pair}/valid" --destdir "$WORK/prep" \
+  --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
+
+tag_args=()
+[ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
+mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
+# shellcheck disable=SC2206
+bt_train_args=($BT_TRAIN_ARGS) multi_bt_train_args=($MULTI_BT_TRAIN_ARGS) multi_args=($MULTI_TRAIN_ARGS)
+for i in "${!pairs[@]}"; do  # the bilingual systems, as pipeline.sh trains them
+  pair=${pairs[i]} src=${srcs[i]}
+  bash "$here/stages/train.sh" "$pair/reverse" "$TGT" "$src" "${train_args[@]}"
+  bash "$here/stages/train.sh" "$pair/baseline" "$src" "$TGT" "${train_args[@]}"
+  bash "$here/stages/backtranslate.sh" "$pair/reverse" "$TGT" "$src" "$pair/mono_$TGT$mode"
+  bash "$here/stages/train.sh" "$pair/$BT_NAME" "$src" "$TGT" "${train_args[@]}" \
+    ++task.bt_data="$WORK/bt/$pair/mono_$TGT$mode/bin" "${tag_args[@]}" \
+    optimization.max_update="$(updates "$BT_UPDATES")" "${bt_train_args[@]}"
+done
+
+# the multilingual models: bt_multilingual over every pair (fairseq's language tokens, its
+# temperature sampling across pairs), MULTI_UPDATES times max_update
+multi=(task._name=bt_multilingual "~task.source_lang" "~task.target_lang"
+       ++task.decoder_langtok=true ++task.sampling_method=temperature
+       ++task.sampling_temperature="$MULTI_TEMPERATURE" "${train_args[@]}")
+many=$(IFS=+; echo "${srcs[*]}")  # for the banners: de+fr+cs
+bash "$here/stages/train.sh" multi "$many" "$TGT" "${multi[@]}" "++task.lang_pairs='$pair_list'" \
+  ++task.encoder_langtok=src optimization.max_update="$(updates "$MULTI_UPDATES")" "${multi_args[@]}"
+reverse_pairs=$(for s in "${srcs[@]}"; do echo "$TGT-$s"; done | paste -sd,)
+bash "$here/stages/train.sh" multi_reverse "$TGT" "$many" "${multi[@]}" \
+  "++task.lang_pairs='$reverse_pairs'" ++task.encoder_langtok=tgt \
+  optimization.max_update="$(updates "$MULTI_UPDATES")" "${multi_args[@]}"
+# every monolingual line into every source language: one fairseq generator (--target-langs)
+BT_BACKEND=fairseq BT_SHARDS=1 bash "$here/stages/backtranslate.sh" multi_reverse "$TGT" \
+  "$(IFS=,; echo "${srcs[*]}")" "multi/mono_$TGT$mode"
+bash "$here/stages/train.sh" multi_bt "$many" "$TGT" "${multi[@]}" "++task.lang_pairs='$pair_list'" \
+  ++task.encoder_langtok=src "${tag_args[@]}" \
+  "++task.extra_data='{\"bt\": \"$WORK/bt/multi/mono_$TGT$mode/bin\"}'" \
+  "++task.extra_lang_pairs='{\"bt\": \"$pair_list\"}'" \
+  optimization.max_update="$(updates "$(awk -v a="$MULTI_UPDATES" -v b="$BT_UPDATES" 'BEGIN { print a * b }')")" \
+  "${multi_bt_train_args[@]}" "${multi_args[@]}"
+
+for i in "${!pairs[@]}"; do  # every system on each pair's test sets: eval/SET/PAIR/SYSTEM
+  pair=${pairs[i]} src=${srcs[i]}
+  for m in "$WORK/models/$pair"/*/ "$WORK"/models/multi*/; do
+    name=${m#"$WORK/models/"} && name=${name%/}
+    case "$(basename "$name")" in
+      *reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$src" "$pair" ;;
+      *) bash "$here/stages/evaluate.sh" "$name" "$src" "$TGT" "$pair" ;;
+    esac
+  done
+done
+
+echo "== report: $WORK/report.{md,json,png}"
+fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME ${many//+/,}->$TGT: bilingual vs multilingual back-translation ($PROFILE)" \
+  --baselines "$BT_NAME,reverse" --experiment-file "$EXPERIMENT_FILE" \
+  --command "bash scripts/pipeline.sh $EXPERIMENT_FILE"

@@ -1,0 +1,31 @@
+# Sourced by the drivers (pipeline.sh, pipeline_multi.sh): their settings and the profile.
+# shellcheck shell=bash
+
+# load_settings EXPERIMENT [KEY=VALUE ...]: every setting with its default comes from the
+# experiment file (its schema: fairseq_bt_plugin/experiment/config.py); the stages require
+# theirs. Written to WORK/experiment.yaml (EXPERIMENT_FILE), which reproduces this run.
+load_settings() {
+  local settings
+  settings=$(python -m fairseq_bt_plugin.experiment settings "$@" --configs "$root/configs" \
+    --save) || exit 2
+  eval "$settings"
+  export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND BT_SHARDS EVAL_BEAM PROGRESS_INTERVAL \
+    AVERAGE_LAST REVERSE_CHECKPOINT REVERSE_DATA REVERSE_SPM LAUNCHER EXPERIMENT_NAME EXPERIMENT_FILE
+  # shellcheck disable=SC2206
+  train_args=($TRAIN_ARGS)
+  if [ "$AVERAGE_LAST" -gt 1 ]; then train_args+=("checkpoint.keep_interval_updates=$AVERAGE_LAST"); fi
+}
+
+# compose_profile: max_update and on_cpu of the profile as training composes it
+# (configs/_base.yaml etc. included)
+compose_profile() {
+  local show composed profile
+  show=(fairseq-bt-hydra-train --config-dir "$root/configs" --config-name "$PROFILE" --cfg job)
+  composed=$("${show[@]}" 2> /dev/null) || { echo "error: PROFILE=$PROFILE does not compose: ${show[*]}" >&2; exit 2; }
+  profile=$(python -c "import sys, yaml
+c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['common']['cpu']))" <<< "$composed")
+  read -r max_update on_cpu <<< "$profile"
+}
+
+# updates FACTOR: FACTOR times the profile's max_update, rounded
+updates() { awk -v m="$max_update" -v f="$1" 'BEGIN { printf "%d", m * f + 0.5 }'; }

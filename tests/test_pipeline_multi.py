@@ -1,0 +1,130 @@
+"""The multilingual experiment end to end (an experiment file with ``pairs``, through
+``scripts/pipeline.sh``): three pairs into the target language, made from the Tatoeba slice
+as in test_bt_multilingual.py (the source language, its sentences with the words reversed,
+"rv", and uppercased, "up", the low-resource pair), tiny profile. One run, shared by the
+assertions: every system trained and evaluated per pair, every monolingual line
+back-translated into every language, one vocabulary, the report's per-pair table.
+Tier slow: the run starts some 30 fairseq processes (about 4 minutes on 2 free cores)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+
+REV, UP = "rv", "up"
+LANGS = {SRC: lambda s: s, REV: lambda s: " ".join(reversed(s.split())), UP: str.upper}
+N_BITEXT = {SRC: 200, REV: 200, UP: 80}
+N_MONO, N_TEST = 40, 25
+PAIRS = [f"{lang}-{TGT}" for lang in LANGS]
+FORWARD = ["baseline", "bt", "multi", "multi_bt"]
+REVERSE = ["reverse", "multi_reverse"]
+
+
+def experiment(folder: Path) -> Path:
+    """The corpus files and the experiment file (in ``folder``)."""
+    corpus = folder / "corpus"
+    corpus.mkdir(parents=True)
+    sizes = {"train": 200, "valid": 30, "test": N_TEST}
+    for split, n in sizes.items():
+        write_lines(corpus / f"{split}.{TGT}", read_lines(TATOEBA / f"{split}.{TGT}", n))
+        for lang, f in LANGS.items():
+            write_lines(corpus / f"{split}.{lang}",
+                        [f(x) for x in read_lines(TATOEBA / f"{split}.{SRC}", n)])
+    write_lines(corpus / f"mono.{TGT}", read_lines(TATOEBA / f"train.{TGT}", N_MONO, 600))
+    pairs = {lang: {"bitext": {"source": f"train.{lang}", "target": f"train.{TGT}",
+                               "max_pairs": N_BITEXT[lang]},
+                    "valid": {"source": f"valid.{lang}", "target": f"valid.{TGT}"},
+                    "tests": {"tatoeba": {"source": f"test.{lang}", "target": f"test.{TGT}"}}}
+             for lang in LANGS}
+    exp = {"name": "multi_tiny", "target_lang": TGT, "allow_any_language": True, "work": "run",
+           "data_dir": "corpus", "pairs": pairs, "mono": {"files": [f"mono.{TGT}"]},
+           "profile": "tiny", "spm_vocab": 300, "eval_beam": 2,
+           "bt": {"generate_args": "--max-len-a 1.2 --max-len-b 5 --chunk-size 30"}}
+    path = folder / "multi.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def pipeline(exp: Path, cwd: Path):
+    env = {k: v for k, v in os.environ.items() if k not in ("WORK", "PROFILE", "SRC", "TGT")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    return subprocess.run(["bash", str(ROOT / "scripts" / "pipeline.sh"), str(exp)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("multi")
+    p = pipeline(experiment(folder), folder)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return folder / "run", p.stdout
+
+
+def lines(path: Path):
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_every_system_evaluated_per_pair(finished):
+    work, out = finished
+    assert f"== data: multi_tiny (pairs {' '.join(PAIRS)}, " in out
+    report = json.loads((work / "report.json").read_text())
+    got = {(s["pair"], s["system"], s["source_lang"], s["target_lang"])
+           for s in report["systems"]}
+    want = {(f"{lang}-{TGT}", name, lang, TGT) for lang in LANGS for name in FORWARD} | {
+        (f"{lang}-{TGT}", name, TGT, lang) for lang in LANGS for name in REVERSE}
+    assert got == want
+    for s in report["systems"]:  # each on its pair's test set, compared with the pair's bt
+        assert s["sentences"] == N_TEST and s["test_set"] == "tatoeba"
+        assert s["reference"].endswith(f"/raw/{s['pair']}/test_tatoeba.{s['target_lang']}")
+        assert len(lines(Path(s["hyp_file"]))) == N_TEST
+        forward = s["target_lang"] == TGT
+        assert s["baseline"] == (None if s["system"] in ("bt", "reverse") else
+                                 "bt" if forward else "reverse")
+    md = (work / "report.md").read_text()
+    table = md[md.index("| direction | baseline | bt | multi | multi_bt | multi_reverse"):]
+    for lang in LANGS:  # a row per direction, a cell per system
+        row = next(x for x in table.splitlines() if x.startswith(f"| {lang}->{TGT} |"))
+        assert row.count(" / ") == len(FORWARD)
+    stages = {(t["stage"], t["name"]) for t in report["timings"]["stages"]}
+    for pair in PAIRS:
+        assert {("train", f"{pair}/{m}") for m in ("reverse", "baseline", "bt")} <= stages
+        assert {("evaluate", f"{pair}/{m} tatoeba") for m in FORWARD + REVERSE} <= stages
+    assert {("train", m) for m in ("multi", "multi_reverse", "multi_bt")} <= stages
+
+
+def test_one_vocabulary_and_every_monolingual_line_back_translated(finished):
+    work, _ = finished
+    dicts = {p.read_text() for p in (work / "prep" / "bin").glob("dict.*.txt")}
+    assert len(dicts) == 1 and len(list((work / "prep" / "bin").glob("dict.*.txt"))) == 4
+    mono = lines(work / "raw" / f"mono.{TGT}")
+    for lang in LANGS:  # each pair cleaned its copy; the run keeps the lines all kept
+        assert set(mono) <= set(lines(work / "raw" / f"{lang}-{TGT}" / f"mono.{TGT}"))
+    assert len(mono) == N_MONO
+    bt = work / "bt"
+    corpora = {**{f"{lang}-{TGT}/mono_{TGT}": (bt / f"{lang}-{TGT}" / f"mono_{TGT}", lang)
+                  for lang in LANGS},
+               **{f"multi/mono_{TGT}/{lang}": (bt / "multi" / f"mono_{TGT}" / lang, lang)
+                  for lang in LANGS}}
+    for name, (d, lang) in corpora.items():
+        s = json.loads((d / "bt.summary.json").read_text())
+        assert s["input_lines"] == s["translated"] == N_MONO, name
+        assert s["output_pairs"] == N_MONO - sum(s["filtered"].values()), name
+        assert len(lines(d / f"bt.{lang}")) == len(lines(d / f"bt.{TGT}")) == s["output_pairs"]
+    multi_bin = bt / "multi" / f"mono_{TGT}" / "bin"
+    for lang in LANGS:  # one corpus for bt_multilingual: each language its pair's files
+        kept = json.loads((bt / "multi" / f"mono_{TGT}" / lang / "bt.summary.json")
+                          .read_text())["output_pairs"]
+        assert len(lines(multi_bin / f"train.{lang}-{TGT}.weights")) == kept
+        # the multilingual +BT model drew from each pair's synthetic corpus (the counts of
+        # fairseq's temperature sampling across the pairs, not the corpus sizes)
+        log = (work / "models" / "multi_bt" / "hydra_train.log").read_text()
+        line = log[log.index(f"bt_multilingual train epoch 1 {lang}-{TGT}: "):].splitlines()[0]
+        assert int(line.split(" + ")[1].split()[0]) > 0, line
+    report = json.loads((work / "report.json").read_text())
+    assert set(report["back_translation"]) == set(corpora)
+    assert set(report["cleaning"]) == set(PAIRS)
