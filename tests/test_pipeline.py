@@ -205,7 +205,8 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
     # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
-    rerun = finish(pipeline(tmp_path, args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
+    rerun = finish(pipeline(tmp_path, extra_env={"BT_BACKEND": "fairseq"},
+                            args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
     assert "== train baseline: done already" in rerun
 
 
