@@ -10,7 +10,8 @@ usage() { echo "usage: $0 NAME SRC TGT [PAIR]   (env: WORK, EVAL_BEAM, LAUNCHER,
 : "${WORK:?set WORK}" "${EVAL_BEAM:?set EVAL_BEAM}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
-name=$1 src=$2 tgt=$3 pair=${4:-}
+name=$1 src=$2 tgt=$3 pair=""
+[ $# -lt 4 ] || pair=$4
 model_files "$name"
 raw="$WORK/raw${pair:+/$pair}"
 sets=("$raw"/test_*."$src")
