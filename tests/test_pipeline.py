@@ -82,12 +82,6 @@ def text_lines(path: Path):
     return path.read_text(encoding="utf-8").splitlines()
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("pipeline")
-    return work, finish(pipeline(work, rounds=2))  # two rounds of iterative BT, the defaults
-
-
 def test_every_artefact(finished_run):
     work, out = finished_run
     assert f"({TGT}->{SRC}, beam, ctranslate2)" in out
@@ -144,20 +138,24 @@ def test_every_artefact(finished_run):
 
 
 def test_rerun_does_no_work(finished_run):
+    """Nothing is redone (timings.jsonl included); the report keeps the first run's times."""
     work, _ = finished_run
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
               and not p.name.startswith("report")}
+    timings = json.loads((work / "report.json").read_text())["timings"]
     out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
                   f"back-translate mono_{TGT}", f"evaluate bt on {TEST_SET}", "train reverse_r2",
                   f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads((work / "report.json").read_text())["timings"] == timings
 
 
-def test_a_variant_trains_only_itself(finished_run):
-    """BT_NAME: one more +BT system beside the finished ones (after the re-run test)."""
-    work, _ = finished_run
+def test_a_variant_trains_only_itself(finished_run, tmp_path):
+    """BT_NAME: one more +BT system beside the finished ones (in a copy of the run)."""
+    work = tmp_path / "work"
+    shutil.copytree(finished_run[0], work, symlinks=True)
     models = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
     out = finish(pipeline(work, extra_env={
         "BT_NAME": "bt_f03", "BT_TRAIN_ARGS": "++task.bt_synthetic_fraction=0.3"}))
@@ -194,9 +192,10 @@ def log_times(log: Path):
 def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     """BASELINE_PARALLEL=1 (the default for GPU profiles): the baseline trains while the
     reverse model does, and the run ends with every system scored; fairseq BT backend (the
-    other tests: the default, CTranslate2)."""
+    other tests: the default, CTranslate2). BT_TAG= (empty) turns tagging off through the
+    whole pipeline (the other tests: the default tag)."""
     out = finish(pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0",
-                                               "BT_BACKEND": "fairseq"}))
+                                               "BT_BACKEND": "fairseq", "BT_TAG": ""}))
     assert f"== train baseline ({SRC}->{TGT}" in out and f"== train reverse ({TGT}->{SRC}" in out
     assert f"({TGT}->{SRC}, beam, fairseq)" in out
     base_start, base_end = log_times(tmp_path / "models" / "baseline" / "hydra_train.log")
@@ -204,6 +203,11 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     assert base_start < rev_end and rev_start < base_end  # the two trainings overlapped
     systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
+    assert json.loads((tmp_path / "prep" / "prepare.json").read_text())["tag"] == ""
+    for d in (tmp_path / "prep" / "bin").glob("dict.*.txt"):
+        assert "<BT>" not in d.read_text()
+    log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
+    assert "'bt_tag': ''," in log and "'bt_data': '" in log
     # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
     rerun = finish(pipeline(tmp_path, args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
     assert "== train baseline: done already" in rerun

@@ -1,7 +1,6 @@
 """The experiment file's schema owns every setting's default (pipeline.sh reads them from
-it); the stage scripts require theirs. BT_TAG= (empty) turns tagging off through the whole
-pipeline."""
-import json
+it); the stage scripts require theirs. (BT_TAG= (empty) through the whole pipeline:
+tests/test_pipeline.py, beside BASELINE_PARALLEL=1.)"""
 import os
 import re
 import subprocess
@@ -9,7 +8,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from test_pipeline import finish, pipeline
+from test_pipeline import pipeline
 
 STAGES = sorted((ROOT / "scripts" / "stages").glob("*.sh"))
 
@@ -31,17 +30,6 @@ def test_a_stage_requires_its_settings(stage, args, tmp_path):
                        capture_output=True, text=True, cwd=tmp_path)
     assert p.returncode != 0 and re.search(r"\w+: set \w+", p.stderr), p.stderr
     assert not list(tmp_path.iterdir())  # nothing started
-
-
-def test_empty_bt_tag_trains_untagged_bt(tmp_path):
-    finish(pipeline(tmp_path, extra_env={"BT_TAG": "", "BT_FINETUNE": "0"}))
-    assert json.loads((tmp_path / "prep" / "prepare.json").read_text())["tag"] == ""
-    for d in (tmp_path / "prep" / "bin").glob("dict.*.txt"):
-        assert "<BT>" not in d.read_text()
-    log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
-    assert "'bt_tag': ''," in log and "'bt_data': '" in log
-    systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
-    assert systems == {"reverse", "baseline", "bt"}
 
 
 def test_an_unknown_profile_stops_before_any_work(tmp_path):
