@@ -165,10 +165,10 @@ def reverse_model(corpus, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
-    """One finished tiny pipeline run, shared by every test file that reads it (a test that
-    changes it works on a copy): tests/test_pipeline.py's experiment and settings, two rounds
-    of iterative BT (the defaults otherwise), a progress line every second; (WORK, output)."""
+    """One finished tiny pipeline run, read (never changed) by the test files that need one:
+    tests/test_pipeline.py's experiment and settings, two rounds of iterative BT, the defaults
+    otherwise; (WORK, its output)."""
     from test_pipeline import finish, pipeline
 
     work = tmp_path_factory.mktemp("pipeline")
-    return work, finish(pipeline(work, rounds=2, extra_env={"PROGRESS_INTERVAL": "1"}))
+    return work, finish(pipeline(work, rounds=2))

@@ -32,7 +32,8 @@ RAW = {"train": {SRC: ("train", 300, 0), TGT: ("train", 300, 0)},
        f"test_{TEST_SET}": {SRC: ("test", 37, 0), TGT: ("test", 37, 0)},
        "mono": {SRC: ("train", 101, 800), TGT: ("train", 101, 600)}}
 #: chunks of 30 lines: the 101 monolingual lines are 4 chunks, for sharded back-translation
-ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2",
+#: a progress line every second (tests/test_progress.py reads them)
+ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2", PROGRESS_INTERVAL="1",
            BT_ARGS="--max-len-a 1.2 --max-len-b 5 --chunk-size 30")
 
 
@@ -152,10 +153,33 @@ def test_rerun_does_no_work(finished_run):
     assert json.loads((work / "report.json").read_text())["timings"] == timings
 
 
-def test_a_variant_trains_only_itself(finished_run, tmp_path):
-    """BT_NAME: one more +BT system beside the finished ones (in a copy of the run)."""
-    work = tmp_path / "work"
-    shutil.copytree(finished_run[0], work, symlinks=True)
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """A run killed inside the baseline's training, then started again: (WORK, the files
+    the killed run left, the second run's output)."""
+    work = tmp_path_factory.mktemp("resumed")
+    p = pipeline(work, extra_env={"BASELINE_PARALLEL": "1"}, start_new_session=True)
+    deadline = time.time() + 600
+    while not (work / "models" / "baseline").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # inside the baseline training
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    left = {x.relative_to(work) for x in work.rglob("*")}
+    return work, left, finish(pipeline(work))  # a CPU profile's default: one model at a time
+
+
+def test_killed_run_finishes_when_started_again(resumed_run):
+    work, left, out = resumed_run
+    assert Path("models/baseline") in left and Path("models/baseline/DONE") not in left
+    assert Path("report.json") not in left
+    assert out.index("== train reverse") < out.index("== train baseline")
+    assert json.loads((work / "report.json").read_text())["systems"]
+
+
+def test_a_variant_trains_only_itself(resumed_run):
+    """BT_NAME: one more +BT system beside the finished ones (those of the resumed run)."""
+    work = resumed_run[0]
     models = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
     out = finish(pipeline(work, extra_env={
         "BT_NAME": "bt_f03", "BT_TRAIN_ARGS": "++task.bt_synthetic_fraction=0.3"}))
@@ -166,21 +190,6 @@ def test_a_variant_trains_only_itself(finished_run, tmp_path):
     assert "'bt_synthetic_fraction': 0.3," in log and '"train_nsentences_synth"' in log
     systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
     assert {"bt", "bt_f03", "bt_f03_ft", "baseline"} <= systems
-
-
-def test_killed_run_finishes_when_started_again(tmp_path):
-    p = pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1"}, start_new_session=True)
-    deadline = time.time() + 600
-    while not (tmp_path / "models" / "baseline").exists() and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # inside the baseline training
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-    assert not (tmp_path / "models" / "baseline" / "DONE").exists()
-    assert not (tmp_path / "report.json").exists()
-    out = finish(pipeline(tmp_path))  # a CPU profile's default: one model at a time
-    assert out.index("== train reverse") < out.index("== train baseline")
-    assert json.loads((tmp_path / "report.json").read_text())["systems"]
 
 
 def log_times(log: Path):
@@ -194,8 +203,8 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     reverse model does, and the run ends with every system scored; fairseq BT backend (the
     other tests: the default, CTranslate2). BT_TAG= (empty) turns tagging off through the
     whole pipeline (the other tests: the default tag)."""
-    out = finish(pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0",
-                                               "BT_BACKEND": "fairseq", "BT_TAG": ""}))
+    env = {"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0", "BT_BACKEND": "fairseq", "BT_TAG": ""}
+    out = finish(pipeline(tmp_path, extra_env=env))
     assert f"== train baseline ({SRC}->{TGT}" in out and f"== train reverse ({TGT}->{SRC}" in out
     assert f"({TGT}->{SRC}, beam, fairseq)" in out
     base_start, base_end = log_times(tmp_path / "models" / "baseline" / "hydra_train.log")
@@ -209,7 +218,8 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
     assert "'bt_tag': ''," in log and "'bt_data': '" in log
     # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
-    rerun = finish(pipeline(tmp_path, args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
+    rerun = finish(pipeline(tmp_path, extra_env=env,
+                            args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
     assert "== train baseline: done already" in rerun
 
 
