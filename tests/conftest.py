@@ -162,3 +162,14 @@ def reverse_model(corpus, tmp_path_factory):
     output (15 of 16 lines); at 0.005 its (poor) translations are words."""
     return train_tiny(corpus.bin, tmp_path_factory.mktemp("reverse"), ["--lr", "0.005"],
                       src=TGT, tgt=SRC)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """One finished tiny pipeline run, read (never changed) by the test files that need one:
+    tests/test_pipeline.py's experiment and settings, two rounds of iterative BT, the defaults
+    otherwise; (WORK, its output)."""
+    from test_pipeline import finish, pipeline
+
+    work = tmp_path_factory.mktemp("pipeline")
+    return work, finish(pipeline(work, rounds=2))

@@ -32,7 +32,8 @@ RAW = {"train": {SRC: ("train", 300, 0), TGT: ("train", 300, 0)},
        f"test_{TEST_SET}": {SRC: ("test", 37, 0), TGT: ("test", 37, 0)},
        "mono": {SRC: ("train", 101, 800), TGT: ("train", 101, 600)}}
 #: chunks of 30 lines: the 101 monolingual lines are 4 chunks, for sharded back-translation
-ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2",
+#: a progress line every second (tests/test_progress.py reads them)
+ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2", PROGRESS_INTERVAL="1",
            BT_ARGS="--max-len-a 1.2 --max-len-b 5 --chunk-size 30")
 
 
@@ -80,12 +81,6 @@ def lines(path: Path) -> int:
 
 def text_lines(path: Path):
     return path.read_text(encoding="utf-8").splitlines()
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("pipeline")
-    return work, finish(pipeline(work, rounds=2))  # two rounds of iterative BT, the defaults
 
 
 def test_every_artefact(finished_run):
@@ -144,20 +139,47 @@ def test_every_artefact(finished_run):
 
 
 def test_rerun_does_no_work(finished_run):
+    """Nothing is redone (timings.jsonl included); the report keeps the first run's times."""
     work, _ = finished_run
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
               and not p.name.startswith("report")}
+    timings = json.loads((work / "report.json").read_text())["timings"]
     out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
                   f"back-translate mono_{TGT}", f"evaluate bt on {TEST_SET}", "train reverse_r2",
                   f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads((work / "report.json").read_text())["timings"] == timings
 
 
-def test_a_variant_trains_only_itself(finished_run):
-    """BT_NAME: one more +BT system beside the finished ones (after the re-run test)."""
-    work, _ = finished_run
+@pytest.fixture(scope="module")
+def resumed_run(tmp_path_factory):
+    """A run killed inside the baseline's training, then started again: (WORK, the files
+    the killed run left, the second run's output)."""
+    work = tmp_path_factory.mktemp("resumed")
+    p = pipeline(work, extra_env={"BASELINE_PARALLEL": "1"}, start_new_session=True)
+    deadline = time.time() + 600
+    while not (work / "models" / "baseline").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # inside the baseline training
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    left = {x.relative_to(work) for x in work.rglob("*")}
+    return work, left, finish(pipeline(work))  # a CPU profile's default: one model at a time
+
+
+def test_killed_run_finishes_when_started_again(resumed_run):
+    work, left, out = resumed_run
+    assert Path("models/baseline") in left and Path("models/baseline/DONE") not in left
+    assert Path("report.json") not in left
+    assert out.index("== train reverse") < out.index("== train baseline")
+    assert json.loads((work / "report.json").read_text())["systems"]
+
+
+def test_a_variant_trains_only_itself(resumed_run):
+    """BT_NAME: one more +BT system beside the finished ones (those of the resumed run)."""
+    work = resumed_run[0]
     models = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
     out = finish(pipeline(work, extra_env={
         "BT_NAME": "bt_f03", "BT_TRAIN_ARGS": "++task.bt_synthetic_fraction=0.3"}))
@@ -170,21 +192,6 @@ def test_a_variant_trains_only_itself(finished_run):
     assert {"bt", "bt_f03", "bt_f03_ft", "baseline"} <= systems
 
 
-def test_killed_run_finishes_when_started_again(tmp_path):
-    p = pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1"}, start_new_session=True)
-    deadline = time.time() + 600
-    while not (tmp_path / "models" / "baseline").exists() and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(2)  # inside the baseline training
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
-    assert not (tmp_path / "models" / "baseline" / "DONE").exists()
-    assert not (tmp_path / "report.json").exists()
-    out = finish(pipeline(tmp_path))  # a CPU profile's default: one model at a time
-    assert out.index("== train reverse") < out.index("== train baseline")
-    assert json.loads((tmp_path / "report.json").read_text())["systems"]
-
-
 def log_times(log: Path):
     """First and last timestamps of a fairseq hydra_train.log ('[2026-11-23 00:44:36,607]...')."""
     stamps = [line[1:24] for line in log.read_text().splitlines() if line.startswith("[20")]
@@ -194,9 +201,10 @@ def log_times(log: Path):
 def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     """BASELINE_PARALLEL=1 (the default for GPU profiles): the baseline trains while the
     reverse model does, and the run ends with every system scored; fairseq BT backend (the
-    other tests: the default, CTranslate2)."""
-    out = finish(pipeline(tmp_path, extra_env={"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0",
-                                               "BT_BACKEND": "fairseq"}))
+    other tests: the default, CTranslate2). BT_TAG= (empty) turns tagging off through the
+    whole pipeline (the other tests: the default tag)."""
+    env = {"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0", "BT_BACKEND": "fairseq", "BT_TAG": ""}
+    out = finish(pipeline(tmp_path, extra_env=env))
     assert f"== train baseline ({SRC}->{TGT}" in out and f"== train reverse ({TGT}->{SRC}" in out
     assert f"({TGT}->{SRC}, beam, fairseq)" in out
     base_start, base_end = log_times(tmp_path / "models" / "baseline" / "hydra_train.log")
@@ -204,10 +212,33 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     assert base_start < rev_end and rev_start < base_end  # the two trainings overlapped
     systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
+    assert json.loads((tmp_path / "prep" / "prepare.json").read_text())["tag"] == ""
+    for d in (tmp_path / "prep" / "bin").glob("dict.*.txt"):
+        assert "<BT>" not in d.read_text()
+    log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
+    assert "'bt_tag': ''," in log and "'bt_data': '" in log
     # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
-    rerun = finish(pipeline(tmp_path, extra_env={"BT_BACKEND": "fairseq"},
+    rerun = finish(pipeline(tmp_path, extra_env=env,
                             args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
     assert "== train baseline: done already" in rerun
+    # a model that has not finished training (another variant's run, a killed one) is not
+    # scored: its eval would stand for the finished model's
+    ghost = tmp_path / "models" / "ghost"
+    ghost.mkdir()
+    shutil.copy(tmp_path / "models" / "baseline" / "checkpoint_best.pt", ghost)
+    out = finish(pipeline(tmp_path, extra_env=env))
+    assert "== evaluate ghost: not finished training, skipped" in out
+    assert not list((tmp_path / "eval").glob("*/ghost.json"))
+    # the finished corpus records its settings; other generator settings under the same
+    # corpus name stop the run (one line, before any training), not a silent reuse
+    corpus = tmp_path / "bt" / f"mono_{TGT}"
+    assert "backend=fairseq" in (corpus / "settings").read_text()
+    p = pipeline(tmp_path, extra_env={**env, "BT_NAME": "bt2", "BT_ARGS": "--max-len-b 50"})
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 2
+    err = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert err and f"{corpus} was made with" in err[0] and "BT_CORPUS" in err[0], out[-2000:]
+    assert not (tmp_path / "models" / "bt2").exists()
 
 
 def copy_work(src: Path, dst: Path, *parts: str) -> None:

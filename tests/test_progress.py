@@ -1,6 +1,7 @@
 """Progress of the pipeline's stages (fairseq_bt_plugin.progress), the report's timing table,
 TensorBoard event files: the status line alone on a fake growing fairseq log (terminal through
-a pseudo-terminal, and off a terminal), then one tiny pipeline run."""
+a pseudo-terminal, and off a terminal), then the tiny pipeline run of conftest's
+``finished_run`` (two rounds; a re-run keeps its times: tests/test_pipeline.py)."""
 import json
 import os
 import pty
@@ -16,7 +17,8 @@ import pytest
 
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.report import markdown, stage_timings
-from test_pipeline import TEST_SET, finish, pipeline
+from conftest import SRC, TGT
+from test_pipeline import TEST_SET
 
 FAKE_TRAINING = r"""
 import json, sys, time
@@ -149,23 +151,20 @@ def test_timings_keep_the_last_finished_run_of_each_stage(tmp_path):
         stage_timings(str(path))
 
 
-# --- one tiny pipeline run -----------------------------------------------------------------
+# --- the tiny pipeline run (conftest's finished_run) ---------------------------------------
 
-MODELS = {"reverse", "baseline", "bt", "bt_ft"}
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("progress")
-    return work, finish(pipeline(work, extra_env={"PROGRESS_INTERVAL": "1"}))
+#: models -> updates (tiny: 6 updates per model, bt 2 x 6, fine-tuning 0.334 x 6 more)
+MODELS = {"reverse": 6, "baseline": 6, "bt": 12, "bt_ft": 14, "reverse_r2": 6, "bt_r2": 12,
+          "bt_r2_ft": 14}
+#: the synthetic corpora of the two rounds
+CORPORA = {f"mono_{TGT}", f"mono_{SRC}_r2", f"mono_{TGT}_r2"}
 
 
-def test_every_stage_shows_its_progress_off_a_terminal(run):
-    work, out = run
+def test_every_stage_shows_its_progress_off_a_terminal(finished_run):
+    work, out = finished_run
     assert "\r" not in out
-    for name in MODELS:
+    for name, max_update in MODELS.items():
         assert re.search(rf"^  train {name}: \d+:\d\d elapsed", out, re.M), name
-        max_update = 12 if name == "bt" else 14 if name == "bt_ft" else 6  # tiny: 6 updates
         assert re.search(rf"^  train {name}: done in \d+:\d\d \| {max_update}/{max_update} "
                          rf"updates \| valid loss \d+\.\d+$", out, re.M), name
         assert re.search(rf"^  evaluate {name} {TEST_SET}: done in \d+:\d\d \| [\d.]+ "
@@ -178,12 +177,12 @@ def test_every_stage_shows_its_progress_off_a_terminal(run):
                      r"in this run, [\d.]+ sentences/s$", out, re.M)
 
 
-def test_the_report_says_where_the_time_went(run):
-    work, _ = run
+def test_the_report_says_where_the_time_went(finished_run):
+    work, _ = finished_run
     report = json.loads((work / "report.json").read_text())
     stages = {(t["stage"], t["name"]): t["seconds"] for t in report["timings"]["stages"]}
-    corpus = next((work / "bt").iterdir()).name
-    expected = ({("prepare", ""), ("back-translate", corpus)}
+    assert {p.name for p in (work / "bt").iterdir()} == CORPORA
+    expected = ({("prepare", "")} | {("back-translate", c) for c in CORPORA}
                 | {("train", m) for m in MODELS} | {("evaluate", f"{m} {TEST_SET}") for m in MODELS})
     assert set(stages) == expected
     assert all(x > 0 for x in stages.values())
@@ -193,16 +192,6 @@ def test_the_report_says_where_the_time_went(run):
     for (stage, name), seconds in stages.items():
         m, s = divmod(int(round(seconds)), 60)
         assert re.search(rf"^\| {stage} \| {name} \| {m}:{s:02d} \| \d+% \|$", md, re.M), name
-
-
-def test_a_rerun_keeps_the_first_runs_times(run):
-    work, _ = run
-    before = (work / "timings.jsonl").read_text()
-    report = json.loads((work / "report.json").read_text())["timings"]
-    out = finish(pipeline(work, extra_env={"PROGRESS_INTERVAL": "1"}))
-    assert "== train bt_ft: done already" in out
-    assert (work / "timings.jsonl").read_text() == before
-    assert json.loads((work / "report.json").read_text())["timings"] == report
 
 
 def tensorboard_scalars(folder: Path):
@@ -222,13 +211,13 @@ def tensorboard_scalars(folder: Path):
     return tags
 
 
-def test_every_model_logs_to_tensorboard(run):
-    work, _ = run
-    assert {p.name for p in (work / "tensorboard").iterdir()} == MODELS
+def test_every_model_logs_to_tensorboard(finished_run):
+    work, _ = finished_run
+    assert {p.name for p in (work / "tensorboard").iterdir()} == set(MODELS)
     for name in MODELS:
         train = tensorboard_scalars(work / "tensorboard" / name / "train_inner")
         assert {"loss", "nll_loss", "lr"} <= train, name
         assert "loss" in tensorboard_scalars(work / "tensorboard" / name / "valid"), name
         # the plugin's per-source losses where the model trains on synthetic data too
-        if name == "bt":
+        if name in ("bt", "reverse_r2", "bt_r2"):
             assert {"loss_bitext", "loss_synth", "synth_frac"} <= train
