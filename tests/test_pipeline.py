@@ -235,7 +235,7 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     assert "backend=fairseq" in (corpus / "settings").read_text()
     p = pipeline(tmp_path, extra_env={**env, "BT_NAME": "bt2", "BT_ARGS": "--max-len-b 50"})
     out, _ = p.communicate(timeout=300)
-    assert p.returncode == 2
+    assert p.returncode != 0
     err = [line for line in out.splitlines() if line.startswith("error: ")]
     assert err and f"{corpus} was made with" in err[0] and "BT_CORPUS" in err[0], out[-2000:]
     assert not (tmp_path / "models" / "bt2").exists()
