@@ -31,15 +31,13 @@ ARMS=(
 )
 mkdir -p "$out"
 run() {  # run LOG WORK SEED [VAR=VALUE ...]: one pipeline, its output in LOG
-  local log=$1 work=$2 seed=$3; shift 3
-  local vars=("$@") i
-  for i in "${!vars[@]}"; do vars[i]=${vars[i]//@/ }; done
-  case " ${vars[*]} " in *" BT_ARGS="*) ;; *) vars+=("BT_ARGS=${BT_ARGS:-}") ;; esac
-  for i in "${!vars[@]}"; do  # every corpus gets the extra generator flags
-    case ${vars[i]} in BT_ARGS=*) vars[i]="BT_ARGS=${vars[i]#BT_ARGS=} ${BT_ARGS:-}" ;; esac
+  local log=$1 work=$2 seed=$3 vars=() args="" v; shift 3
+  for v in "$@"; do  # "@" stands for a space; every corpus gets the extra BT_ARGS flags
+    v=${v//@/ }
+    case $v in BT_ARGS=*) args=${v#BT_ARGS=} ;; *) vars+=("$v") ;; esac
   done
   env WORK="$work" TRAIN_ARGS="common.seed=$seed ${TRAIN_ARGS:-}" "${vars[@]}" \
-    bash "$here/pipeline.sh" "$experiment" > "$log" 2>&1 \
+    BT_ARGS="${args:+$args }${BT_ARGS:-}" bash "$here/pipeline.sh" "$experiment" > "$log" 2>&1 \
     || { echo "error: $log" >&2; tail -n 5 "$log" >&2; return 1; }
 }
 throttle() { while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done; }

@@ -33,6 +33,7 @@ if [ -f "$out/DONE" ]; then
   fi
   echo "== back-translate $4: done already"; exit 0
 fi
+done_corpus() { printf '%s\n' "$settings" > "$out/settings" && touch "$out/DONE"; }
 echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
 prep="$WORK/prep"
 binarize=(--binarize-to "$out/bin" --srcdict "$prep/bin/dict.$syn.txt"
@@ -52,7 +53,7 @@ if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
   "${progress[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
     "${binarize[@]}"
-  printf '%s\n' "$settings" > "$out/settings" && touch "$out/DONE"
+  done_corpus
   exit 0
 fi
 
@@ -89,4 +90,4 @@ fi
 shards=$(IFS=,; echo "${dirs[*]}")
 "${progress[@]}" --name "$4 merge" -- fairseq-bt-generate merge --shards "$shards" \
   --output-dir "$out" "${binarize[@]}"
-printf '%s\n' "$settings" > "$out/settings" && touch "$out/DONE"
+done_corpus
