@@ -49,16 +49,22 @@ class ReportConfig(FairseqDataclass):
                   "pair's bilingual +BT system)"})
 
 
+#: where a validation line's JSON starts: fairseq-hydra-train's log, fairseq-train --log-format json
+VALID_LINE_MARKS = ("][valid][INFO] - {", " | valid | {")
+
+
 def validation_curve(log_path: str) -> List[Dict[str, float]]:
-    """``[{"update": n, "loss": x}, ...]`` from the JSON validation lines of a training log."""
+    """``[{"update": n, "loss": x}, ...]`` from the JSON validation lines of a training log
+    (``hydra_train.log``, or the output of ``fairseq-train --log-format json``)."""
     points = []
     if not os.path.exists(log_path):
         return points
     with open(log_path, encoding="utf-8", errors="replace") as f:
         for line in f:
-            if "][valid][INFO] - {" not in line:
+            mark = next((m for m in VALID_LINE_MARKS if m in line), None)
+            if mark is None:
                 continue
-            stats = json.loads(line.split(" - ", 1)[1])
+            stats = json.loads("{" + line.split(mark, 1)[1])
             points.append({"update": int(stats["valid_num_updates"]),
                            "loss": float(stats["valid_loss"])})
     return points
@@ -212,8 +218,11 @@ def collect(cfg: ReportConfig) -> Dict:
     curves = {}
     models = os.path.join(work_dir, "models")
     for log in sorted(glob.glob(os.path.join(models, "*", "hydra_train.log"))
-                      + glob.glob(os.path.join(models, "*", "*", "hydra_train.log"))):
-        curves[os.path.relpath(os.path.dirname(log), models)] = validation_curve(log)
+                      + glob.glob(os.path.join(models, "*", "*", "hydra_train.log"))
+                      + glob.glob(os.path.join(models, "*", "train.log"))):
+        points = validation_curve(log)
+        if points or log.endswith("hydra_train.log"):
+            curves[os.path.relpath(os.path.dirname(log), models)] = points
     cleaning = read_json(os.path.join(work_dir, "raw", "clean.json"))
     if cleaning is None:  # a multilingual run: each pair's
         cleaning = {os.path.basename(os.path.dirname(p)): read_json(p) for p in
@@ -272,7 +281,8 @@ def markdown(report: Dict) -> str:
                      "set: the "
                      "probability of a difference this large by chance (below 0.05: "
                      "significant)."]
-    rows += data_section(report) + reproduce_section(report) + timing_section(report)
+    rows += (data_section(report) + validation_section(report) + reproduce_section(report)
+             + timing_section(report))
     return "\n".join(rows) + "\n"
 
 
@@ -327,6 +337,20 @@ def reproduce_section(report: Dict) -> List[str]:
                     "in report.json)")
     if report["command"]:
         rows += ["- command, from the repository root:", "", "```bash", report["command"], "```"]
+    return rows
+
+
+def validation_section(report: Dict) -> List[str]:
+    """Each model's validation curve in brief (report.png plots it in full)."""
+    curves = {name: points for name, points in report["validation"].items() if points}
+    if not curves:
+        return []
+    rows = ["", "## Validation", "", "| model | validations | last update | best valid loss | "
+            "at update |", "|---|---:|---:|---:|---:|"]
+    for name, points in curves.items():
+        best = min(points, key=lambda p: p["loss"])
+        rows.append(f"| {name} | {len(points)} | {points[-1]['update']} | {best['loss']:.3f} | "
+                    f"{best['update']} |")
     return rows
 
 

@@ -423,3 +423,42 @@ def test_generate_sharded_per_language_and_merged_equals_single(multi, reverse_m
         for suffix in (lang, multi.tgt, "scores", "weights"):
             merged = (tmp_path / "merged" / lang / f"bt.{suffix}").read_bytes()
             assert merged == (tmp_path / "single" / lang / f"bt.{suffix}").read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+def test_bilingual_child_initialised_from_the_multilingual_model(multi, reverse_multi, tmp_path):
+    """Transfer to a new pair: a bt_translation child --init-from the bt_multilingual model.
+    The parent's embeddings have a row per entry of its task's dictionary (the file's entries,
+    then fairseq's language tokens): each token of the child's own dictionary (another order,
+    some missing, one new) gets that token's row; the new token keeps its own initialisation."""
+    from fairseq import checkpoint_utils
+    from fairseq.data import Dictionary
+
+    parent_dict = Dictionary.load(str(multi.bin / f"dict.{multi.tgt}.txt"))
+    parent = checkpoint_utils.load_checkpoint_to_cpu(str(reverse_multi))["model"]
+    assert parent["encoder.embed_tokens.weight"].size(0) > len(parent_dict)  # + __xx__ tokens
+    words = parent_dict.symbols[parent_dict.nspecial:]
+    child_dict = Dictionary()
+    for word in list(reversed(words))[10:] + ["▁newword"]:
+        child_dict.add_symbol(word)
+    child_dir = tmp_path / "child"
+    child_dir.mkdir()
+    for lang in (UP, multi.tgt):
+        child_dict.save(str(child_dir / f"dict.{lang}.txt"))
+    args = [str(child_dir), "--task", "bt_translation", "-s", UP, "-t", multi.tgt,
+            "--share-all-embeddings"]
+    task, cfg = setup_task(args)
+    torch.manual_seed(3)
+    own = task.build_model(cfg.model).state_dict()
+    task, cfg = setup_task(args + ["--init-from", str(reverse_multi)])
+    torch.manual_seed(3)
+    child = task.build_model(cfg.model).state_dict()
+    real = len(child_dict) - child_dict.nspecial  # every word but the new one is the parent's
+    assert task.transfer.coverage == {"source": (real - 1) / real, "target": (real - 1) / real}
+    for name in ("encoder.embed_tokens.weight", "decoder.output_projection.weight"):
+        for i, sym in enumerate(child_dict.symbols):
+            if sym == "▁newword":
+                assert torch.equal(child[name][i], own[name][i]), sym
+            else:
+                assert torch.equal(child[name][i], parent[name][parent_dict.index(sym)]), sym
+    assert torch.equal(child["encoder.layers.0.fc1.weight"], parent["encoder.layers.0.fc1.weight"])

@@ -148,3 +148,30 @@ def test_errors_are_one_line(case, work, capsys):
     assert e.value.code == 2 and err.startswith(f"fairseq-bt-report: error: {expected}"), err
     assert len(err.splitlines()) == 1
     assert not (work / "report.md").exists() and not (work / "report.json").exists()
+
+
+def test_validation_curves_from_both_log_formats(work):
+    """Validation lines of fairseq-hydra-train's log (the pipeline's models) and of
+    fairseq-train --log-format json (transfer_experiment.sh's children): each model's curve in
+    report.json, and in report.md its length, last update and best loss with its update."""
+    hydra = work / "models" / "baseline" / "hydra_train.log"
+    plain = work / "models" / "child" / "train.log"
+    for p in (hydra, plain):
+        p.parent.mkdir(parents=True)
+    losses = {"baseline": [(100, 7.5), (200, 6.25), (300, 6.5)], "child": [(125, 9.0), (250, 8.0)]}
+    hydra.write_text("".join(
+        f"[2026-11-26 10:00:0{i}][valid][INFO] - " + json.dumps(
+            {"epoch": 1, "valid_loss": str(x), "valid_num_updates": str(u)}) + "\n"
+        + f"[2026-11-26 10:00:0{i}][train_inner][INFO] - " + json.dumps({"loss": "1"}) + "\n"
+        for i, (u, x) in enumerate(losses["baseline"])))
+    plain.write_text("2026-11-26 10:00:00 | INFO | fairseq_cli.train | model bt_transformer\n" + "".join(
+        "2026-11-26 10:00:01 | INFO | valid | " + json.dumps(
+            {"epoch": 1, "valid_loss": str(x), "valid_num_updates": str(u)}) + "\n"
+        for u, x in losses["child"]))
+    main(["--work-dir", str(work)])
+    report = json.loads((work / "report.json").read_text())
+    assert report["validation"] == {name: [{"update": u, "loss": x} for u, x in points]
+                                    for name, points in losses.items()}
+    md = (work / "report.md").read_text()
+    assert "| baseline | 3 | 300 | 6.250 | 200 |" in md
+    assert "| child | 2 | 250 | 8.000 | 250 |" in md

@@ -1,5 +1,6 @@
 """scripts/transfer_experiment.sh end to end on a very small setting (tiny models, 3 updates
 each): the project's own tools make every artefact, and a re-run does no work."""
+import gzip
 import json
 import os
 import subprocess
@@ -13,10 +14,13 @@ from conftest import ROOT, SHARED_DATA
 #: the experiment's child is Multi30K de-en: an optional extra (README, "Tests and CI")
 pytestmark = pytest.mark.shared_data("multi30k")
 SCRIPT = ROOT / "scripts" / "transfer_experiment.sh"
-SYSTEMS = {"child_scratch", "child_from_parent", "child_from_ae"}
-ENV = dict(CHILD_PAIRS="200", PARENT_PAIRS="200", MONO="100", VALID="20", TEST="23",
-           SPM_VOCAB="300", ARCH="bt_transformer_tiny", AE_ARCH="bt_transformer_vae_tiny",
-           MODEL_ARGS="", MAX_UPDATE="3", WARMUP="1", MAX_TOKENS="1024", BEAM="1")
+CHILDREN = ("child_scratch", "child_from_parent", "child_from_multi", "child_from_ae")
+#: each child converged (its best checkpoint) and after CHILD_EARLY updates
+SYSTEMS = set(CHILDREN) | {f"{c}_at_2" for c in CHILDREN}
+ENV = dict(CHILD_PAIRS="200", PARENT_PAIRS="200", MULTI_CS_PAIRS="150", MONO="100", VALID="20",
+           TEST="23", SPM_VOCAB="300", ARCH="bt_transformer_tiny",
+           AE_ARCH="bt_transformer_vae_tiny", MODEL_ARGS="", MAX_UPDATE="3", CHILD_EARLY="2",
+           VALID_INTERVAL="1", WARMUP="1", MAX_TOKENS="1024", BEAM="1")
 
 
 def experiment(work: Path):
@@ -51,8 +55,27 @@ def test_every_artefact(finished):
     assert child["pairs"]["test"] == 23 and child["mono"] == {"de": 100, "en": 100}
     parent = json.loads((work / "prep" / "parent" / "prepare.json").read_text())
     assert parent["spm_model"] == str(work / "prep" / "child" / "spm.model")
-    assert "init from" in out and "vocabulary coverage source" in out  # the parent's dictionary
+    multi = json.loads((work / "prep" / "multi" / "prepare.json").read_text())
+    assert multi["spm_model"] == parent["spm_model"]
+    assert sorted(multi["lang_pairs"]) == ["cs-en", "fr-en"]
+    with gzip.open(SHARED_DATA / "multi30k" / "task1" / "train.en.gz", "rt") as f:
+        task1 = [x.rstrip("\n") for _, x in zip(range(350), f)]
+    assert lines(raw / "train.en") == task1[:200]  # the child's, then the parent's cs-en lines
+    assert lines(raw / "multi" / "cs-en" / "train.en") == task1[200:]
+    inits = {x.strip() for x in out.splitlines() if "init from" in x}  # printed per phase
+    assert len(inits) == 3 and "vocabulary coverage source" in out
     report = json.loads((work / "report.json").read_text())
+    from fairseq import checkpoint_utils
+
+    import fairseq_bt_plugin  # noqa: F401  (it makes fairseq's checkpoint loading work)
+
+    for child in CHILDREN:  # trained to the end with a validation after every update
+        assert [p["update"] for p in report["validation"][child]] == [1, 2, 3]
+        early = checkpoint_utils.load_checkpoint_to_cpu(
+            str(work / "models" / child / "checkpoint_early.pt"))
+        assert early["optimizer_history"][-1]["num_updates"] == 2
+        assert (work / "models" / child / "checkpoint_best.pt").exists()
+    assert "| child_from_multi | 3 | 3 |" in (work / "report.md").read_text()
     assert {s["system"] for s in report["systems"]} == SYSTEMS
     for s in report["systems"]:
         assert s["sentences"] == 23 and s["beam"] == 1 and "nrefs:1" in s["bleu_signature"]
@@ -65,5 +88,5 @@ def test_rerun_does_no_work(finished):
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*")
               if p.is_file() and not p.name.startswith("report")}
     out = experiment(work)
-    assert out.count(": done") == 5  # parent, autoencoder, three children
+    assert out.count(": done") == 7  # two parents, the autoencoder, four children
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

@@ -29,7 +29,9 @@ and ``bt_denoising``; ``fairseq-bt-init-checkpoint`` does it offline for stock t
 
 The parent's dictionaries are read from ``--init-parent-dicts`` or else from the data
 directory recorded in the parent checkpoint: ``dict.SRC.txt`` and ``dict.TGT.txt`` of its
-language pair, or ``dict.LANG.txt`` of a ``bt_denoising`` parent.
+language pair, or ``dict.LANG.txt`` of a ``bt_denoising`` parent; a multilingual parent
+(``bt_multilingual``, fairseq's ``translation_multi_simple_epoch``) gets them from its own task
+set up on that directory, with the language tokens (``__en__``) the task adds.
 """
 from .config import INIT_PARTS, TransferConfig, parse_parts
 from .freezing import Freezing, freeze_record, freezing_of

@@ -1,6 +1,7 @@
 """Initialisation: copy a parent checkpoint's parameters into a freshly built model, part
 by part, remapping the rows of vocabulary-sized parameters between the two dictionaries (see
 :mod:`fairseq_bt_plugin.transfer`)."""
+import argparse
 import logging
 import os
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 from fairseq.data import Dictionary
+from omegaconf import OmegaConf
 
 from ..errors import BTUserError, check
 from .config import TransferConfig, parse_parts
@@ -85,6 +87,8 @@ def parent_dictionaries(state, path: str, dicts_dir: str = "") -> Dict[str, Dict
     directory = dicts_dir or (data.split(os.pathsep)[0] if data else "")
     check(bool(directory), f"--init-from {path}: the checkpoint records no data directory; "
           "give the parent's dictionaries with --init-parent-dicts DIR")
+    if _cfg_get(task_cfg, "lang_pairs"):  # a multilingual parent
+        return multilingual_dictionaries(task_cfg, path, directory)
     src, tgt = _cfg_get(task_cfg, "source_lang"), _cfg_get(task_cfg, "target_lang")
     mono = _cfg_get(task_cfg, "mono_langs")
     if not (src and tgt) and mono:
@@ -102,6 +106,23 @@ def parent_dictionaries(state, path: str, dicts_dir: str = "") -> Dict[str, Dict
               "give its directory with --init-parent-dicts")
         out[side] = Dictionary.load(f)
     return out
+
+
+def multilingual_dictionaries(task_cfg, path: str, directory: str) -> Dict[str, Dictionary]:
+    """A multilingual parent's dictionaries as its task built them: fairseq's multilingual
+    task adds the language tokens (``__en__``) to the files' entries, ``bt_multilingual``
+    the BT tag after them, so the files alone have fewer rows than the embeddings."""
+    from fairseq import tasks
+
+    check(os.path.isdir(directory), f"--init-from {path}: the parent's data directory "
+          f"{directory} (recorded in the checkpoint) not found; give its dictionaries' "
+          "directory with --init-parent-dicts")
+    if isinstance(task_cfg, argparse.Namespace):  # a legacy task's options, as saved
+        cfg = argparse.Namespace(**{**vars(task_cfg), "data": directory})
+    else:
+        cfg = OmegaConf.merge(task_cfg, {"data": directory})
+    task = tasks.setup_task(cfg)
+    return {"source": task.source_dictionary, "target": task.target_dictionary}
 
 
 def row_mapping(child: Dictionary, parent: Dictionary) -> Tuple[torch.Tensor, torch.Tensor]:
