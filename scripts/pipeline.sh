@@ -79,6 +79,8 @@ for round in $(seq 1 "$ROUNDS"); do
       "${synthetic}_${BT_FILTER//:/_}" "$reverse" baseline
     synthetic="${synthetic}_${BT_FILTER//:/_}"
   fi
+  # on CPU the +BT model gets every core: not beside the baseline (3 threads on 2 cores)
+  if [ "$on_cpu" = 1 ]; then wait_baseline; fi
   # shellcheck disable=SC2206
   bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
     ++task.bt_data="$WORK/bt/$synthetic/bin" "${tag_args[@]}" \

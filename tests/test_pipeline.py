@@ -210,6 +210,8 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     base_start, base_end = log_times(tmp_path / "models" / "baseline" / "hydra_train.log")
     rev_start, rev_end = log_times(tmp_path / "models" / "reverse" / "hydra_train.log")
     assert base_start < rev_end and rev_start < base_end  # the two trainings overlapped
+    bt_start, _ = log_times(tmp_path / "models" / "bt" / "hydra_train.log")
+    assert bt_start > base_end  # on CPU the +BT model trains alone, on every core
     systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
     assert json.loads((tmp_path / "prep" / "prepare.json").read_text())["tag"] == ""
