@@ -342,7 +342,8 @@ def reproduce_section(report: Dict) -> List[str]:
 
 def validation_section(report: Dict) -> List[str]:
     """Each model's validation curve in brief (report.png plots it in full)."""
-    curves = {name: points for name, points in report["validation"].items() if points}
+    curves = {name: points for name, points in (report.get("validation") or {}).items()
+              if points}
     if not curves:
         return []
     rows = ["", "## Validation", "", "| model | validations | last update | best valid loss | "
