@@ -153,10 +153,13 @@ train ae_de_en "$WORK/prep/child/mono" "$AE_UPDATES" "${parent[@]}" --task bt_de
   --arch "$AE_ARCH" --criterion bt_vae_seq2seq --label-smoothing 0.1 "${ae_args[@]}"
 
 # children validate every VALID_INTERVAL updates (the JSON log lines are the report's curves)
-# and stop after CHILD_PATIENCE validations without a lower loss; checkpoint_best.pt is scored
+# and stop after CHILD_PATIENCE validations without a lower loss; checkpoint_best.pt is scored.
+# Not at the end of each epoch too (fairseq's default; epochs are short here, and patience
+# would count those validations): --validate-interval / --save-interval in epochs, never
 child=(--task bt_translation -s de -t en --arch "$ARCH" --criterion label_smoothed_cross_entropy
        --label-smoothing 0.1 --validate-interval-updates "$VALID_INTERVAL"
        --save-interval-updates "$VALID_INTERVAL" --keep-interval-updates 1
+       --validate-interval 1000000 --save-interval 1000000
        --patience "$CHILD_PATIENCE" --log-format json)
 early=$(( CHILD_EARLY > 0 && CHILD_EARLY < CHILD_UPDATES ? CHILD_EARLY : 0 ))
 train_child() {  # train_child NAME ARGS...: to CHILD_EARLY (kept: checkpoint_early.pt), then on
