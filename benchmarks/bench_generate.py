@@ -156,6 +156,29 @@ def backends():
         return ["fairseq"]
 
 
+class Table(list):
+    """The report's lines, printed and written to ``path`` (when given) as they come: a run
+    stopped at a time limit keeps the figures measured so far."""
+
+    def __init__(self, path=None):
+        super().__init__()
+        self.path = path
+
+    def append(self, line):
+        self.extend([line])
+
+    def extend(self, lines):
+        lines = list(lines)
+        super().extend(lines)
+        print("\n".join(lines), flush=True)
+        if self.path:
+            Path(self.path).write_text("\n".join(self) + "\n", encoding="utf-8")
+
+    def __iadd__(self, lines):
+        self.extend(lines)
+        return self
+
+
 class Runner:
     """The commands of one model: fairseq-generate and fairseq-bt-generate per backend."""
 
@@ -202,6 +225,10 @@ class Runner:
         return dest
 
 
+def log_run(mode, name, run, wall):
+    print(f"  {mode}: {name}, run {run}: {wall:.2f} s", file=sys.stderr, flush=True)
+
+
 def speed(runner: Runner, data: Data, args, table):
     work = runner.work
     lines = data.mono(args.lines)
@@ -219,11 +246,12 @@ def speed(runner: Runner, data: Data, args, table):
         walls = {n: [] for n in names}
         rates = {n: [] for n in names}
         outs = {n: 0 for n in names}
-        for _ in range(args.repeats):  # alternating
+        for run in range(1, args.repeats + 1):  # alternating
             wall, stdout, stderr = timed(runner.fairseq_generate(fg_bin, *LIMITS, *fg_flags),
                                          runner.env)
             m = re.search(r"Translated ([\d,]+) sentences .*?\(([\d.]+) sentences/s", stderr)
             walls[names[0]].append(wall)
+            log_run(mode, names[0], run, wall)
             rates[names[0]].append(float(m.group(2)))
             outs[names[0]] = len(re.findall(r"^H-", stdout, re.M))
             for backend in backends():
@@ -232,6 +260,7 @@ def speed(runner: Runner, data: Data, args, table):
                                    runner.env)
                 summary = json.loads((out / "bt.summary.json").read_text())
                 walls[f"ours {backend}"].append(wall)
+                log_run(mode, f"ours {backend}", run, wall)
                 rates[f"ours {backend}"].append(summary["sentences_per_second"])
                 outs[f"ours {backend}"] = summary["translated"]
         base_wall = statistics.median(walls[names[0]])
@@ -322,17 +351,20 @@ def main():
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 16 lines, one repeat, memory on 100 vs 400 lines in "
                    "chunks of 100 (without --path: a tiny model, 20 updates)")
-    p.add_argument("--table", help="also write the table (markdown) to this file")
+    p.add_argument("--table", help="also write the table (markdown) to this file, line by "
+                   "line as the figures come")
     p.add_argument("--workdir", help="keep files here (default: a temp dir)")
     args = p.parse_args()
     if args.quick:
         args.lines, args.repeats, args.chunk_size = 16, 1, 100
         args.updates, args.arch = 20, "bt_transformer_tiny"
     data = Data(args.corpus, args.source_lang, args.target_lang)
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=os.pathsep.join(
+        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))  # fairseq may come from there
     load = os.getloadavg()
-    table = [f"bench_generate.py on {args.device}, load average before: "
-             f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"]
+    table = Table(args.table)
+    table.append(f"bench_generate.py on {args.device}, load average before: "
+                 f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -354,9 +386,6 @@ def main():
             memory(runner, data, args, table)
     load = os.getloadavg()
     table.append(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print("\n".join(table))
-    if args.table:
-        Path(args.table).write_text("\n".join(table) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

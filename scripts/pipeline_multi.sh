@@ -49,15 +49,15 @@ tag_args=()
 mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 # shellcheck disable=SC2206
 bt_train_args=($BT_TRAIN_ARGS) multi_bt_train_args=($MULTI_BT_TRAIN_ARGS) multi_args=($MULTI_TRAIN_ARGS)
-for i in "${!pairs[@]}"; do  # the bilingual systems, as pipeline.sh trains them
-  pair=${pairs[i]} src=${srcs[i]}
+bilingual() {  # PAIR SRC: the pair's bilingual systems, as pipeline.sh trains them
+  local pair=$1 src=$2
   bash "$here/stages/train.sh" "$pair/reverse" "$TGT" "$src" "${train_args[@]}"
   bash "$here/stages/train.sh" "$pair/baseline" "$src" "$TGT" "${train_args[@]}"
   bash "$here/stages/backtranslate.sh" "$pair/reverse" "$TGT" "$src" "$pair/mono_$TGT$mode"
   bash "$here/stages/train.sh" "$pair/$BT_NAME" "$src" "$TGT" "${train_args[@]}" \
     ++task.bt_data="$WORK/bt/$pair/mono_$TGT$mode/bin" "${tag_args[@]}" \
     optimization.max_update="$(updates "$BT_UPDATES")" "${bt_train_args[@]}"
-done
+}
 
 # the multilingual models: bt_multilingual over every pair (fairseq's language tokens, its
 # temperature sampling across pairs), MULTI_UPDATES times max_update
@@ -65,24 +65,28 @@ multi=(task._name=bt_multilingual "~task.source_lang" "~task.target_lang"
        ++task.decoder_langtok=true ++task.sampling_method=temperature
        ++task.sampling_temperature="$MULTI_TEMPERATURE" "${train_args[@]}")
 many=$(IFS=+; echo "${srcs[*]}")  # for the banners: de+fr+cs
-bash "$here/stages/train.sh" multi "$many" "$TGT" "${multi[@]}" "++task.lang_pairs='$pair_list'" \
-  ++task.encoder_langtok=src optimization.max_update="$(updates "$MULTI_UPDATES")" "${multi_args[@]}"
-reverse_pairs=$(for s in "${srcs[@]}"; do echo "$TGT-$s"; done | paste -sd,)
-bash "$here/stages/train.sh" multi_reverse "$TGT" "$many" "${multi[@]}" \
-  "++task.lang_pairs='$reverse_pairs'" ++task.encoder_langtok=tgt \
-  optimization.max_update="$(updates "$MULTI_UPDATES")" "${multi_args[@]}"
-# every monolingual line into every source language: one fairseq generator (--target-langs)
-BT_BACKEND=fairseq BT_SHARDS=1 bash "$here/stages/backtranslate.sh" multi_reverse "$TGT" \
-  "$(IFS=,; echo "${srcs[*]}")" "multi/mono_$TGT$mode"
-bash "$here/stages/train.sh" multi_bt "$many" "$TGT" "${multi[@]}" "++task.lang_pairs='$pair_list'" \
-  ++task.encoder_langtok=src "${tag_args[@]}" \
-  "++task.extra_data='{\"bt\": \"$WORK/bt/multi/mono_$TGT$mode/bin\"}'" \
-  "++task.extra_lang_pairs='{\"bt\": \"$pair_list\"}'" \
-  optimization.max_update="$(updates "$(awk -v a="$MULTI_UPDATES" -v b="$BT_UPDATES" 'BEGIN { print a * b }')")" \
-  "${multi_bt_train_args[@]}" "${multi_args[@]}"
-
-for i in "${!pairs[@]}"; do  # every system on each pair's test sets: eval/SET/PAIR/SYSTEM
-  pair=${pairs[i]} src=${srcs[i]}
+multilingual() {  # the multilingual model on every pair's bitext
+  bash "$here/stages/train.sh" multi "$many" "$TGT" "${multi[@]}" "++task.lang_pairs='$pair_list'" \
+    ++task.encoder_langtok=src optimization.max_update="$(updates "$MULTI_UPDATES")" "${multi_args[@]}"
+}
+multilingual_bt() {  # the multilingual reverse model, its back-translation, the +BT model
+  local reverse_pairs
+  reverse_pairs=$(for s in "${srcs[@]}"; do echo "$TGT-$s"; done | paste -sd,)
+  bash "$here/stages/train.sh" multi_reverse "$TGT" "$many" "${multi[@]}" \
+    "++task.lang_pairs='$reverse_pairs'" ++task.encoder_langtok=tgt \
+    optimization.max_update="$(updates "$MULTI_UPDATES")" "${multi_args[@]}"
+  # every monolingual line into every source language: one fairseq generator (--target-langs)
+  BT_BACKEND=fairseq BT_SHARDS=1 bash "$here/stages/backtranslate.sh" multi_reverse "$TGT" \
+    "$(IFS=,; echo "${srcs[*]}")" "multi/mono_$TGT$mode"
+  bash "$here/stages/train.sh" multi_bt "$many" "$TGT" "${multi[@]}" "++task.lang_pairs='$pair_list'" \
+    ++task.encoder_langtok=src "${tag_args[@]}" \
+    "++task.extra_data='{\"bt\": \"$WORK/bt/multi/mono_$TGT$mode/bin\"}'" \
+    "++task.extra_lang_pairs='{\"bt\": \"$pair_list\"}'" \
+    optimization.max_update="$(updates "$(awk -v a="$MULTI_UPDATES" -v b="$BT_UPDATES" 'BEGIN { print a * b }')")" \
+    "${multi_bt_train_args[@]}" "${multi_args[@]}"
+}
+evaluate_pair() {  # PAIR SRC: every system on the pair's test sets: eval/SET/PAIR/SYSTEM
+  local pair=$1 src=$2 m name
   for m in "$WORK/models/$pair"/*/ "$WORK"/models/multi*/; do
     name=${m#"$WORK/models/"} && name=${name%/}
     case "$(basename "$name")" in
@@ -90,7 +94,33 @@ for i in "${!pairs[@]}"; do  # every system on each pair's test sets: eval/SET/P
       *) bash "$here/stages/evaluate.sh" "$name" "$src" "$TGT" "$pair" ;;
     esac
   done
+}
+
+# BASELINE_PARALLEL=1 (default with a GPU profile): the chains above side by side, each pair's
+# bilingual systems, the multilingual model and the multilingual +BT chain (on CPU each with
+# OMP_NUM_THREADS=1 unless set), then the pairs' evaluations; 0: one model at a time
+if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
+side_by_side() {  # "FUNCTION ARGS" ...: each call, one after the other or side by side
+  local job pids=() failed=0
+  if [ "$BASELINE_PARALLEL" != 1 ]; then
+    for job in "$@"; do $job; done
+    return
+  fi
+  [ "$on_cpu" = 0 ] || export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  for job in "$@"; do PROGRESS_PLAIN=1 $job & pids+=($!); done
+  trap 'kill "${pids[@]}" 2> /dev/null; pkill -P "$$" 2> /dev/null || true' EXIT
+  for job in "${!pids[@]}"; do
+    wait "${pids[job]}" || { echo "error: ${*:job+1:1} failed (side by side)" >&2; failed=1; }
+  done
+  trap - EXIT
+  [ "$failed" = 0 ] || exit 1
+}
+chains=() evals=()
+for i in "${!pairs[@]}"; do
+  chains+=("bilingual ${pairs[i]} ${srcs[i]}") evals+=("evaluate_pair ${pairs[i]} ${srcs[i]}")
 done
+side_by_side "${chains[@]}" multilingual multilingual_bt
+side_by_side "${evals[@]}"
 
 echo "== report: $WORK/report.{md,json,png}"
 fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME ${many//+/,}->$TGT: bilingual vs multilingual back-translation ($PROFILE)" \

@@ -4,7 +4,8 @@ as in test_bt_multilingual.py (the source language, its sentences with the words
 "rv", and uppercased, "up", the low-resource pair), tiny profile. One run, shared by the
 assertions: every system trained and evaluated per pair, every monolingual line
 back-translated into every language, one vocabulary, the report's per-pair table.
-Tier slow: the run starts some 30 fairseq processes (about 4 minutes on 2 free cores)."""
+Tier slow: each run (one model at a time, and side by side) starts some 30 fairseq
+processes (about 4 minutes on 2 free cores)."""
 import json
 import os
 import subprocess
@@ -50,17 +51,20 @@ def experiment(folder: Path) -> Path:
     return path
 
 
-def pipeline(exp: Path, cwd: Path):
+def pipeline(exp: Path, cwd: Path, side_by_side: bool):
     env = {k: v for k, v in os.environ.items() if k not in ("WORK", "PROFILE", "SRC", "TGT")}
+    env["BASELINE_PARALLEL"] = str(int(side_by_side))
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     return subprocess.run(["bash", str(ROOT / "scripts" / "pipeline.sh"), str(exp)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=1800)
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+@pytest.fixture(scope="module", params=[False, True], ids=["one_at_a_time", "side_by_side"])
+def finished(request, tmp_path_factory):
+    """The run with BASELINE_PARALLEL=0 (a CPU profile's default) and =1 (a GPU profile's: the
+    pairs' bilingual chains and the multilingual ones side by side, then the evaluations)."""
     folder = tmp_path_factory.mktemp("multi")
-    p = pipeline(experiment(folder), folder)
+    p = pipeline(experiment(folder), folder, request.param)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return folder / "run", p.stdout
 
@@ -128,3 +132,23 @@ def test_one_vocabulary_and_every_monolingual_line_back_translated(finished):
     report = json.loads((work / "report.json").read_text())
     assert set(report["back_translation"]) == set(corpora)
     assert set(report["cleaning"]) == set(PAIRS)
+
+
+def test_chains_side_by_side_or_one_at_a_time(request, finished):
+    """BASELINE_PARALLEL=1: the multilingual model trains while the first pair's reverse model
+    does (their recorded spans overlap), and the pairs' evaluations overlap; =0: no two
+    trainings overlap."""
+    work, _ = finished
+    spans = {(t["stage"], t["name"]): (t["start"], t["end"]) for t in
+             json.loads((work / "report.json").read_text())["timings"]["stages"]}
+
+    def overlap(a, b):
+        return spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]
+
+    side_by_side = request.node.callspec.id == "side_by_side"
+    assert overlap(("train", "multi"), ("train", f"{PAIRS[0]}/reverse")) == side_by_side
+    assert overlap(("evaluate", f"{PAIRS[0]}/multi tatoeba"),
+                   ("evaluate", f"{PAIRS[1]}/multi tatoeba")) == side_by_side
+    if not side_by_side:
+        trainings = sorted(v for k, v in spans.items() if k[0] == "train")
+        assert all(a[1] <= b[0] for a, b in zip(trainings, trainings[1:]))

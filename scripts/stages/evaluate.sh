@@ -5,7 +5,7 @@
 # WORK/eval/SET/PAIR/SYSTEM.* (SYSTEM: the last part of NAME, e.g. bt of de-en/bt).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME SRC TGT [PAIR]   (env: WORK, EVAL_BEAM, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
+usage() { echo "usage: $0 NAME SRC TGT [PAIR]   (env: WORK, EVAL_BEAM, LAUNCHER, PROGRESS_INTERVAL; PROGRESS_PLAIN=1: no live line)" >&2; exit 2; }
 [ $# -eq 3 ] || [ $# -eq 4 ] || usage
 : "${WORK:?set WORK}" "${EVAL_BEAM:?set EVAL_BEAM}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
@@ -24,7 +24,7 @@ for input in "${sets[@]}"; do
   echo "== evaluate $name on $set ($src->$tgt, beam $EVAL_BEAM)"
   mkdir -p "$(dirname "$out")"
   python -m fairseq_bt_plugin.progress --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
-    --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" -- \
+    --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" ${PROGRESS_PLAIN:+--plain} -- \
     "${launcher[@]}" fairseq-bt-evaluate --path "$ckpt" --data-dir "$data" --spm-model "$spm" \
     --source-lang "$src" --target-lang "$tgt" --input "$input" \
     --reference "$raw/test_$set.$tgt" --output-prefix "$out" --system "$(basename "$out")" \
