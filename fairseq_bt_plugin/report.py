@@ -235,6 +235,7 @@ def collect(cfg: ReportConfig) -> Dict:
             "back_translation": back_translations(work_dir), "reused_models": reused,
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
             "code": code_version(), "validation": curves,
+            "still_improving": still_improving(curves),
             "timings": stage_timings(os.path.join(work_dir, "timings.jsonl"))}
 
 
@@ -340,6 +341,20 @@ def reproduce_section(report: Dict) -> List[str]:
     return rows
 
 
+def still_improving(curves: Dict[str, List[Dict[str, float]]]) -> List[str]:
+    """The models whose best validation loss is their last one (of at least two): they were
+    still learning when training stopped."""
+    return [name for name, points in curves.items() if len(points) >= 2
+            and min(p["loss"] for p in points[:-1]) > points[-1]["loss"]]
+
+
+def still_improving_warning(names: List[str]) -> str:
+    return (f"{', '.join(names)}: best validation loss at the last validation, still "
+            "improving when training stopped. A system trained longer (a +BT model) can beat "
+            "such a model by training length alone: train it as long "
+            "(`TRAIN_ARGS=optimization.max_update=N`) before crediting back-translation.")
+
+
 def validation_section(report: Dict) -> List[str]:
     """Each model's validation curve in brief (report.png plots it in full)."""
     curves = {name: points for name, points in (report.get("validation") or {}).items()
@@ -352,6 +367,8 @@ def validation_section(report: Dict) -> List[str]:
         best = min(points, key=lambda p: p["loss"])
         rows.append(f"| {name} | {len(points)} | {points[-1]['update']} | {best['loss']:.3f} | "
                     f"{best['update']} |")
+    if report.get("still_improving"):
+        rows += ["", "**Warning**: " + still_improving_warning(report["still_improving"])]
     return rows
 
 
@@ -429,9 +446,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     def run() -> None:
         cfg = parse_dataclass(ReportConfig, sys.argv[1:] if argv is None else argv, PROG,
                     __doc__.split("\n\n")[0])
-        write_report(cfg)
+        report = write_report(cfg)
         with open(os.path.join(cfg.work_dir, "report.md"), encoding="utf-8") as f:
             print(f.read())
+        if report["still_improving"]:
+            print(f"{PROG}: warning: {still_improving_warning(report['still_improving'])}",
+                  file=sys.stderr)
 
     run_reporting_user_errors(run, PROG)
 

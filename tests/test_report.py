@@ -150,10 +150,12 @@ def test_errors_are_one_line(case, work, capsys):
     assert not (work / "report.md").exists() and not (work / "report.json").exists()
 
 
-def test_validation_curves_from_both_log_formats(work):
+def test_validation_curves_from_both_log_formats(work, capsys):
     """Validation lines of fairseq-hydra-train's log (the pipeline's models) and of
     fairseq-train --log-format json (transfer_experiment.sh's children): each model's curve in
-    report.json, and in report.md its length, last update and best loss with its update."""
+    report.json, and in report.md its length, last update and best loss with its update. A
+    model whose last validation is its best (child) is named as still improving in
+    report.json, report.md and a warning on stderr; one past its best (baseline) is not."""
     hydra = work / "models" / "baseline" / "hydra_train.log"
     plain = work / "models" / "child" / "train.log"
     for p in (hydra, plain):
@@ -175,3 +177,8 @@ def test_validation_curves_from_both_log_formats(work):
     md = (work / "report.md").read_text()
     assert "| baseline | 3 | 300 | 6.250 | 200 |" in md
     assert "| child | 2 | 250 | 8.000 | 250 |" in md
+    assert report["still_improving"] == ["child"]
+    assert "**Warning**: child: best validation loss at the last validation" in md
+    err = capsys.readouterr().err
+    assert "warning: child: best validation loss at the last validation" in err
+    assert "baseline" not in err
