@@ -152,3 +152,22 @@ def test_chains_side_by_side_or_one_at_a_time(request, finished):
     if not side_by_side:
         trainings = sorted(v for k, v in spans.items() if k[0] == "train")
         assert all(a[1] <= b[0] for a, b in zip(trainings, trainings[1:]))
+
+
+def test_a_failed_chain_fails_the_run_after_the_others(tmp_path):
+    """BASELINE_PARALLEL=1 with the multilingual models' data pointed nowhere: both
+    multilingual chains fail, each named; the pairs' bilingual chains beside them still finish
+    (DONE), the run exits non-zero before evaluating or reporting."""
+    path = experiment(tmp_path)
+    exp = yaml.safe_load(path.read_text(encoding="utf-8"))
+    exp["multilingual"] = {"train_args": "task.data=/nonexistent/bin"}
+    path.write_text(yaml.safe_dump(exp, sort_keys=False), encoding="utf-8")
+    p = pipeline(path, tmp_path, side_by_side=True)
+    assert p.returncode != 0
+    assert "error: multilingual failed (side by side)" in p.stderr, p.stderr[-3000:]
+    assert "error: multilingual_bt failed (side by side)" in p.stderr
+    work = tmp_path / "run"
+    for pair in PAIRS:
+        assert (work / "models" / pair / "bt" / "DONE").exists(), pair
+    assert not (work / "models" / "multi" / "DONE").exists()
+    assert not (work / "eval").exists() and not (work / "report.md").exists()
