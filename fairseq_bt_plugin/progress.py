@@ -14,7 +14,13 @@ Each run that ends (done or failed) appends one JSON line to ``--timings``
 (``{"stage", "name", "status", "start", "end", "seconds"}``) with a single ``O_APPEND`` write,
 so stages running side by side never interleave; :mod:`fairseq_bt_plugin.report` turns them
 into the report's timing table. The exit status is the command's.
+
+The stage scripts run this file by its path (``python .../fairseq_bt_plugin/progress.py``):
+it needs the standard library only, and so starts in a tenth of a second, where importing the
+package (and with it fairseq) takes 2 to 3 seconds on every stage.
 """
+import argparse
+import dataclasses
 import json
 import os
 import re
@@ -27,12 +33,19 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from fairseq.dataclass import FairseqDataclass
-from omegaconf import MISSING
+if not __package__:  # run by path: this package's modules without its __init__ (fairseq)
+    import types
 
-from .cli import run_reporting_user_errors
-from .errors import check
-from .options import parse_dataclass
+    _here = os.path.dirname(os.path.abspath(__file__))
+    if sys.path and os.path.abspath(sys.path[0]) == _here:
+        sys.path.pop(0)  # not the package's modules as top-level names
+    _package = types.ModuleType("fairseq_bt_plugin")
+    _package.__path__ = [_here]
+    sys.modules.setdefault("fairseq_bt_plugin", _package)
+    __package__ = "fairseq_bt_plugin"
+
+from .cli import run_reporting_user_errors  # noqa: E402  (both: standard library only)
+from .errors import check  # noqa: E402
 
 PROG = "fairseq_bt_plugin.progress"
 FAILURE_LINES = 5  # log lines shown when the command fails
@@ -41,23 +54,42 @@ _SENTENCES = re.compile(r"(\d+) of (\d+) sentences translated, ([\d.]+) sentence
 _MAX_UPDATE = re.compile(r"'max_update': (\d+)")
 
 
+REQUIRED = None  # the default of a flag that must be given
+
+
 @dataclass
-class ProgressConfig(FairseqDataclass):
-    stage: str = field(default=MISSING,
+class ProgressConfig:
+    """The wrapper's flags (``--stage`` etc.), parsed by :func:`parse_options`."""
+    stage: str = field(default=REQUIRED,
                        metadata={"help": "stage name shown and recorded (train, evaluate, ...)"})
     name: str = field(default="", metadata={"help": "model or corpus the stage works on"})
-    timings: str = field(default=MISSING,
+    timings: str = field(default=REQUIRED,
                          metadata={"help": "JSON-lines file the stage's wall time is appended to"})
     log: str = field(default="", metadata={
         "help": "write the command's output to this file and show a status line instead "
                 "(empty: the command writes to the terminal itself)"})
-    interval: float = field(default=MISSING, metadata={
+    interval: float = field(default=REQUIRED, metadata={
         "help": "seconds between plain status lines when stderr is not a terminal"})
     plain: bool = field(default=False, metadata={
         "help": "plain status lines even on a terminal (a stage running beside another)"})
     done: str = field(default="", metadata={
         "help": "the stage's finished-output file: when it exists before the command runs "
                 "(a command that skips finished work itself), no time is recorded"})
+
+
+def parse_options(argv: List[str]) -> ProgressConfig:
+    """``argv`` as :class:`ProgressConfig`: a flag per field, ``--help`` with each field's help
+    (argparse alone: fairseq's parser generator would import fairseq)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(ProgressConfig):
+        flag, help_text = "--" + f.name.replace("_", "-"), f.metadata["help"]
+        if f.type is bool:
+            parser.add_argument(flag, action="store_true", help=help_text)
+        else:
+            parser.add_argument(flag, type=f.type, default=f.default, help=help_text,
+                                required=f.default is REQUIRED)
+    return ProgressConfig(**vars(parser.parse_args(argv)))
 
 
 def clock(seconds: float) -> str:
@@ -257,7 +289,7 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     def run() -> None:
         nonlocal rc
-        cfg = parse_dataclass(ProgressConfig, options, PROG, __doc__.split("\n\n")[0])
+        cfg = parse_options(options)
         check(bool(cmd), "no command to run (give it after --)")
         rc = run_stage(cfg, cmd)
 

@@ -41,11 +41,8 @@ if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ needs no corpus (e.g.
 fi
 
 echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
-python -m fairseq_bt_plugin.progress --stage prepare --timings "$WORK/timings.jsonl" \
-  --interval "$PROGRESS_INTERVAL" --done "$WORK/prep/prepare.json" -- \
-  fairseq-bt-prepare --source-lang "$SRC" --target-lang "$TGT" --trainpref "$WORK/raw/train" \
-  --validpref "$WORK/raw/valid" --destdir "$WORK/prep" \
-  --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
+bash "$here/stages/prepare.sh" --source-lang "$SRC" --target-lang "$TGT" \
+  --trainpref "$WORK/raw/train" --validpref "$WORK/raw/valid"
 
 if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
 tag_args=()

@@ -38,11 +38,8 @@ if [ ! -f "$WORK/raw/DONE" ]; then  # raw/PAIR/ per pair (cleaned), raw/mono.TGT
 fi
 
 echo "== prepare: normalise, one sentencepiece model ($SPM_VOCAB) and dictionary for $PAIRS, binarize"
-python -m fairseq_bt_plugin.progress --stage prepare --timings "$WORK/timings.jsonl" \
-  --interval "$PROGRESS_INTERVAL" --done "$WORK/prep/prepare.json" -- \
-  fairseq-bt-prepare --lang-pairs "$pair_list" --trainpref "$WORK/raw/{pair}/train" \
-  --validpref "$WORK/raw/{pair}/valid" --destdir "$WORK/prep" \
-  --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
+bash "$here/stages/prepare.sh" --lang-pairs "$pair_list" --trainpref "$WORK/raw/{pair}/train" \
+  --validpref "$WORK/raw/{pair}/valid"
 
 tag_args=()
 [ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")

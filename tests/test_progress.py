@@ -17,8 +17,10 @@ import pytest
 
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.report import markdown, stage_timings
-from conftest import SRC, TGT
+from conftest import ROOT, SRC, TGT
 from test_pipeline import TEST_SET
+
+PROGRESS = ROOT / "fairseq_bt_plugin" / "progress.py"  # run by path, as the stage scripts do
 
 FAKE_TRAINING = r"""
 import json, sys, time
@@ -41,7 +43,7 @@ sys.exit(int(sys.argv[1]))
 def progress_cmd(tmp_path, *options, status=0):
     fake = tmp_path / "fake_train.py"
     fake.write_text(FAKE_TRAINING)
-    return [sys.executable, "-m", "fairseq_bt_plugin.progress", "--stage", "train", "--name",
+    return [sys.executable, str(PROGRESS), "--stage", "train", "--name",
             "fake", "--timings", str(tmp_path / "timings.jsonl"), "--log",
             str(tmp_path / "train.stdout"), *options, "--", sys.executable, str(fake), str(status)]
 
@@ -221,3 +223,25 @@ def test_every_model_logs_to_tensorboard(finished_run):
         # the plugin's per-source losses where the model trains on synthetic data too
         if name in ("bt", "reverse_r2", "bt_r2"):
             assert {"loss_bitext", "loss_synth", "synth_frac"} <= train
+
+
+def test_run_by_path_without_fairseq(tmp_path):
+    """The stage scripts' form starts without importing fairseq, torch or omegaconf
+    (``-X importtime`` lists every module imported) and records the stage as ``python -m``
+    does."""
+    timings = tmp_path / "t.jsonl"
+    stage = ["--stage", "x", "--name", "y", "--timings", str(timings), "--interval", "5", "--",
+             sys.executable, "-c", "pass"]
+    by_path = subprocess.run([sys.executable, "-X", "importtime", str(PROGRESS), *stage],
+                             capture_output=True, text=True, cwd=tmp_path)
+    as_module = subprocess.run([sys.executable, "-m", "fairseq_bt_plugin.progress", *stage],
+                               capture_output=True, text=True)
+    assert by_path.returncode == 0 and as_module.returncode == 0, by_path.stderr[-2000:]
+    modules = {line.rsplit("|", 1)[-1].strip().split(".")[0]
+               for line in by_path.stderr.splitlines() if line.startswith("import time:")}
+    assert "json" in modules and not {"fairseq", "torch", "omegaconf"} & modules, sorted(modules)
+    lines = [json.loads(x) for x in timings.read_text().splitlines()]
+    assert [(x["stage"], x["name"], x["status"]) for x in lines] == [("x", "y", "done")] * 2
+    help_text = subprocess.run([sys.executable, str(PROGRESS), "--help"], capture_output=True,
+                               text=True).stdout
+    assert "--interval INTERVAL" in help_text and "JSON-lines file" in help_text

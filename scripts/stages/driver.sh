@@ -9,7 +9,7 @@ load_settings() {
   settings=$(python -m fairseq_bt_plugin.experiment settings "$@" --configs "$root/configs" \
     --save) || exit 2
   eval "$settings"
-  export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND BT_SHARDS EVAL_BEAM PROGRESS_INTERVAL \
+  export WORK PROFILE BT_MODE BT_BEAM BT_ARGS BT_BACKEND BT_SHARDS EVAL_BEAM PROGRESS_INTERVAL SPM_VOCAB BT_TAG \
     AVERAGE_LAST REVERSE_CHECKPOINT REVERSE_DATA REVERSE_SPM LAUNCHER EXPERIMENT_NAME EXPERIMENT_FILE
   # shellcheck disable=SC2206
   train_args=($TRAIN_ARGS)

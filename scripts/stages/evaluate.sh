@@ -23,7 +23,7 @@ for input in "${sets[@]}"; do
   if [ -f "$out.json" ]; then echo "== evaluate $name on $set: done already"; continue; fi
   echo "== evaluate $name on $set ($src->$tgt, beam $EVAL_BEAM)"
   mkdir -p "$(dirname "$out")"
-  python -m fairseq_bt_plugin.progress --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
+  "${progress[@]}" --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
     --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" ${PROGRESS_PLAIN:+--plain} -- \
     "${launcher[@]}" fairseq-bt-evaluate --path "$ckpt" --data-dir "$data" --spm-model "$spm" \
     --source-lang "$src" --target-lang "$tgt" --input "$input" \

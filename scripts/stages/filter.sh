@@ -14,7 +14,7 @@ out="$WORK/bt/$2"
 if [ -f "$out/DONE" ]; then echo "== filter $2: done already"; exit 0; fi
 method=${BT_FILTER%%:*} fraction=${BT_FILTER#*:}  # checked by pipeline.sh and the tool
 echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
-python -m fairseq_bt_plugin.progress --stage filter --name "$2" \
+"${progress[@]}" --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
   "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
   --output-dir "$out" --method "$method" --drop-worst "$fraction" \
