@@ -139,10 +139,14 @@ def add_significance(results: List[Dict], baselines: List[str]) -> Optional[str]
         systems = []
         for r in [base] + others:
             r["baseline"] = base["system"]
+            # the same references, possibly another copy (a run directory copied or moved)
+            check(r["reference"] == base["reference"]
+                  or read_text_lines(r["reference"]) == refs,
+                  f"{r['hyp_file'][:-len('.hyp')]}.json: scored against {r['reference']}, {base['system']} against "
+                  f"{base['reference']}: not the same references")
             hyps = read_text_lines(r["hyp_file"])
-            check(len(hyps) == len(refs) and r["reference"] == base["reference"],
-                  f"{r['hyp_file']}: {len(hyps)} lines, not one per line of "
-                  f"{base['reference']} ({len(refs)})")
+            check(len(hyps) == len(refs), f"{r['hyp_file']}: {len(hyps)} lines, not one per "
+                  f"line of {base['reference']} ({len(refs)})")
             systems.append((r["system"], hyps))
         base["baseline"] = None
         signatures, scores = PairedTest(systems, {"bleu": BLEU(), "chrf": CHRF()}, [refs],

@@ -127,6 +127,31 @@ def test_without_cleaning_or_experiment_file(work):
     assert "experiment file" not in md
 
 
+def test_references_compared_by_content(work, capsys):
+    """A result scored against another copy of the same references (a run directory copied
+    to a new WORK and continued there) is compared; other references are a named error."""
+    copy = work / "elsewhere" / f"test_first.{TGT}"
+    copy.parent.mkdir()
+    path = work / "eval" / "first" / "bt.json"
+    result = json.loads(path.read_text())
+    copy.write_text((work / "raw" / f"test_first.{TGT}").read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    path.write_text(json.dumps({**result, "reference": str(copy)}))
+    main(["--work-dir", str(work)])
+    report = json.loads((work / "report.json").read_text())
+    bt = next(s for s in report["systems"] if (s["test_set"], s["system"]) == ("first", "bt"))
+    assert bt["baseline"] == "baseline" and bt["p_bleu"] is not None
+    (work / "report.md").unlink()
+    copy.write_text("another line\n" * SETS["first"], encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main(["--work-dir", str(work)])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"fairseq-bt-report: error: {work}/eval/first/") and (
+        "not the same references" in err), err
+    assert not (work / "report.md").exists()
+
+
 @pytest.mark.parametrize("case", ["old_evaluation", "no_experiment_file", "bad_clean_json"])
 def test_errors_are_one_line(case, work, capsys):
     argv = ["--work-dir", str(work)]
