@@ -142,8 +142,9 @@ def add_significance(results: List[Dict], baselines: List[str]) -> Optional[str]
             # the same references, possibly another copy (a run directory copied or moved)
             check(r["reference"] == base["reference"]
                   or read_text_lines(r["reference"]) == refs,
-                  f"{r['hyp_file'][:-len('.hyp')]}.json: scored against {r['reference']}, {base['system']} against "
-                  f"{base['reference']}: not the same references")
+                  f"{os.path.splitext(r['hyp_file'])[0]}.json: scored against "
+                  f"{r['reference']}, {base['system']} against {base['reference']}: not the "
+                  "same references")
             hyps = read_text_lines(r["hyp_file"])
             check(len(hyps) == len(refs), f"{r['hyp_file']}: {len(hyps)} lines, not one per "
                   f"line of {base['reference']} ({len(refs)})")
