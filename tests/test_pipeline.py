@@ -153,6 +153,45 @@ def test_rerun_does_no_work(finished_run):
     assert json.loads((work / "report.json").read_text())["timings"] == timings
 
 
+def test_a_moved_work_is_finished_and_a_changed_model_is_refused(finished_run, tmp_path):
+    """A WORK moved elsewhere is still finished: its models and corpora record WORK's paths
+    relative to it; where a run trains is not a model's setting. A finished model asked for
+    with other settings (more +BT updates) stops the run with a line naming the model and the
+    difference, before anything changes; with its DONE deleted as the line says, the model
+    trains on from its checkpoint_last.pt."""
+    work = tmp_path / "moved"
+    shutil.copytree(finished_run[0], work, symlinks=True)
+    out = finish(pipeline(work, rounds=2))
+    for stage in ("train reverse", "train bt", "train bt_ft", f"back-translate mono_{TGT}",
+                  "train bt_r2", f"back-translate mono_{SRC}_r2"):
+        assert f"== {stage}: done already" in out
+    assert "model=models/reverse/checkpoint_best.pt " in (
+        work / "bt" / f"mono_{TGT}" / "settings").read_text()
+    stamps = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
+    # where a run trains is not a setting of its models
+    out = finish(pipeline(work, rounds=2, extra_env={
+        "TRAIN_ARGS": "common.cpu=true dataset.num_workers=0 common.log_interval=1"}))
+    assert "== train bt_r2_ft: done already" in out
+    p = pipeline(work, rounds=2, args=["bt.updates=3"])  # tiny: 6 updates a model
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 2, out[-2000:]
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert errors and errors[0].startswith(
+        f"error: {work}/models/bt finished with 'optimization.max_update=12', not "
+        "'optimization.max_update=18': delete"), out[-2000:]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    (work / "models" / "bt" / "DONE").unlink()
+    p = pipeline(work, rounds=2, args=["bt.updates=3"])
+    out, _ = p.communicate(timeout=600)
+    assert p.returncode == 2 and "== train bt (" in out, out[-2000:]  # bt_ft: its turn next
+    assert "optimization.max_update=18" in (work / "models" / "bt" / "DONE").read_text()
+    log = (work / "models" / "bt" / "hydra_train.log").read_text()
+    assert f"Loaded checkpoint {work}/models/bt/checkpoint_last.pt (epoch" in log
+    assert '"train_num_updates": "18"' in log
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert errors and f"{work}/models/bt_ft finished with" in errors[0], out[-2000:]
+
+
 @pytest.fixture(scope="module")
 def resumed_run(tmp_path_factory):
     """A run killed inside the baseline's training, then started again: (WORK, the files

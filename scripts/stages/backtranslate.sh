@@ -22,11 +22,14 @@ usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_
 source "$(dirname "$0")/common.sh"
 name=$1 mono=$2 syn=$3 out="$WORK/bt/$4"
 model_files "$name"
-# the corpus is made once per name, with the settings recorded in OUT/settings: a finished
-# corpus of other settings is an error (not silently reused), a new name makes a new one
-settings="model=$ckpt mode=$BT_MODE beam=$BT_BEAM backend=$BT_BACKEND args=$BT_ARGS"
-if [ -f "$out/DONE" ]; then
-  if [ -f "$out/settings" ] && [ "$(cat "$out/settings")" != "$settings" ]; then
+# the corpus is made once per name, with the settings recorded in OUT/settings (the model's
+# path relative to WORK: a WORK moved elsewhere keeps its corpora): a finished corpus of other
+# settings is an error (not silently reused), a new name makes a new one
+how="mode=$BT_MODE beam=$BT_BEAM backend=$BT_BACKEND args=$BT_ARGS"
+settings="model=${ckpt#"$WORK/"} $how"
+if [ -f "$out/DONE" ]; then  # (a corpus made before: the model's path as it was given)
+  if [ -f "$out/settings" ] && [ "$(cat "$out/settings")" != "$settings" ] \
+     && [ "$(cat "$out/settings")" != "model=$ckpt $how" ]; then
     echo "error: $out was made with '$(cat "$out/settings")', not '$settings': give these" \
          "settings their own corpus name (bt.corpus / BT_CORPUS) or a new WORK" >&2
     exit 2

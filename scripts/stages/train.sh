@@ -11,7 +11,25 @@ source "$(dirname "$0")/common.sh"
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"
-if [ -f "$dir/DONE" ]; then echo "== train $name: done already"; exit 0; fi
+# What the model is trained with, recorded in its DONE (WORK's paths relative to it, so that a
+# WORK moved or copied elsewhere is still finished; where it runs left out): a finished model
+# asked for with other settings, e.g. more updates, is an error, never silently the old model.
+stamp=("profile=$PROFILE") a=""
+for a in "$@"; do
+  case ${a#"${a%%[!+]*}"} in common.cpu=*|common.tensorboard_logdir=*|common.log_*|\
+    dataset.num_workers=*|distributed_training.*) ;; *) stamp+=("${a//"$WORK/"/WORK/}") ;; esac
+done
+if [ -f "$dir/DONE" ]; then  # an empty DONE: a model finished before DONE had the settings
+  was=$(comm -23 <(sort "$dir/DONE") <(printf '%s\n' "${stamp[@]}" | sort) | paste -sd' ')
+  now=$(comm -13 <(sort "$dir/DONE") <(printf '%s\n' "${stamp[@]}" | sort) | paste -sd' ')
+  if [ -s "$dir/DONE" ] && [ -n "$was$now" ]; then
+    echo "error: $dir finished with '$was', not '$now': delete $dir to" \
+         "train it again with these settings (for more updates only its DONE: fairseq goes on" \
+         "from checkpoint_last.pt) and its scores $WORK/eval/*/$name.*, or give it a new name" >&2
+    exit 2
+  fi
+  echo "== train $name: done already"; exit 0
+fi
 echo "== train $name ($src->$tgt, profile $PROFILE)"
 mkdir -p "$dir"
 # fairseq's log to train.stdout, a status line on the terminal; every model's curves (with
@@ -28,4 +46,4 @@ if [ "$AVERAGE_LAST" -gt 1 ]; then  # checkpoint_avg.pt: evaluation and BT decod
     --interval "$PROGRESS_INTERVAL" -- python -m fairseq_bt_plugin.average --checkpoint-dir "$dir" \
     --last "$AVERAGE_LAST" --skip-if-fewer
 fi
-touch "$dir/DONE"
+printf '%s\n' "${stamp[@]}" > "$dir/DONE"
