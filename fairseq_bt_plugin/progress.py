@@ -10,7 +10,8 @@ validation loss; for any other command the elapsed time. A final line always say
 stage ended; on failure the last lines of FILE follow. Without ``--log`` the command writes to
 the terminal itself (``fairseq-bt-generate`` draws its own progress bar).
 
-Each run that ends (done or failed) appends one JSON line to ``--timings``
+Each run that ends (``status`` done, failed, or stopped: by SIGTERM, SIGINT or SIGHUP, which
+go on to the command) appends one JSON line to ``--timings``
 (``{"stage", "name", "status", "start", "end", "seconds"}``) with a single ``O_APPEND`` write,
 so stages running side by side never interleave; :mod:`fairseq_bt_plugin.report` turns them
 into the report's timing table. The exit status is the command's.
@@ -204,12 +205,22 @@ class StatusLine:
               flush=True)
 
 
+#: the signal that stopped the stage (``launch`` passed it on to the command), if any
+stopped_by: List[int] = []
+
+
 def launch(cmd: List[str], **popen) -> subprocess.Popen:
     """Start ``cmd``; SIGTERM, SIGINT and SIGHUP sent to this process go on to it (a stopped
-    pipeline stops its stage, none is left running on its own)."""
+    pipeline stops its stage, none is left running on its own) and are noted in
+    :data:`stopped_by`."""
     proc = subprocess.Popen(cmd, **popen)
+
+    def stop(signum: int, _frame) -> None:
+        stopped_by.append(signum)
+        proc.send_signal(signum)
+
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: proc.send_signal(signum))
+        signal.signal(sig, stop)
     return proc
 
 
@@ -275,8 +286,9 @@ def run_stage(cfg: ProgressConfig, cmd: List[str]) -> int:
         rc = exit_status(launch(cmd).wait())
     end = time.time()
     if not finished_before:
+        status = "done" if rc == 0 else "stopped" if stopped_by else "failed"
         record(cfg.timings, {"stage": cfg.stage, "name": cfg.name,
-                             "status": "done" if rc == 0 else "failed", "start": stamp(start),
+                             "status": status, "start": stamp(start),
                              "end": stamp(end), "seconds": round(end - start, 1)})
     return rc
 

@@ -71,11 +71,14 @@ def validation_curve(log_path: str) -> List[Dict[str, float]]:
 
 
 def stage_timings(path: str) -> Dict:
-    """``{"stages": [{"stage", "name", "seconds", "start", "end"}, ...], "total_seconds"}``
-    from the lines of a ``timings.jsonl``: the last finished run of each stage and model, in
-    the order the stages first ran (a stage run again after a failure counts once; a re-run
-    that skips finished stages records nothing, so the first run's times stay)."""
+    """``{"stages": [{"stage", "name", "seconds", "runs", "start", "end"}, ...],
+    "total_seconds"}`` from the lines of a ``timings.jsonl``: the last finished run of each
+    stage and model, in the order the stages first ran, with the runs stopped just before it
+    (Ctrl-C, SIGTERM: the finished run resumed their work) added to its ``seconds`` and counted
+    in ``runs``. A stage run again after a failure counts once; a re-run that skips finished
+    stages records nothing, so the first run's times stay."""
     latest: Dict = {}
+    stopped: Dict = {}  # key -> (seconds, runs) of the stopped runs since its last end
     if os.path.exists(path):
         with open(path, encoding="utf-8", errors="replace") as f:
             for lineno, line in enumerate(f, 1):
@@ -85,8 +88,12 @@ def stage_timings(path: str) -> Dict:
                 except (ValueError, KeyError, TypeError):
                     raise BTUserError(f"{path}:{lineno}: not a timing line (JSON with stage, "
                                       f"name, seconds)") from None
-                if entry.get("status") == "done":  # a key keeps its first place in the dict
-                    latest[key] = {"stage": key[0], "name": key[1], "seconds": seconds,
+                before, runs = stopped.pop(key, (0.0, 0))
+                if entry.get("status") == "stopped":
+                    stopped[key] = (before + seconds, runs + 1)
+                elif entry.get("status") == "done":  # a key keeps its first place in the dict
+                    latest[key] = {"stage": key[0], "name": key[1],
+                                   "seconds": round(before + seconds, 1), "runs": runs + 1,
                                    "start": entry.get("start"), "end": entry.get("end")}
     stages = list(latest.values())
     return {"stages": stages, "total_seconds": round(sum(s["seconds"] for s in stages), 1)}
@@ -386,7 +393,9 @@ def timing_section(report: Dict) -> List[str]:
                  "|---|---|---:|---:|"]
         for t in timings["stages"]:
             share = 100 * t["seconds"] / total if total else 0.0
-            rows.append(f"| {t['stage']} | {t['name']} | {clock(t['seconds'])} | {share:.0f}% |")
+            runs = f" ({t['runs']} runs)" if t.get("runs", 1) > 1 else ""
+            rows.append(f"| {t['stage']} | {t['name']} | {clock(t['seconds'])}{runs} | "
+                        f"{share:.0f}% |")
         rows.append(f"| total | | {clock(total)} | |")
         spans = sorted((t["start"], t["end"]) for t in timings["stages"] if t["start"])
         if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):

@@ -124,32 +124,40 @@ def test_a_stopped_stage_stops_its_command(tmp_path):
     child_pid = int(pid_file.read_text())
     with pytest.raises(ProcessLookupError):
         os.kill(child_pid, 0)
+    entry = json.loads((tmp_path / "t.jsonl").read_text())  # counted when the run resumes
+    assert entry["status"] == "stopped" and entry["seconds"] > 0
 
 
 def test_timings_keep_the_last_finished_run_of_each_stage(tmp_path):
+    """... with the runs stopped (Ctrl-C, SIGTERM) just before it added: it resumed them."""
     path = tmp_path / "timings.jsonl"
     rows = [("prepare", "", "done", 3.0), ("train", "reverse", "failed", 50.0),
             ("train", "baseline", "done", 20.0), ("train", "reverse", "done", 40.0),
-            ("train", "baseline", "done", 25.0)]
+            ("train", "baseline", "done", 25.0), ("evaluate", "bt", "stopped", 7.0),
+            ("train", "bt", "stopped", 30.0), ("train", "bt", "stopped", 12.5),
+            ("evaluate", "bt", "failed", 1.0), ("train", "bt", "done", 10.0),
+            ("evaluate", "bt", "done", 2.0)]
     path.write_text("".join(json.dumps({"stage": s, "name": n, "status": st, "seconds": x})
                             + "\n" for s, n, st, x in rows))
     t = stage_timings(str(path))
-    assert [(x["stage"], x["name"], x["seconds"]) for x in t["stages"]] == [
-        ("prepare", "", 3.0), ("train", "baseline", 25.0), ("train", "reverse", 40.0)]
-    assert t["total_seconds"] == 68.0
+    assert [(x["stage"], x["name"], x["seconds"], x["runs"]) for x in t["stages"]] == [
+        ("prepare", "", 3.0, 1), ("train", "baseline", 25.0, 1), ("train", "reverse", 40.0, 1),
+        ("train", "bt", 52.5, 3), ("evaluate", "bt", 2.0, 1)]
+    assert t["total_seconds"] == 122.5
     assert stage_timings(str(tmp_path / "none.jsonl")) == {"stages": [], "total_seconds": 0}
     # the report's table; a note where stages overlapped (BASELINE_PARALLEL=1)
     empty = {"title": "x", "test_sets": [], "systems": [], "bootstrap": None, "cleaning": None,
              "back_translation": {}, "reused_models": {}, "code": None, "experiment": None,
              "command": "", "timings": t}
-    assert "| train | reverse | 0:40 | 59% |" in markdown(empty)
+    assert "| train | reverse | 0:40 | 33% |" in markdown(empty)
+    assert "| train | bt | 0:52 (3 runs) | 43% |" in markdown(empty)
     assert "side by side" not in markdown(empty)
     t["stages"][1].update(start="2026-01-01T00:00:00", end="2026-01-01T00:00:25")
     t["stages"][2].update(start="2026-01-01T00:00:10", end="2026-01-01T00:00:50")
     assert "Some stages ran side by side" in markdown(empty)
     with open(path, "a") as f:
         f.write('{"stage": "train"\n')
-    with pytest.raises(BTUserError, match=rf"^{re.escape(str(path))}:6: not a timing line"):
+    with pytest.raises(BTUserError, match=rf"^{re.escape(str(path))}:12: not a timing line"):
         stage_timings(str(path))
 
 
