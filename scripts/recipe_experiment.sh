@@ -2,7 +2,7 @@
 # Issue 15's recipe table: each back-translation ingredient against the default recipe, per seed.
 #   bash scripts/recipe_experiment.sh [EXPERIMENT.yaml] [SEED ...]      (default: the demo; 1 2)
 # For each seed S, in RECIPE_WORK/sS (RECIPE_WORK default runs/recipe) the pipeline's default
-# run (baseline, reverse, bt, bt_ft; the demo's bt.filter dual:0.1 included), then every
+# run (baseline, reverse, bt, bt_ft; the demo's bt.filter reverse:0.1 included), then every
 # variant of ARMS (bt_nofilter: the same without the filter) beside it on the same
 # baseline, reverse model and monolingual text (a new BT_NAME each: the variants run side by
 # side), and in RECIPE_WORK/avgS the whole pipeline again with AVERAGE_LAST=2 (it changes every
@@ -24,7 +24,7 @@ parallel=${PARALLEL:-1}
 # generator differs)
 ARMS=(
   "bt_nofilter|BT_FILTER="
-  "bt_rev10|BT_FILTER=reverse:0.1"
+  "bt_dual10|BT_FILTER=dual:0.1"
   "bt_share05|BT_TRAIN_ARGS=++task.bt_synthetic_fraction=0.5"
   "bt_topk10|BT_MODE=sample BT_CORPUS=mono_topk10 BT_ARGS=--sampling-topk@10"
   "bt_sample|BT_MODE=sample"
