@@ -5,6 +5,7 @@ Each run reads an experiment file (:func:`experiment_file`) that takes :data:`RA
 the committed Tatoeba slice (tests/data/); the profile and small settings come from
 environment variables (:data:`ENV`), which override the file."""
 import json
+import math
 import os
 import re
 import shutil
@@ -217,16 +218,32 @@ def test_killed_run_finishes_when_started_again(resumed_run):
 
 
 def test_a_variant_trains_only_itself(resumed_run):
-    """BT_NAME: one more +BT system beside the finished ones (those of the resumed run)."""
+    """BT_NAME: one more +BT system beside the finished ones (those of the resumed run), here
+    on the corpus without its worst quarter by the reverse model's own scores (BT_FILTER=
+    reverse:0.25; the demo's filter is reverse:0.1): no model scores it again."""
     work = resumed_run[0]
     models = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
     out = finish(pipeline(work, extra_env={
-        "BT_NAME": "bt_f03", "BT_TRAIN_ARGS": "++task.bt_synthetic_fraction=0.3"}))
+        "BT_NAME": "bt_f03", "BT_TRAIN_ARGS": "++task.bt_synthetic_fraction=0.3",
+        "BT_FILTER": "reverse:0.25"}))
     assert f"== train bt_f03 ({SRC}->{TGT}" in out
     assert f"== back-translate mono_{TGT}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in models} == models  # nothing else retrained
     log = (work / "models" / "bt_f03" / "hydra_train.log").read_text()
     assert "'bt_synthetic_fraction': 0.3," in log and '"train_nsentences_synth"' in log
+    generated = work / "bt" / f"mono_{TGT}"
+    filtered = work / "bt" / f"mono_{TGT}_reverse_0.25"
+    summary = json.loads((filtered / "bt.summary.json").read_text())
+    n = lines(generated / "bt.scores")
+    assert (summary["method"], summary["input_pairs"], summary["forward_model"]) == (
+        "reverse", n, None)
+    assert summary["output_pairs"] == n - math.floor(0.25 * n) == lines(filtered / f"bt.{TGT}")
+    # the score: minus the average log-probability the generator wrote (3rd column)
+    scores = sorted(-float(row.split("\t")[2])
+                    for row in (generated / "bt.scores").read_text().splitlines())
+    assert summary["highest_kept_score"] == pytest.approx(
+        scores[summary["output_pairs"] - 1], abs=1e-5)
+    assert f"'bt_data': '{filtered}/bin'" in log  # (its epochs resample them: share 0.3)
     systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
     assert {"bt", "bt_f03", "bt_f03_ft", "baseline"} <= systems
 
