@@ -225,6 +225,10 @@ def test_demo_settings_are_the_former_pipeline_defaults():
         "BT_FINETUNE": "0.334", "BT_NAME": "bt", "BT_FILTER": "reverse:0.1", "TRAIN_ARGS": "", "EVAL_BEAM": "5",
         "ROUNDS": "1", "BASELINE_PARALLEL": "", "PROGRESS_INTERVAL": "60"}
     assert s["WORK"] == os.path.abspath("runs/demo")
+    # README: `BT_FILTER= make demo` turns the demo's filter off (set, even empty, wins)
+    demo = str(EXPERIMENTS / "multi30k_demo.yaml")
+    assert cli.shell_settings(loader.load(demo, [], {"BT_FILTER": ""}), "")["BT_FILTER"] == ""
+    assert cli.shell_settings(loader.load(demo, ["bt.filter="], {}), "")["BT_FILTER"] == ""
 
 
 # ---- errors: one line naming the file and the key; nothing written -------------------------
