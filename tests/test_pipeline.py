@@ -234,13 +234,13 @@ def test_a_variant_trains_only_itself(resumed_run):
     generated = work / "bt" / f"mono_{TGT}"
     filtered = work / "bt" / f"mono_{TGT}_reverse_0.25"
     summary = json.loads((filtered / "bt.summary.json").read_text())
-    n = lines(generated / "bt.scores")
-    assert (summary["method"], summary["input_pairs"], summary["forward_model"]) == (
-        "reverse", n, None)
-    assert summary["output_pairs"] == n - math.floor(0.25 * n) == lines(filtered / f"bt.{TGT}")
     # the score: minus the average log-probability the generator wrote (3rd column)
     scores = sorted(-float(row.split("\t")[2])
                     for row in (generated / "bt.scores").read_text().splitlines())
+    n = len(scores)
+    assert (summary["method"], summary["input_pairs"], summary["forward_model"]) == (
+        "reverse", n, None)
+    assert summary["output_pairs"] == n - math.floor(0.25 * n) == lines(filtered / f"bt.{TGT}")
     assert summary["highest_kept_score"] == pytest.approx(
         scores[summary["output_pairs"] - 1], abs=1e-5)
     assert f"'bt_data': '{filtered}/bin'" in log  # (its epochs resample them: share 0.3)
