@@ -214,7 +214,8 @@ def test_demo_settings_are_the_former_pipeline_defaults():
     """make demo = the pipeline's settings before experiment files (README's measured run),
     but for the back-translation backend, ctranslate2 since (same held-out BLEU, faster), and
     the reverse-score filter (issue 15: it gained most on both seeds)."""
-    s = cli.shell_settings(loader.load(str(EXPERIMENTS / "multi30k_demo.yaml")), "")
+    demo = str(EXPERIMENTS / "multi30k_demo.yaml")
+    s = cli.shell_settings(loader.load(demo), "")
     assert {k: s[k] for k in ("SRC", "TGT", "BITEXT", "MONO", "SPM_VOCAB", "PROFILE", "BT_TAG",
                               "BT_MODE", "BT_BEAM", "BT_BACKEND", "BT_ARGS", "BT_TRAIN_ARGS",
                               "BT_UPDATES", "BT_FINETUNE", "BT_NAME", "BT_FILTER", "TRAIN_ARGS", "EVAL_BEAM",
@@ -226,7 +227,6 @@ def test_demo_settings_are_the_former_pipeline_defaults():
         "ROUNDS": "1", "BASELINE_PARALLEL": "", "PROGRESS_INTERVAL": "60"}
     assert s["WORK"] == os.path.abspath("runs/demo")
     # README: `BT_FILTER= make demo` turns the demo's filter off (set, even empty, wins)
-    demo = str(EXPERIMENTS / "multi30k_demo.yaml")
     assert cli.shell_settings(loader.load(demo, [], {"BT_FILTER": ""}), "")["BT_FILTER"] == ""
     assert cli.shell_settings(loader.load(demo, ["bt.filter="], {}), "")["BT_FILTER"] == ""
 
