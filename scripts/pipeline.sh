@@ -10,7 +10,6 @@
 # KEY=VALUE both:   WORK=runs/x bash scripts/pipeline.sh my.yaml bt.beam=4
 set -euo pipefail
 
-trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,10p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")

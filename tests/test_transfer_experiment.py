@@ -23,13 +23,14 @@ ENV = dict(CHILD_PAIRS="200", PARENT_PAIRS="200", MULTI_CS_PAIRS="150", MONO="10
            VALID_INTERVAL="2", WARMUP="1", MAX_TOKENS="1024", BEAM="1")
 
 
-def experiment(work: Path):
-    env = {**os.environ, **ENV, "WORK": str(work), "DATA": str(SHARED_DATA),
+def experiment(work: Path, code: int = 0, **settings):
+    """The script's stdout (its stderr too when ``code`` is not 0); ``settings``: more VARs."""
+    env = {**os.environ, **ENV, **settings, "WORK": str(work), "DATA": str(SHARED_DATA),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     p = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True,
                        timeout=900)
-    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-    return p.stdout
+    assert p.returncode == code, (p.stdout + p.stderr)[-3000:]
+    return p.stdout + (p.stderr if code else "")
 
 
 def lines(path: Path) -> list:
@@ -89,4 +90,17 @@ def test_rerun_does_no_work(finished):
               if p.is_file() and not p.name.startswith("report")}
     out = experiment(work)
     assert out.count(": done") == 7  # two parents, the autoencoder, four children
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_other_settings_stop_at_the_finished_model(finished):
+    """A finished model asked for with other settings (here the children's patience) stops the
+    script naming it and what differs, before any work: never the old model reused silently."""
+    work, _ = finished
+    stamps = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
+    out = experiment(work, code=2, CHILD_PATIENCE="7")
+    error = out.strip().splitlines()[-1]
+    assert error.startswith(f"error: {work}/models/child_scratch/DONE: finished with '"), error
+    was, now = error.split("finished with ")[1].split(", not ", 1)
+    assert "--patience 5" in was and "--patience 7" in now and "parent_fr_en: done" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

@@ -1,6 +1,12 @@
 # Sourced by the drivers (pipeline.sh, pipeline_multi.sh): their settings and the profile.
 # shellcheck shell=bash
 
+# A stage prints its own one-line error (the file and line at fault, or what to do): the driver
+# adds a line of its own only where one of its own commands failed, not a stage (or the
+# baseline's training, run beside the others)
+trap 'case $BASH_COMMAND in *stages/*|*baseline*) ;;
+        *) echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2 ;; esac' ERR
+
 # load_settings EXPERIMENT [KEY=VALUE ...]: every setting with its default comes from the
 # experiment file (its schema: fairseq_bt_plugin/experiment/config.py); the stages require
 # theirs. Written to WORK/experiment.yaml (EXPERIMENT_FILE), which reproduces this run.

@@ -8,28 +8,25 @@ usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFIL
 : "${WORK:?set WORK}" "${PROFILE:?set PROFILE}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}" "${AVERAGE_LAST:?set AVERAGE_LAST}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/finished.sh"
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"
 # What the model is trained with, recorded in its DONE (WORK's paths relative to it, so that a
 # WORK moved or copied elsewhere is still finished; where it runs left out): a finished model
 # asked for with other settings, e.g. more updates, is an error, never silently the old model.
-stamp=("profile=$PROFILE") a=""
+stamp=("profile=$PROFILE")
 for a in "$@"; do
   case ${a#"${a%%[!+]*}"} in common.cpu=*|common.tensorboard_logdir=*|common.log_*|\
     dataset.num_workers=*|distributed_training.*) ;; *) stamp+=("${a//"$WORK/"/WORK/}") ;; esac
 done
-if [ -f "$dir/DONE" ]; then  # an empty DONE: a model finished before DONE had the settings
-  was=$(comm -23 <(sort "$dir/DONE") <(printf '%s\n' "${stamp[@]}" | sort) | paste -sd' ')
-  now=$(comm -13 <(sort "$dir/DONE") <(printf '%s\n' "${stamp[@]}" | sort) | paste -sd' ')
-  if [ -s "$dir/DONE" ] && [ -n "$was$now" ]; then
-    echo "error: $dir finished with '$was', not '$now': delete $dir to" \
-         "train it again with these settings (for more updates only its DONE: fairseq goes on" \
-         "from checkpoint_last.pt) and its scores $WORK/eval/*/$name.*, or give it a new name" >&2
-    exit 2
-  fi
-  echo "== train $name: done already"; exit 0
-fi
+state=0; finished "$dir/DONE" "${stamp[@]}" || state=$?
+if [ "$state" = 2 ]; then
+  echo "error: $dir finished with $changed: delete $dir to train it again with these settings" \
+       "(for more updates only its DONE: fairseq goes on from checkpoint_last.pt) and its scores" \
+       "$WORK/eval/*/$name.*, or give it a new name" >&2
+  exit 2
+elif [ "$state" = 0 ]; then echo "== train $name: done already"; exit 0; fi
 echo "== train $name ($src->$tgt, profile $PROFILE)"
 mkdir -p "$dir"
 # fairseq's log to train.stdout, a status line on the terminal; every model's curves (with
