@@ -16,6 +16,7 @@ root=$(dirname "$here")
 case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
 source "$here/stages/driver.sh"
 load_settings "$experiment" "$@"
+source "$here/stages/common.sh"  # model_files
 # several source languages (the file's pairs:): the multilingual experiment
 [ -z "$PAIRS" ] || exec bash "$here/pipeline_multi.sh" "$experiment" "$@"
 compose_profile
@@ -77,9 +78,13 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
   # on CPU the +BT model gets every core: not beside the baseline (3 threads on 2 cores)
   if [ "$on_cpu" = 1 ]; then wait_baseline; fi
+  init_args=()
+  if [ "$BT_INIT" = baseline ]; then  # the baseline's weights; a new optimizer and schedule
+    wait_baseline; model_files baseline; init_args=("checkpoint.finetune_from_model=$ckpt")
+  fi
   # shellcheck disable=SC2206
   bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
-    ++task.bt_data="$WORK/bt/$synthetic/bin" "${tag_args[@]}" \
+    ++task.bt_data="$WORK/bt/$synthetic/bin" "${tag_args[@]}" "${init_args[@]}" \
     optimization.max_update="$bt_updates" $BT_TRAIN_ARGS
   forward="$BT_NAME$sfx"
   if [ "$ft_updates" -gt 0 ]; then  # fine-tune on the bitext: optimizer and schedule go on

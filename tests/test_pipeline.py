@@ -248,6 +248,36 @@ def test_a_variant_trains_only_itself(resumed_run):
     assert {"bt", "bt_f03", "bt_f03_ft", "baseline"} <= systems
 
 
+def first_loss(log: Path) -> float:
+    """The training loss of update 1 in a fairseq hydra_train.log (log_interval 1)."""
+    for line in log.read_text().splitlines():
+        if "[train_inner]" in line:
+            stats = json.loads(line.split(" - ", 1)[1])
+            assert stats["num_updates"] == "1", line
+            return float(stats["loss"])
+    raise AssertionError(f"{log}: no training loss logged")
+
+
+def test_bt_init_baseline_starts_from_the_baseline(finished_run, tmp_path):
+    """BT_INIT=baseline (key bt.init): the +BT model starts from the baseline's weights
+    (fairseq's checkpoint.finetune_from_model: a new optimizer and schedule), which its DONE
+    records; on its first batch (bt's first batch: the same seed, data and corpus) its loss is
+    below that of bt, which started from random weights."""
+    work = tmp_path / "work"
+    shutil.copytree(finished_run[0], work, symlinks=True)
+    out = finish(pipeline(work, extra_env={"BT_NAME": "bt_warm", "BT_INIT": "baseline",
+                                           "BT_FINETUNE": "0"}))
+    assert f"== train bt_warm ({SRC}->{TGT}" in out and "== train baseline: done already" in out
+    models = work / "models"
+    log = models / "bt_warm" / "hydra_train.log"
+    assert f"loading pretrained model from {models}/baseline/checkpoint_best.pt" in log.read_text()
+    assert "checkpoint.finetune_from_model=WORK/models/baseline/checkpoint_best.pt" in (
+        models / "bt_warm" / "DONE").read_text().splitlines()
+    assert first_loss(log) < first_loss(models / "bt" / "hydra_train.log")
+    systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
+    assert {"bt", "bt_warm", "baseline"} <= systems
+
+
 def log_times(log: Path):
     """First and last timestamps of a fairseq hydra_train.log ('[2026-11-23 00:44:36,607]...')."""
     stamps = [line[1:24] for line in log.read_text().splitlines() if line.startswith("[20")]

@@ -81,7 +81,7 @@ def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
         "TRAIN_ARGS": exp.train_args, "BT_TAG": exp.bt.tag, "BT_MODE": str(exp.bt.mode),
         "BT_BEAM": str(exp.bt.beam), "BT_BACKEND": str(exp.bt.backend),
         "BT_ARGS": generate_args(exp), "BT_TRAIN_ARGS": bt_train_args(exp),
-        "BT_UPDATES": str(exp.bt.updates), "BT_SHARDS": str(exp.bt.shards),
+        "BT_UPDATES": str(exp.bt.updates), "BT_INIT": str(exp.bt.init), "BT_SHARDS": str(exp.bt.shards),
         "BT_FILTER": exp.bt.filter, "BT_CORPUS": exp.bt.corpus,
         "AVERAGE_LAST": str(exp.average_last),
         "BT_NAME": exp.systems.bt_name, "BT_FINETUNE": str(exp.systems.finetune),

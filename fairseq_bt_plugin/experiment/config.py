@@ -7,12 +7,14 @@ and ``key=value`` arguments override it (:data:`.loader.ENV`).
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from fairseq.dataclass import FairseqDataclass
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from ..cleaning import CleanConfig
 from ..generate.config import MODE_CHOICES, WEIGHTS_CHOICES
 from ..inference.config import BACKEND_CHOICES
+
+INIT_CHOICES = ChoiceEnum(["scratch", "baseline"])
 
 
 @dataclass
@@ -104,6 +106,11 @@ class BTConfig(FairseqDataclass):
         default=2.0,
         metadata={"help": "the +BT model trains this many times the profile's max_update (its "
                   "data is several times the bitext)"})
+    init: INIT_CHOICES = field(
+        default="scratch",
+        metadata={"help": "the +BT model's first weights: scratch (random) or baseline (the "
+                  "baseline's, through fairseq's checkpoint.finetune_from_model: a new "
+                  "optimizer and schedule; it then trains after the baseline has finished)"})
     filter: str = field(
         default="",
         metadata={"help": "METHOD:FRACTION: before the +BT training, drop that fraction of the "
@@ -237,9 +244,9 @@ class ExperimentConfig(FairseqDataclass):
                   "multilingual model on every pair's bitext, one multilingual reverse model "
                   "back-translating mono into every source language, and the multilingual "
                   "+BT model (multilingual:). For one pair only: mono_source, "
-                  "systems.rounds, bt.filter, reverse_model (errors) and systems.finetune "
-                  "(not used); the multilingual back-translation is one fairseq generator "
-                  "(bt.backend and bt.shards: the bilingual ones)"})
+                  "systems.rounds, bt.filter, bt.init, reverse_model (errors) and "
+                  "systems.finetune (not used); the multilingual back-translation is one "
+                  "fairseq generator (bt.backend and bt.shards: the bilingual ones)"})
     multilingual: MultilingualConfig = field(
         default_factory=MultilingualConfig,
         metadata={"help": "the multilingual models (with pairs)"})

@@ -26,7 +26,7 @@ ENV = {
     "SPM_VOCAB": ["spm_vocab"], "TRAIN_ARGS": ["train_args"],
     "BT_TAG": ["bt.tag"], "BT_MODE": ["bt.mode"], "BT_BEAM": ["bt.beam"],
     "BT_BACKEND": ["bt.backend"], "BT_ARGS": ["bt.generate_args"],
-    "BT_TRAIN_ARGS": ["bt.train_args"], "BT_UPDATES": ["bt.updates"],
+    "BT_TRAIN_ARGS": ["bt.train_args"], "BT_UPDATES": ["bt.updates"], "BT_INIT": ["bt.init"],
     "BT_SHARDS": ["bt.shards"], "BT_FILTER": ["bt.filter"], "BT_CORPUS": ["bt.corpus"],
     "BT_NAME": ["systems.bt_name"],
     "BT_FINETUNE": ["systems.finetune"], "ROUNDS": ["systems.rounds"],
@@ -230,6 +230,7 @@ def _check_pairs(exp: ExperimentConfig, where: str) -> None:
               f"{exp.target_lang!r} is not a source language")
         _check_sets(pair.bitext, pair.valid, pair.tests, f"pairs.{lang}.", where)
     for key, ok in (("systems.rounds", exp.systems.rounds == 1), ("bt.filter", not exp.bt.filter),
+                    ("bt.init", exp.bt.init == "scratch"),
                     ("reverse_model", not exp.reverse_model.checkpoint),
                     ("mono_source", not exp.mono_source.files)):
         check(ok, f"{where}: {key}: an experiment with pairs has no {key} (one pair only)")
