@@ -67,9 +67,8 @@ def pytest_collection_modifyitems(config, items):
     (tests that need ``$BT_SHARED_DATA/FOLDER``, e.g. Multi30K) where that folder is absent;
     group the tests for pytest-xdist, the longest groups first."""
     missing = set()
-    order = {group: i for i, group in enumerate(HEAVY)}
-    items.sort(key=lambda item: order.get(xdist_group(item), len(HEAVY)))  # stable: each
-    # file's own order
+    order = {group: i for i, group in enumerate(HEAVY)}  # a stable sort: each file's own order
+    items.sort(key=lambda item: order.get(xdist_group(item), len(HEAVY)))
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
         name = item.path.name
