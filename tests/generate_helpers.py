@@ -72,7 +72,37 @@ def weight_sums(out: Path, prefix: str = "bt"):
 
 
 __all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines", "make_input",
-           "generate_args", "generate_cmd", "run_generate", "outputs"]
+           "generate_args", "generate_cmd", "run_generate", "outputs", "binarized_pairs",
+           "assert_binarized_is_text"]
+
+
+def binarized_pairs(bdir: Path, corpus):
+    """Every pair of a ``--binarize-to`` corpus as (synthetic ids, original ids) lists."""
+    from fairseq.data import data_utils
+
+    base = bdir / f"train.{corpus.src}-{corpus.tgt}"
+    sides = [data_utils.load_indexed_dataset(f"{base}.{lang}", None, "mmap")
+             for lang in (corpus.src, corpus.tgt)]
+    assert len(sides[0]) == len(sides[1])
+    return [(sides[0][i].tolist(), sides[1][i].tolist()) for i in range(len(sides[0]))]
+
+
+def assert_binarized_is_text(bdir: Path, out: Path, corpus, prefix: str = "bt"):
+    """The binarized corpus holds exactly the text files' pairs, both sides, in order: each
+    line encoded with the sentencepiece model and the dictionary equals the stored ids."""
+    from fairseq.data import Dictionary
+
+    from fairseq_bt_plugin.text_processing import TextProcessor
+
+    pairs = binarized_pairs(bdir, corpus)
+    syn, orig, _, _ = outputs(out, prefix)
+    assert len(pairs) == len(syn) == len(orig)
+    for side, (lang, lines) in enumerate(((corpus.src, syn), (corpus.tgt, orig))):
+        d = Dictionary.load(str(bdir / f"dict.{lang}.txt"))
+        tp = TextProcessor(str(corpus.spm), lang)
+        for i, line in enumerate(lines):
+            ids = d.encode_line(tp.encode(line), add_if_not_exist=False).tolist()
+            assert pairs[i][side] == ids, (lang, i, line)
 
 
 def forced_log_probs(corpus, model_path, bdir: Path, forward: bool = False):

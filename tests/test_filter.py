@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from conftest import train_tiny
-from generate_helpers import forced_log_probs, make_input, outputs, run_generate, score_rows
+from generate_helpers import (assert_binarized_is_text, binarized_pairs, forced_log_probs,
+                              make_input, outputs, run_generate, score_rows)
 
 N = 40
 
@@ -94,12 +95,23 @@ def test_dual_filtering(corpus, reverse_model, forward_model, bt, tmp_path):
     assert (summary["input_pairs"], summary["output_pairs"], summary["dropped"]) == \
         (N, N - N // 4, N // 4)
     assert summary["highest_kept_score"] == pytest.approx(max(kept), abs=1e-6)
-    assert len(_tokens(out / "bin", corpus, corpus.src)) == N - N // 4
+    assert_kept_pairs_binarized(corpus, bt, out, [r[3] for r in rows])
     assert (out / "bin" / "train.weights").read_text().splitlines() == weights
     # the filtered corpus trains with bt_translation
     train_tiny(corpus.bin, tmp_path / "model", ["--task", "bt_translation", "--bt-data",
                                                  out / "bin", "--bt-weighted"], updates=2)
     assert (tmp_path / "model" / "checkpoint_last.pt").exists()
+
+
+def assert_kept_pairs_binarized(corpus, bt, out, keep):
+    """The filtered corpus the +BT model trains on: the generator's token ids of the kept
+    pairs, both sides (never one side twice), and the text files' pairs."""
+    before = binarized_pairs(bt / "bin", corpus)
+    after = binarized_pairs(out / "bin", corpus)
+    assert after == [p for p, k in zip(before, keep) if k]
+    assert sum(syn == orig for syn, orig in after) == sum(s == o for s, o in before)
+    assert_binarized_is_text(bt / "bin", bt, corpus)
+    assert_binarized_is_text(out / "bin", out, corpus)
 
 
 def _tokens(bdir, corpus, lang):
@@ -123,6 +135,18 @@ def test_reverse_score_threshold(corpus, bt, tmp_path):
     assert [r[1] for r in rows] == pytest.approx(hr, abs=1e-6)
     assert [r[3] for r in rows] == [h <= threshold for h in hr]
     assert len(outputs(out)[0]) == sum(h <= threshold for h in hr)
+    assert_kept_pairs_binarized(corpus, bt, out, [r[3] for r in rows])
+
+
+def test_unscored_pairs_go_first():
+    """A nan or inf score is never kept and counts among the worst: it never pushes out a
+    better pair than the drop fraction asks for."""
+    from fairseq_bt_plugin.filtering.scoring import kept_pairs
+
+    scores = [1.0, math.nan] + [float(x) for x in range(3, 11)]
+    assert kept_pairs(scores, 0.2, None) == [True, False] + [True] * 7 + [False]
+    assert kept_pairs([math.nan, 2.0, math.inf], None, 5.0) == [False, True, False]
+    assert kept_pairs([math.nan, 2.0, math.inf, 1.0], 0.0, None) == [False, True, False, True]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -171,7 +171,7 @@ def filter_corpus(cfg: BTFilterConfig) -> Dict:
         "reverse_model": (absolute_model_path(cfg.reverse_path or out.summary["model"])
                           if cfg.method == "dual" else out.summary["model"]),
         "input_pairs": len(keep), "output_pairs": sum(keep), "dropped": len(keep) - sum(keep),
-        "unscored": sum(math.isinf(s) for s in scores),
+        "unscored": sum(not math.isfinite(s) for s in scores),
         "highest_kept_score": round(max(kept_scores), 6) if kept_scores else None,
         "weights": out.summary["weights"], "seconds": round(time.time() - start, 3),
         "files": {k: f"{cfg.prefix}.{v}" for k, v in (
@@ -214,9 +214,9 @@ def write_outputs(out: GeneratorOutput, names: OutputNames, h: List[List[float]]
         spec = BinarizeSpec(os.path.join(names.output_dir, "bin"),
                             os.path.join(out.bin, f"dict.{syn}.txt"),
                             os.path.join(out.bin, f"dict.{orig}.txt"))
-        tokens = [out.tokens(lang) for lang in (syn, orig)]
-        write_binarized_tokens(tuple((t[i] for i in range(len(keep)) if keep[i])
-                                     for t in tokens), parts[names.path("weights")], names, spec)
+        kept = [i for i, k in enumerate(keep) if k]
+        tokens = tuple([data[i] for i in kept] for data in (out.tokens(syn), out.tokens(orig)))
+        write_binarized_tokens(tokens, parts[names.path("weights")], names, spec)
         replace_all(parts)
     finally:
         remove_files(list(parts.values()) + [raw])

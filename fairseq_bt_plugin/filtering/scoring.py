@@ -20,13 +20,14 @@ def dual_score(h_forward: float, h_reverse: float) -> float:
 def kept_pairs(scores: Sequence[float], drop_worst: Optional[float],
                max_score: Optional[float]) -> List[bool]:
     """Which pairs stay: without the ``floor(drop_worst * N)`` highest scores (ties: the
-    later pair goes first), or those scoring at most ``max_score``. Unscored pairs (``inf``)
-    never stay."""
+    later pair goes first), or those scoring at most ``max_score``. Unscored pairs (``inf``
+    or ``nan``) never stay, and count as the worst."""
     if max_score is not None:
-        return [s <= max_score for s in scores]
+        return [math.isfinite(s) and s <= max_score for s in scores]
     n_drop = math.floor(drop_worst * len(scores) + 1e-9)
-    worst_first = sorted(range(len(scores)), key=lambda i: (-scores[i], -i))
-    dropped = set(worst_first[:n_drop]) | {i for i, s in enumerate(scores) if math.isinf(s)}
+    key = [s if math.isfinite(s) else math.inf for s in scores]
+    worst_first = sorted(range(len(scores)), key=lambda i: (-key[i], -i))
+    dropped = set(worst_first[:n_drop]) | {i for i, s in enumerate(key) if math.isinf(s)}
     return [i not in dropped for i in range(len(scores))]
 
 
