@@ -311,6 +311,33 @@ def test_command_line_error_is_one_line_and_writes_nothing(tmp_path):
     assert not (tmp_path / "raw").exists()
 
 
+def test_a_key_given_twice_is_an_error_with_its_line(tmp_path):
+    """YAML lets the last of two equal keys win: the file is rejected instead, at the second."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "bt:\n  beam: 3\n  mode: beam\n  beam: 4\n", encoding="utf-8")
+    line = len(text.splitlines()) + 4
+    with pytest.raises(BTUserError, match=rf"^{re.escape(str(path))}:{line}: duplicate key 'beam'$"):
+        loader.load(str(path))
+    path.write_text(text + f"source_lang: {SRC}\n", encoding="utf-8")
+    with pytest.raises(BTUserError, match=rf":{line - 3}: duplicate key 'source_lang'$"):
+        loader.load(str(path))
+
+
+def test_language_codes_like_no_stay_strings(tmp_path):
+    """YAML 1.2's booleans: Norwegian (no), and on/off/yes, are codes, not false/true; a bool
+    key still takes yes/no."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT, allow_any_language=True)
+    text = path.read_text(encoding="utf-8")
+    assert f"source_lang: {SRC}\n" in text
+    path.write_text(text.replace(f"source_lang: {SRC}\n", "source_lang: no\n")
+                    + "cleaning: {no_langid: yes}\n", encoding="utf-8")
+    exp = loader.load(str(path))
+    assert exp.source_lang == "no" and exp.cleaning.no_langid is True
+    assert loader.load(str(path), ["source_lang=on"]).source_lang == "on"
+    assert loader.load(str(path), ["bt.beam=3", "mono.dedup=true"]).mono.dedup is True
+
+
 # ---- the shipped experiments on the real corpora (optional extras: ../shared/data) ----------
 
 def zcat_head(path: Path, n: int):

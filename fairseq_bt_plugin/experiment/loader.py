@@ -49,6 +49,40 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 LANG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 
+class ExperimentLoader(yaml.SafeLoader):
+    """YAML 1.2's booleans (``true``/``false`` only: a language code ``no``, ``on`` or ``yes``
+    stays a string, where YAML 1.1 makes it a bool; a bool key still accepts them, as
+    omegaconf converts) and a key given twice in one mapping is an error, not the last
+    one winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> Dict:
+        seen = set()
+        for key_node, _ in node.value:  # the mapping's own keys (not those merged in by <<)
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                check(key not in seen, f"{self.name}:{key_node.start_mark.line + 1}: duplicate "
+                      f"key {key!r}")
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+ExperimentLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ExperimentLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def yaml_value(text: str, name: str = "<override>") -> Any:
+    """``text`` read as the experiment file reads a value (:class:`ExperimentLoader`)."""
+    loader = ExperimentLoader(text)
+    loader.name = name
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _select(node: Any, path: str) -> List[Tuple[str, Any, str]]:
     """``(full key, parent container, last key)`` for each match of ``path`` in plain
     containers (``*`` matches every key of a mapping)."""
@@ -124,7 +158,7 @@ def load(path: str, overrides: Optional[List[str]] = None,
     check(os.path.isfile(path), f"{path}: experiment file not found")
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml_value(f.read(), path)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise BTUserError(f"{path}: not a YAML file ({str(e).splitlines()[0]})") from None
     check(isinstance(data, dict), f"{path}: an experiment file is a mapping of keys (see "
@@ -151,7 +185,7 @@ def load(path: str, overrides: Optional[List[str]] = None,
         check("=" in item, f"{item}: an override is KEY=VALUE, e.g. bitext.max_pairs=1000")
         key, _, text = item.partition("=")
         try:
-            value = yaml.safe_load(text) if text else ""
+            value = yaml_value(text) if text else ""
         except yaml.YAMLError as e:
             raise BTUserError(f"{path}: override {item}: not a YAML value ("
                               f"{str(e).splitlines()[0]})") from None
