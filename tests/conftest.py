@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("BT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TATOEBA = ROOT / "tests" / "data" / "tatoeba"  # made by tests/data/make_tatoeba_slice.py
 SRC, TGT = "fr", "en"
+#: misspelt pipeline variables -> the setting each means (the tests of the settings check)
+TYPOED_SETTINGS = {"BT_UPDATE": "BT_UPDATES", "EVAL_BEEM": "EVAL_BEAM",
+                   "REVERSE_CHECKPIONT": "REVERSE_CHECKPOINT"}
 PLUGIN_DIR = str(ROOT / "fairseq_bt_plugin")
 N_TRAIN, N_SYN, N_VALID, N_TEST = 500, 300, 64, 50
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SHARED_DATA, SRC, TATOEBA, TGT, read_lines, write_lines
+from conftest import (ROOT, SHARED_DATA, SRC, TATOEBA, TGT, TYPOED_SETTINGS, read_lines,
+                      write_lines)
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.experiment import cli, loader
 from fairseq_bt_plugin.experiment.raw import materialise
@@ -336,6 +337,19 @@ def test_language_codes_like_no_stay_strings(tmp_path):
     assert exp.source_lang == "no" and exp.cleaning.no_langid is True
     assert loader.load(str(path), ["source_lang=on"]).source_lang == "on"
     assert loader.load(str(path), ["bt.beam=3", "mono.dedup=true"]).mono.dedup is True
+
+
+def test_a_variable_like_a_setting_but_none_is_an_error(tmp_path):
+    """BT_UPDATE=3 would be ignored without a word: one line naming the closest setting. The
+    variables the tests and scripts read themselves (NOT_SETTINGS) and others pass."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT)
+    for var, close in TYPOED_SETTINGS.items():
+        with pytest.raises(BTUserError) as e:
+            loader.load(str(path), [], {"BT_BEAM": "3", var: "3"})
+        assert str(e.value).startswith(f"{path}: environment variable {var}=3 is not a setting "
+                                       f"of the pipeline (did you mean {close}? "), e.value
+    env = {**dict.fromkeys(loader.NOT_SETTINGS, "1"), "UNRELATED": "x", "MULTI_UPDATES": "3"}
+    assert loader.load(str(path), [], env).multilingual.updates == 3
 
 
 # ---- the shipped experiments on the real corpora (optional extras: ../shared/data) ----------

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TYPOED_SETTINGS
 from test_pipeline import pipeline
 
 STAGES = sorted((ROOT / "scripts" / "stages").glob("*.sh"))
@@ -37,4 +37,39 @@ def test_an_unknown_profile_stops_before_any_work(tmp_path):
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 2 and "no_such_profile" in out and "configs/" in out, out
     assert len(out.strip().splitlines()) == 1 and "profile: " in out, out  # key and file named
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def variables_read_by(paths):
+    """Upper-case names that the files read or set as variables: ``$NAME``, ``${NAME``,
+    ``NAME=``, or a quoted ``'NAME'`` (an environment mapping's key)."""
+    pattern = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)|\b([A-Z][A-Z0-9_]*)=(?!=)|[\"']([A-Z][A-Z0-9_]*)[\"']")
+    return {next(g for g in m.groups() if g) for path in paths
+            for m in pattern.finditer(path.read_text(encoding="utf-8"))}
+
+
+def test_the_variables_of_scripts_and_tests_pass_the_settings_check():
+    """A variable that starts like a setting but is none is an error (loader.check_environment);
+    those the scripts, tests and benchmarks read are settings, the driver's own (printed by the
+    settings step), or listed in NOT_SETTINGS."""
+    from fairseq_bt_plugin.experiment import cli, loader
+
+    paths = [ROOT / "Makefile"] + [p for folder in ("scripts", "tests", "benchmarks", ".ci")
+                                   for p in (ROOT / folder).rglob("*")
+                                   if p.is_file() and p.suffix in (".sh", ".py", "")]
+    names = {n for n in variables_read_by(paths) if n.startswith(loader.SETTING_PREFIXES)}
+    drivers = set(cli.shell_settings(loader.load(
+        str(ROOT / "configs" / "experiments" / "example.yaml")), ""))
+    assert "BT_SHARED_DATA" in names and "PROGRESS_PLAIN" in names  # the scan finds them
+    names -= set(TYPOED_SETTINGS)  # the misspellings these tests try
+    assert names - set(loader.ENV) - set(loader.NOT_SETTINGS) - drivers == set()
+    loader.check_environment({n: "1" for n in names - drivers}, "e.yaml")
+
+
+def test_a_variable_like_a_setting_stops_before_any_work(tmp_path):
+    var, close = next(iter(TYPOED_SETTINGS.items()))
+    p = pipeline(tmp_path, extra_env={var: "3"})
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 2 and len(out.strip().splitlines()) == 1, out
+    assert f"environment variable {var}=3 is not a setting" in out and f"{close}?" in out
     assert not list(tmp_path.iterdir())  # nothing written

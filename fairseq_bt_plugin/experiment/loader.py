@@ -4,6 +4,7 @@ Precedence, lowest first: the schema's defaults (:class:`.config.ExperimentConfi
 file, the environment variables of :data:`ENV` (set, even empty), ``key=value`` arguments.
 Every error is one line naming the file and the key (or variable) at fault.
 """
+import difflib
 import os
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -34,6 +35,19 @@ ENV = {
     "PROGRESS_INTERVAL": ["progress_interval"], "AVERAGE_LAST": ["average_last"],
     "REVERSE_CHECKPOINT": ["reverse_model.checkpoint"], "REVERSE_DATA": ["reverse_model.data"],
     "REVERSE_SPM": ["reverse_model.spm"], "LAUNCHER": ["launcher"],
+    "MULTI_UPDATES": ["multilingual.updates"],
+    "MULTI_TEMPERATURE": ["multilingual.sampling_temperature"],
+    "MULTI_TRAIN_ARGS": ["multilingual.train_args"],
+}
+#: a variable that starts like a setting (BT_, MULTI_, ...: the first word of :data:`ENV`'s
+#: names of two words or more) but is none is a typo (BT_UPDATE=3): an error
+SETTING_PREFIXES = tuple(sorted({var.split("_")[0] + "_" for var in ENV if "_" in var}))
+#: ... unless it is one of these, which the tests, benchmarks and scripts read themselves
+NOT_SETTINGS = {
+    "BT_SHARED_DATA": "tests/, benchmarks/: the folder of the optional corpora",
+    "BT_TRACE_DIR": "tests/bt_trace: where a traced training writes",
+    "PROGRESS_PLAIN": "scripts/stages/train.sh: plain progress lines (no live line)",
+    "MULTI_CS_PAIRS": "scripts/transfer_experiment.sh: cs-en pairs of the multilingual parent",
 }
 #: keys holding a path: relative to the current directory when they come from an override,
 #: to this file's folder when they come from the file (work, cache_dir: always the former)
@@ -170,6 +184,7 @@ def load(path: str, overrides: Optional[List[str]] = None,
         if value or key == "data_dir":
             value = os.path.join(here, os.path.expanduser(value))
             OmegaConf.update(cfg, key, os.path.abspath(value))
+    check_environment(env or {}, path)
     for var, keys in ENV.items():
         if env is None or var not in env:
             continue
@@ -201,6 +216,18 @@ def load(path: str, overrides: Optional[List[str]] = None,
     exp.cache_dir = os.path.abspath(os.path.expanduser(exp.cache_dir))
     validate(exp, path)
     return exp
+
+
+def check_environment(env: Mapping[str, str], where: str) -> None:
+    """No variable of ``env`` looks like a setting (:data:`SETTING_PREFIXES`) without being one
+    (:data:`ENV`, :data:`NOT_SETTINGS`): it would be ignored without a word."""
+    for var in sorted(env):
+        if var.startswith(SETTING_PREFIXES) and var not in ENV and var not in NOT_SETTINGS:
+            close = difflib.get_close_matches(var, list(ENV), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise BTUserError(f"{where}: environment variable {var}={env[var]} is not a setting "
+                              f"of the pipeline ({hint}the settings: README, The pipeline; or "
+                              "unset it)")
 
 
 def moses_languages() -> List[str]:
