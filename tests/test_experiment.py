@@ -318,7 +318,8 @@ def test_a_key_given_twice_is_an_error_with_its_line(tmp_path):
     text = path.read_text(encoding="utf-8")
     path.write_text(text + "bt:\n  beam: 3\n  mode: beam\n  beam: 4\n", encoding="utf-8")
     line = len(text.splitlines()) + 4
-    with pytest.raises(BTUserError, match=rf"^{re.escape(str(path))}:{line}: duplicate key 'beam'$"):
+    where = re.escape(str(path))
+    with pytest.raises(BTUserError, match=rf"^{where}:{line}: duplicate key 'beam'$"):
         loader.load(str(path))
     path.write_text(text + f"source_lang: {SRC}\n", encoding="utf-8")
     with pytest.raises(BTUserError, match=rf":{line - 3}: duplicate key 'source_lang'$"):

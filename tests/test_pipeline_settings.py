@@ -43,7 +43,8 @@ def test_an_unknown_profile_stops_before_any_work(tmp_path):
 def variables_read_by(paths):
     """Upper-case names that the files read or set as variables: ``$NAME``, ``${NAME``,
     ``NAME=``, or a quoted ``'NAME'`` (an environment mapping's key)."""
-    pattern = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)|\b([A-Z][A-Z0-9_]*)=(?!=)|[\"']([A-Z][A-Z0-9_]*)[\"']")
+    name = "([A-Z][A-Z0-9_]*)"
+    pattern = re.compile(rf"\$\{{?{name}|\b{name}=(?!=)|[\"']{name}[\"']")
     return {next(g for g in m.groups() if g) for path in paths
             for m in pattern.finditer(path.read_text(encoding="utf-8"))}
 
@@ -72,4 +73,16 @@ def test_a_variable_like_a_setting_stops_before_any_work(tmp_path):
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 2 and len(out.strip().splitlines()) == 1, out
     assert f"environment variable {var}=3 is not a setting" in out and f"{close}?" in out
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_typo_in_an_override_stops_before_any_work(tmp_path):
+    """fairseq's ++ adds an unknown key without a word: the settings step composes every
+    override list against the schema first (tests/test_preflight.py: each case)."""
+    p = pipeline(tmp_path, extra_env={"BT_TRAIN_ARGS": "++task.bt_noise_word_dropot=0.1"})
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode == 2 and len(out.strip().splitlines()) == 1, out
+    assert out.startswith("fairseq-bt-experiment: error: ") and out.strip().endswith(
+        "unknown key 'task.bt_noise_word_dropot' (did you mean 'task.bt_noise_word_dropout'?)")
+    assert "(environment variable BT_TRAIN_ARGS)" in out
     assert not list(tmp_path.iterdir())  # nothing written

@@ -12,6 +12,7 @@ raw data, and the example file with every key.
 """
 import argparse
 import dataclasses
+import functools
 import os
 import shlex
 import sys
@@ -24,7 +25,7 @@ from omegaconf import OmegaConf
 from ..atomic import atomic_open
 from ..cli import run_reporting_user_errors
 from ..options import to_argv
-from . import loader
+from . import loader, preflight
 from .config import ExperimentConfig, FileConfig, ParallelConfig
 from .raw import common_lines, materialise
 
@@ -50,15 +51,8 @@ def generate_args(exp: ExperimentConfig) -> str:
 
 
 def bt_train_args(exp: ExperimentConfig, upsample: str = "upsample_primary") -> str:
-    """The +BT model's hydra overrides: the bt keys that are set, then bt.train_args
-    (``upsample``: the task's name of bt.upsample_primary; bt_multilingual's is
-    bt_upsample_primary)."""
-    bt = exp.bt
-    tasks = {"bt_synthetic_fraction": bt.synthetic_fraction,
-             upsample: bt.upsample_primary,
-             "bt_weighted": "true" if bt.weights is not None else None}
-    args = [f"++task.{k}={v}" for k, v in tasks.items() if v is not None]
-    return " ".join(args + ([bt.train_args] if bt.train_args else []))
+    """The +BT model's hydra overrides (:func:`.preflight.bt_train_overrides`)."""
+    return " ".join(item for _, item in preflight.bt_train_overrides(exp, upsample))
 
 
 def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
@@ -97,8 +91,12 @@ def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
 
 def settings(args: argparse.Namespace) -> None:
     exp = loader.load(args.file, args.overrides, os.environ)
-    if args.configs:
+    if args.configs:  # the pipeline's settings step: checked by the tools that use them
         loader.check_profile(exp, args.configs, args.file)
+        origin = functools.partial(loader.origin, args.file, overrides=args.overrides,
+                                   env=os.environ)
+        preflight.check_generate_args(exp, generate_args(exp), origin)
+        preflight.check_overrides(exp, args.configs, origin)
     saved = os.path.join(exp.work, "experiment.yaml") if args.save else ""
     if saved:  # rewritten only when it changes (a re-run leaves the run directory as it was)
         text = f"# {os.path.abspath(args.file)} as the pipeline ran it (overrides applied)\n" \
@@ -206,7 +204,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                        help="override a key, e.g. bitext.max_pairs=1000")
         if name == "settings":
             p.add_argument("--configs", default="",
-                           help="check that profile names a file of this folder")
+                           help="the profiles' folder: check the profile, the hydra overrides "
+                           "and the generator's flags against the tools that use them")
             p.add_argument("--save", action="store_true",
                            help="write the settings to WORK/experiment.yaml")
         else:

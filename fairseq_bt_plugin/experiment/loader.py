@@ -218,6 +218,19 @@ def load(path: str, overrides: Optional[List[str]] = None,
     return exp
 
 
+def origin(path: str, key: str, overrides: Optional[List[str]] = None,
+           env: Optional[Mapping[str, str]] = None) -> str:
+    """Where the value of ``key`` came from, for an error (as :func:`load` applies them): the
+    last ``KEY=VALUE`` that sets it, else its environment variable, else the file."""
+    for item in reversed(overrides or []):
+        if item.partition("=")[0] == key:
+            return f"{path}: {key} (KEY=VALUE argument)"
+    for var, keys in ENV.items():
+        if key in keys and env is not None and var in env:
+            return f"{path}: {key} (environment variable {var})"
+    return f"{path}: {key}"
+
+
 def check_environment(env: Mapping[str, str], where: str) -> None:
     """No variable of ``env`` looks like a setting (:data:`SETTING_PREFIXES`) without being one
     (:data:`ENV`, :data:`NOT_SETTINGS`): it would be ignored without a word."""
@@ -341,6 +354,11 @@ def validate(exp: ExperimentConfig, where: str) -> None:
                 r"(dual|reverse):(0(\.\d+)?|\.\d+)", bt.filter) is not None,
              "METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)")):
         check(ok, f"{where}: {key} must be {want}, got {value}")
+    beams = str(bt.mode) in ("beam", "noised_beam")
+    check(bt.nbest is None or not beams or bt.nbest <= bt.beam, f"{where}: bt.nbest "
+          f"{bt.nbest} is larger than bt.beam {bt.beam} (the best bt.nbest of the beam)")
+    check(bt.nbest is None or str(bt.mode) != "greedy" or bt.nbest == 1,
+          f"{where}: bt.nbest {bt.nbest} with bt.mode greedy (one output per sentence): 1")
     check(NAME_RE.match(sysm.bt_name) is not None,
           f"{where}: systems.bt_name: {sysm.bt_name!r}: use letters, digits, '.', '_' and '-'")
     check(not bt.corpus or NAME_RE.match(bt.corpus) is not None,
