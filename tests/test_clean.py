@@ -356,3 +356,19 @@ def test_a_valid_set_mostly_in_the_bitext_or_a_test_set(tmp_path, capsys, other)
         f"are also pairs of {d}/{other}.{SRC}, {d}/{other}.{TGT}: the valid set must be held "
         f"out from {'training' if other == 'train' else 'the test set'}")
 
+
+def test_byte_order_marks(tmp_path):
+    """A byte-order mark starting a file is not text: the bitext and monolingual files are
+    written without it; the valid and test files (never changed) guard without it."""
+    d = guarded_folder(tmp_path)
+    write_lines(d / f"valid.{SRC}", ["Bonjour tout le monde.", "Il pleut."])
+    write_lines(d / f"valid.{TGT}", ["Hello everybody.", "It rains."])
+    write_lines(d / f"mono.{TGT}", ["Hello everybody", "A dog runs."])
+    first = {name: lines(d / name)[0] for name in (f"train.{SRC}", f"mono.{SRC}")}
+    for name in list(first) + [f"valid.{TGT}", f"test_x.{TGT}"]:
+        (d / name).write_bytes(b"\xef\xbb\xbf" + (d / name).read_bytes())
+    summary = clean(d, "--no-langid", "--no-normalise")
+    for name, line in first.items():
+        assert lines(d / name)[0] == line, name
+    assert summary["corpora"][f"mono.{TGT}"]["contaminated_by"] == {"valid": 1}
+    assert (d / f"valid.{TGT}").read_bytes().startswith(b"\xef\xbb\xbf")  # never changed

@@ -97,6 +97,35 @@ def test_mono_exclude_dedup_and_shuffle(tmp_path):
     assert sorted(bitext + mono) == sorted(read_lines(TATOEBA / f"train.{tgt}", n))
 
 
+def test_byte_order_marks_are_not_text(tmp_path):
+    """Corpus files that start with a byte-order mark (bitext, valid, test, mono; plain and
+    gzip): the raw data is written without it."""
+    src, tgt = SRC, TGT
+    names = {"train": 200, "valid": 30, "test": 40}
+    for name, n in names.items():
+        for lang in (src, tgt):
+            write_lines(tmp_path / f"{name}.{lang}", read_lines(TATOEBA / f"{name}.{lang}", n))
+    with gzip.open(tmp_path / "mono.gz", "wt", encoding="utf-8") as f:
+        f.write("".join(x + "\n" for x in read_lines(TATOEBA / f"train.{tgt}", 50, 500)))
+    for path in [p for p in tmp_path.iterdir() if p.suffix != ".gz"]:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with gzip.open(tmp_path / "mono.gz", "rb") as f:
+        data = f.read()
+    with gzip.open(tmp_path / "mono.gz", "wb") as f:
+        f.write(b"\xef\xbb\xbf" + data)
+    exp = write_experiment(tmp_path / "e.yaml", src, tgt, data_dir=str(tmp_path), **{
+        k: {"source": [f"{f}.{src}"], "target": [f"{f}.{tgt}"]}
+        for k, f in (("bitext", "train"), ("valid", "valid"))},
+        tests={"t": {"source": [f"test.{src}"], "target": [f"test.{tgt}"]}},
+        mono={"files": ["mono.gz"]})
+    raw_of(exp, tmp_path / "raw")
+    for split, (name, n) in zip(("train", "valid", "test_t"), names.items()):
+        for lang in (src, tgt):
+            assert lines(tmp_path / "raw" / f"{split}.{lang}") == \
+                read_lines(TATOEBA / f"{name}.{lang}", n)
+    assert lines(tmp_path / "raw" / f"mono.{tgt}") == read_lines(TATOEBA / f"train.{tgt}", 50, 500)
+
+
 class Server:
     """A local HTTP server for a folder (no network)."""
 
