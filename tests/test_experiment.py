@@ -327,6 +327,26 @@ def test_errors_name_the_file_and_the_key(case, tmp_path):
     assert not (tmp_path / "raw").exists()
 
 
+@pytest.mark.parametrize("name, bad", [("a,b", ","), ("it's", "'"), ("run[1]", "[ ]")])
+def test_a_work_path_that_training_cannot_use(tmp_path, name, bad):
+    """A WORK whose path hydra's overrides do not take: one line naming it, from the loader
+    and from the pipeline before any work (WORK not made)."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT)
+    work = tmp_path / name
+    message = (f"{path}: work (WORK): {work}: a work directory's path cannot hold {bad} "
+               f"(training passes it to hydra, which takes none of "
+               f"{loader.WORK_PATH_CHARACTERS} there, and fairseq): choose another folder")
+    with pytest.raises(BTUserError) as e:
+        loader.load(str(path), [], {"WORK": str(work)})
+    assert str(e.value) == message
+    env = {**os.environ, "WORK": str(work), "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    p = subprocess.run(["bash", str(ROOT / "scripts" / "pipeline.sh"), str(path)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr == f"fairseq-bt-experiment: error: {message}\n"
+    assert not work.exists()
+
+
 def test_command_line_error_is_one_line_and_writes_nothing(tmp_path):
     path = write_experiment(tmp_path / "e.yaml", SRC, TGT,
                             valid={"source": [str(tmp_path / "missing")],
