@@ -157,10 +157,9 @@ def find_sets(d: str, langs: Tuple[str, str], own: bool = True) -> Dict[str, Dic
     names = {name for name, _, lang in (f.rpartition(".") for f in os.listdir(d))
              if lang in langs and (name == "valid" or name.startswith("test_"))}
     prefix = "" if own else os.path.basename(os.path.normpath(d)) + "/"
-    sets = {prefix + name: {lang: os.path.join(d, f"{name}.{lang}") for lang in langs
+    return {prefix + name: {lang: os.path.join(d, f"{name}.{lang}") for lang in langs
                             if own or os.path.exists(os.path.join(d, f"{name}.{lang}"))}
             for name in sorted(names, key=lambda n: (n != "valid", n))}
-    return sets
 
 
 def read_protected(sets: Dict[str, Dict[str, str]], normalisers: Dict[str, Normaliser]
