@@ -78,6 +78,19 @@ def last_states(checkpoint_dir: str, n: int) -> List[Tuple[str, int]]:
     return found[:n]
 
 
+def check_same_shapes(first: Dict, first_path: str, params: Dict, path: str) -> None:
+    """Each tensor of ``params`` (checkpoint ``path``) has the shape and dtype of the one of
+    the same name in ``first`` (``first_path``): a one-line error naming both otherwise (a
+    model of another size, which the mean would either stop on or silently broadcast)."""
+    for k, p in params.items():
+        f = first[k]
+        if torch.is_tensor(p) and torch.is_tensor(f) and (p.shape, p.dtype) != (f.shape, f.dtype):
+            raise BTUserError(
+                f"{path}: parameter {k} is {tuple(p.shape)} {p.dtype} but {tuple(f.shape)} "
+                f"{f.dtype} in {first_path} (a model of another size or precision): cannot "
+                "average them")
+
+
 def average_checkpoints(paths: List[str]) -> Dict:
     """The first checkpoint's state with ``model`` the mean of the checkpoints' parameters
     (floating-point tensors, accumulated in float64, stored as float32 or the dtype they had
@@ -92,6 +105,8 @@ def average_checkpoints(paths: List[str]) -> Dict:
         elif list(params) != list(sums):
             raise BTUserError(f"{path}: its parameters are not those of {paths[0]} (another "
                               "architecture): cannot average them")
+        else:
+            check_same_shapes(new_state["model"], paths[0], params, path)
         for k, p in params.items():
             if p.is_floating_point():
                 sums[k] = p.double() if sums[k] is None else sums[k] + p.double()

@@ -160,12 +160,13 @@ def decode_lines(f: BinaryIO, path: str, counts: Optional[Counter] = None
     """``(line number from 1, text, problem)`` of each line of the binary stream ``f`` (named
     ``path`` in errors). The text is without its line end, ``\\n`` or Windows ``\\r\\n`` (both
     accepted everywhere), on one line (:func:`one_line`; each line changed is counted in
-    ``counts[LINE_BREAKS_KEY]``); for a line that is not text, text is None and problem a key
-    of :data:`BAD_LINES` (report it with :func:`bad_line_error`)."""
+    ``counts[LINE_BREAKS_KEY]``), without the byte-order mark that starts a file written by
+    some Windows editors; for a line that is not text, text is None and problem a key of
+    :data:`BAD_LINES` (report it with :func:`bad_line_error`)."""
     try:
         for n, raw in enumerate(f, start=1):
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8")
             except UnicodeDecodeError:
                 yield n, None, "invalid_utf8"
                 continue

@@ -26,10 +26,11 @@ if [ ! -f "$WORK/raw/DONE" ]; then  # raw/PAIR/ per pair (cleaned), raw/mono.TGT
   python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
     --origin "$experiment" || exit 2
   monos=()
-  for i in "${!pairs[@]}"; do
+  for i in "${!pairs[@]}"; do  # every pair's valid and test sets guard every pair's text
+    others=$(printf '%s\n' "${pairs[@]}" | { grep -vxF "${pairs[i]}" || true; } | paste -sd,)
     # shellcheck disable=SC2086
     python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$WORK/raw.tmp/${pairs[i]}" \
-      --source-lang "${srcs[i]}" --target-lang "$TGT" $CLEAN_ARGS || exit 2
+      --source-lang "${srcs[i]}" --target-lang "$TGT" --protect-also "$others" $CLEAN_ARGS || exit 2
     monos+=("$WORK/raw.tmp/${pairs[i]}/mono.$TGT")
   done
   python -m fairseq_bt_plugin.experiment common-mono "${monos[@]}" --out "$WORK/raw.tmp/mono.$TGT"

@@ -1,4 +1,5 @@
 """``fairseq-bt-average``: the last N saved states of a real tiny training, averaged."""
+import shutil
 import subprocess
 import sys
 
@@ -88,3 +89,53 @@ def test_averaged_checkpoint_decodes(corpus, training, tmp_path):
           "--input", str(inp), "--reference", str(ref), "--output-prefix",
           str(tmp_path / "sys"), "--cpu", "--beam", "1", "--cpu-threads", "1"])
     assert json.loads((tmp_path / "sys.json").read_text())["sentences"] == 6
+
+
+@pytest.fixture(scope="module")
+def other_size(corpus, tmp_path_factory):
+    """checkpoint_last.pt of a tiny model with feed-forward layers of 48 instead of 64: the
+    same parameter names, other shapes."""
+    return train_tiny(corpus.bin, tmp_path_factory.mktemp("avg_other"),
+                      ["--encoder-ffn-embed-dim", "48", "--decoder-ffn-embed-dim", "48"],
+                      updates=2)
+
+
+def changed(training, tmp_path, change):
+    """A folder with the training's checkpoint_last.pt (update 8) and its state of update 3
+    with ``change`` applied to its parameters, as checkpoint_1_3.pt."""
+    d = tmp_path / "ckpts"
+    d.mkdir()
+    shutil.copy(training / "checkpoint_last.pt", d / "checkpoint_last.pt")
+    state = torch.load(next(training.glob("checkpoint_*_3.pt")), map_location="cpu",
+                       weights_only=False)
+    change(state["model"])
+    torch.save(state, d / "checkpoint_1_3.pt")
+    return d
+
+
+@pytest.mark.parametrize("case", ["other_size", "broadcast", "dtype"])
+def test_parameters_of_another_shape_or_dtype(training, other_size, tmp_path, case):
+    """A state whose parameter has another shape (a model of another size, or a bias of one
+    element that the mean would silently broadcast) or dtype: one line naming the parameter,
+    both shapes and dtypes and both files; nothing written."""
+    name, other, f32 = "encoder.layers.0.fc1.weight", "(64, 32) torch.float32", "torch.float32"
+    if case == "other_size":
+        d = changed(training, tmp_path, lambda p: None)
+        (d / "checkpoint_last.pt").unlink()
+        shutil.copy(other_size, d / "checkpoint_1_9.pt")  # the newest state by its name
+        first, second, got = d / "checkpoint_1_9.pt", d / "checkpoint_1_3.pt", other
+        want = f"(48, 32) {f32}"
+    else:
+        name = "encoder.layers.0.fc1.bias"
+        if case == "broadcast":
+            d = changed(training, tmp_path, lambda p: p.update({name: p[name][:1].clone()}))
+            got, want = f"(1,) {f32}", f"(64,) {f32}"
+        else:
+            d = changed(training, tmp_path, lambda p: p.update({name: p[name].half()}))
+            got, want = "(64,) torch.float16", f"(64,) {f32}"
+        first, second = d / "checkpoint_last.pt", d / "checkpoint_1_3.pt"
+    code, err = average("--checkpoint-dir", d, "--last", "2")
+    assert code == 2 and not (d / "checkpoint_avg.pt").exists()
+    assert err.strip().splitlines() == [
+        f"fairseq-bt-average: error: {second}: parameter {name} is {got} but {want} in "
+        f"{first} (a model of another size or precision): cannot average them"]

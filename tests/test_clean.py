@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from fairseq_bt_plugin.cleaning.clean import Normaliser, main as clean_main
+from fairseq_bt_plugin.cleaning.guard import Guard, guard_key
 
 from conftest import SRC, TATOEBA, TGT, write_lines
 from tool_runner import snapshot
@@ -54,7 +55,7 @@ def raw(tmp_path):
         (src[0], tgt[0]), (src[1].replace(" ", "  "), tgt[1]),     # duplicate: 2
         (test[SRC][0], tgt[23]),                                   # contaminated: test_a
         (src[24], test[SRC][6].upper()),  # test_b's source side, as a target, other case
-        (valid[SRC][0], valid[TGT][0]),   # kept: bitext is guarded against test sets only
+        (valid[SRC][0], valid[TGT][0]),   # contaminated: valid
         ("Oui.", "Yes, I would very much like to come with you tomorrow."),  # length_ratio
     ]
     write_lines(d / f"train.{SRC}", [s for s, _ in pairs])
@@ -75,12 +76,11 @@ def test_every_reason_counted(raw, capsys):
     summary = clean(raw, "--max-chars", 200, "--bitext-max-len-ratio", 3, "--no-langid")
     train, mono_t, mono_s = (summary["corpora"][k] for k in ("train", f"mono.{TGT}",
                                                               f"mono.{SRC}"))
-    assert train["lines_in"] == 29 and train["lines_out"] == 21
-    assert train["dropped"] == {"empty": 2, "too_long": 1, "contaminated": 2, "duplicate": 2,
+    assert train["lines_in"] == 29 and train["lines_out"] == 20
+    assert train["dropped"] == {"empty": 2, "too_long": 1, "contaminated": 3, "duplicate": 2,
                                 "length_ratio": 1}
-    assert train["contaminated_by"] == {"test_a": 1, "test_b": 1}
-    assert list(zip(lines(raw / f"train.{SRC}"), lines(raw / f"train.{TGT}"))) == \
-        train_in[:20] + [train_in[27]]
+    assert train["contaminated_by"] == {"valid": 1, "test_a": 1, "test_b": 1}
+    assert list(zip(lines(raw / f"train.{SRC}"), lines(raw / f"train.{TGT}"))) == train_in[:20]
     assert mono_t["lines_in"] == 37 and mono_t["lines_out"] == 30
     assert mono_t["dropped"] == {"empty": 1, "too_long": 1, "contaminated": 4, "duplicate": 1}
     assert mono_t["contaminated_by"] == {"valid": 2, "test_a": 1, "test_b": 1}
@@ -93,7 +93,7 @@ def test_every_reason_counted(raw, capsys):
     assert train["examples"]["length_ratio"] == [
         "Oui. ||| Yes, I would very much like to come with you tomorrow."]
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"fairseq-bt-clean: train 29 -> 21 (dropped: ")
+    assert len(err) == 1 and err[0].startswith(f"fairseq-bt-clean: train 29 -> 20 (dropped: ")
 
 
 def test_second_run_changes_nothing(raw, capsys):
@@ -240,3 +240,135 @@ def test_command_and_full_disk(tmp_path):
     assert snapshot(d) == before
     summary = clean(d, "--no-langid")  # without the limit
     assert summary["corpora"][f"mono.{TGT}"]["lines_out"] == 3002
+
+
+GUARDED = "The old man is sitting on the bench."  # a test sentence of 8 words
+VARIANTS = {  # each holds GUARDED as the guard compares lines: dropped
+    "no final period": "The old man is sitting on the bench",
+    "spaced !": "The old man is sitting on the bench !",
+    "byte-order mark": "\ufeffThe old man is sitting on the bench.",
+    "zero-width space": "The old man\u200b is sitting on the bench.\u200b",
+    "inside a longer line": "Look: the old man is sitting on the bench, with his dog.",
+}
+KEPT = [  # share only a short test sentence ("Yes.") or a few of GUARDED's words
+    "Yes, I am sure that he will come tomorrow.",
+    "The old man is tired.",
+    "A woman is sitting on the bench.",
+]
+
+
+def guarded_folder(tmp_path):
+    """test_x: GUARDED and "Yes." (TGT), their translations (SRC); each variant of GUARDED
+    and each line of KEPT as a bitext target, a monolingual line of both languages."""
+    d = tmp_path / "raw"
+    d.mkdir()
+    write_lines(d / f"test_x.{SRC}", ["Le vieil homme est assis sur le banc.", "Oui."])
+    write_lines(d / f"test_x.{TGT}", [GUARDED, "Yes."])
+    src = tatoeba("train", SRC)[:30]
+    lines_in = list(VARIANTS.values()) + KEPT
+    write_lines(d / f"train.{SRC}", src)
+    write_lines(d / f"train.{TGT}", tatoeba("train", TGT)[:30 - len(lines_in)] + lines_in)
+    write_lines(d / f"mono.{TGT}", ["A dog runs."] + lines_in)
+    write_lines(d / f"mono.{SRC}", ["Un chien court."] + [
+        "Il a dit : « le vieil homme est assis sur le banc » puis il est parti."] + KEPT)
+    return d
+
+
+def test_guard_finds_a_test_sentence_changed_or_inside_a_longer_line(tmp_path):
+    d = guarded_folder(tmp_path)
+    summary = clean(d, "--no-langid")
+    train, mono_t, mono_s = (summary["corpora"][k] for k in ("train", f"mono.{TGT}",
+                                                              f"mono.{SRC}"))
+    assert train["dropped"]["contaminated"] == mono_t["dropped"]["contaminated"] == len(VARIANTS)
+    assert train["contaminated_by"] == mono_t["contaminated_by"] == {"test_x": len(VARIANTS)}
+    assert lines(d / f"train.{TGT}")[-len(KEPT):] == KEPT
+    assert lines(d / f"mono.{TGT}") == ["A dog runs."] + KEPT
+    assert mono_s["contaminated_by"] == {"test_x": 1}  # the French sentence inside quotes
+    assert lines(d / f"mono.{SRC}") == ["Un chien court."] + KEPT
+
+
+def test_guard_rule():
+    """The key of a line, and a short sentence found only as a whole line."""
+    assert guard_key("\ufeffA  dog\u200b RUNS !") == guard_key("« a dog, runs. »") == \
+        ("a", "dog", "runs")
+    assert guard_key("don't e-mail 3.5 ...") == ("don't", "e-mail", "3.5")
+    g = Guard()
+    for key in (guard_key(GUARDED), guard_key("Yes."), guard_key("...")):
+        g.add("test_x", key)
+    assert g.find(guard_key("Yes!")) == ["test_x"] and g.find(guard_key("Yes, sure.")) == []
+    assert g.find(guard_key("So the old man is sitting on the bench today")) == ["test_x"]
+    assert g.find(guard_key("the old man is sitting on the")) == []
+    assert g.find(guard_key("!")) == []
+
+
+def pair_folders(tmp_path):
+    """Two pairs into TGT beside each other, as the multilingual pipeline lays them out:
+    SRC-TGT and up-TGT (the source uppercased), each with its own test set."""
+    test = {lang: tatoeba("test", lang) for lang in (SRC, TGT)}
+    folders = {}
+    for lang, f, first in ((SRC, str, 0), ("up", str.upper, 5)):
+        d = tmp_path / f"{lang}-{TGT}"
+        d.mkdir()
+        write_lines(d / f"test_t.{lang}", [f(x) for x in test[SRC][first:first + 5]])
+        write_lines(d / f"test_t.{TGT}", test[TGT][first:first + 5])
+        folders[lang] = d
+    # the other pair's test sentences in SRC-TGT's bitext (target) and monolingual text
+    write_lines(folders[SRC] / f"train.{SRC}", tatoeba("train", SRC)[:22])
+    write_lines(folders[SRC] / f"train.{TGT}", tatoeba("train", TGT)[:20] + test[TGT][5:7])
+    write_lines(folders[SRC] / f"mono.{TGT}", tatoeba("train", TGT)[100:110] + test[TGT][7:8])
+    return folders
+
+
+def test_protect_also_guards_with_the_other_pairs_sets(tmp_path):
+    folders = pair_folders(tmp_path)
+    d = folders[SRC]
+    clean(d, "--no-langid")  # its own sets only: the other pair's test sentences stay
+    assert len(lines(d / f"train.{TGT}")) == 22 and len(lines(d / f"mono.{TGT}")) == 11
+    summary = clean(d, "--no-langid", "--protect-also", f"up-{TGT}")
+    for corpus, n in (("train", 2), (f"mono.{TGT}", 1)):
+        assert summary["corpora"][corpus]["contaminated_by"] == {f"up-{TGT}/test_t": n}
+    assert summary["protected"][f"up-{TGT}/test_t.{TGT}"] == 5  # up-TGT's .up files: not SRC
+    assert f"up-{TGT}/test_t.up" not in summary["protected"]
+    assert lines(d / f"train.{TGT}") == tatoeba("train", TGT)[:20]
+
+
+@pytest.mark.parametrize("other", ["train", "test_t"])
+def test_a_valid_set_mostly_in_the_bitext_or_a_test_set(tmp_path, capsys, other):
+    """Valid pairs found elsewhere: 2 of 4 are dropped from the bitext (valid_shared counts
+    them); 3 of 4 are an error naming both corpora, nothing written."""
+    d = pair_folders(tmp_path)[SRC]
+    files = {lang: lines(d / f"{other}.{lang}") for lang in (SRC, TGT)}
+    for lang in (SRC, TGT):
+        write_lines(d / f"valid.{lang}", files[lang][:2] + tatoeba("valid", lang)[:2])
+    summary = clean(d, "--no-langid")
+    assert summary["valid_shared"] == {"train": 2 if other == "train" else 0,
+                                       "test_t": 2 if other == "test_t" else 0}
+    if other == "train":
+        assert summary["corpora"]["train"]["contaminated_by"] == {"valid": 2}
+    for lang in (SRC, TGT):
+        write_lines(d / f"valid.{lang}", files[lang][2:5] + tatoeba("valid", lang)[:1])
+    before = snapshot(d)
+    with pytest.raises(SystemExit) as e:
+        clean(d, "--no-langid")
+    assert e.value.code == 2 and snapshot(d) == before
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"fairseq-bt-clean: error: {d}/valid.{SRC}, {d}/valid.{TGT}: 3 of the 4 valid pairs "
+        f"are also pairs of {d}/{other}.{SRC}, {d}/{other}.{TGT}: the valid set must be held "
+        f"out from {'training' if other == 'train' else 'the test set'}")
+
+
+def test_byte_order_marks(tmp_path):
+    """A byte-order mark starting a file is not text: the bitext and monolingual files are
+    written without it; the valid and test files (never changed) guard without it."""
+    d = guarded_folder(tmp_path)
+    write_lines(d / f"valid.{SRC}", ["Bonjour tout le monde.", "Il pleut."])
+    write_lines(d / f"valid.{TGT}", ["Hello everybody.", "It rains."])
+    write_lines(d / f"mono.{TGT}", ["Hello everybody", "A dog runs."])
+    first = {name: lines(d / name)[0] for name in (f"train.{SRC}", f"mono.{SRC}")}
+    for name in list(first) + [f"valid.{TGT}", f"test_x.{TGT}"]:
+        (d / name).write_bytes(b"\xef\xbb\xbf" + (d / name).read_bytes())
+    summary = clean(d, "--no-langid", "--no-normalise")
+    for name, line in first.items():
+        assert lines(d / name)[0] == line, name
+    assert summary["corpora"][f"mono.{TGT}"]["contaminated_by"] == {"valid": 1}
+    assert (d / f"valid.{TGT}").read_bytes().startswith(b"\xef\xbb\xbf")  # never changed

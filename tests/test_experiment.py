@@ -98,6 +98,35 @@ def test_mono_exclude_dedup_and_shuffle(tmp_path):
     assert sorted(bitext + mono) == sorted(read_lines(TATOEBA / f"train.{tgt}", n))
 
 
+def test_byte_order_marks_are_not_text(tmp_path):
+    """Corpus files that start with a byte-order mark (bitext, valid, test, mono; plain and
+    gzip): the raw data is written without it."""
+    src, tgt = SRC, TGT
+    names = {"train": 200, "valid": 30, "test": 40}
+    for name, n in names.items():
+        for lang in (src, tgt):
+            write_lines(tmp_path / f"{name}.{lang}", read_lines(TATOEBA / f"{name}.{lang}", n))
+    with gzip.open(tmp_path / "mono.gz", "wt", encoding="utf-8") as f:
+        f.write("".join(x + "\n" for x in read_lines(TATOEBA / f"train.{tgt}", 50, 500)))
+    for path in [p for p in tmp_path.iterdir() if p.suffix != ".gz"]:
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with gzip.open(tmp_path / "mono.gz", "rb") as f:
+        data = f.read()
+    with gzip.open(tmp_path / "mono.gz", "wb") as f:
+        f.write(b"\xef\xbb\xbf" + data)
+    exp = write_experiment(tmp_path / "e.yaml", src, tgt, data_dir=str(tmp_path), **{
+        k: {"source": [f"{f}.{src}"], "target": [f"{f}.{tgt}"]}
+        for k, f in (("bitext", "train"), ("valid", "valid"))},
+        tests={"t": {"source": [f"test.{src}"], "target": [f"test.{tgt}"]}},
+        mono={"files": ["mono.gz"]})
+    raw_of(exp, tmp_path / "raw")
+    for split, (name, n) in zip(("train", "valid", "test_t"), names.items()):
+        for lang in (src, tgt):
+            assert lines(tmp_path / "raw" / f"{split}.{lang}") == \
+                read_lines(TATOEBA / f"{name}.{lang}", n)
+    assert lines(tmp_path / "raw" / f"mono.{tgt}") == read_lines(TATOEBA / f"train.{tgt}", 50, 500)
+
+
 class Server:
     """A local HTTP server for a folder (no network)."""
 
@@ -297,6 +326,26 @@ def test_errors_name_the_file_and_the_key(case, tmp_path):
     assert "\n" not in text and text.startswith(f"{path}: "), text
     assert re.search(message, text), text
     assert not (tmp_path / "raw").exists()
+
+
+@pytest.mark.parametrize("name, bad", [("a,b", ","), ("it's", "'"), ("run[1]", "[ ]")])
+def test_a_work_path_that_training_cannot_use(tmp_path, name, bad):
+    """A WORK whose path hydra's overrides do not take: one line naming it, from the loader
+    and from the pipeline before any work (WORK not made)."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT)
+    work = tmp_path / name
+    message = (f"{path}: work (WORK): {work}: a work directory's path cannot hold {bad} "
+               f"(training passes it to hydra, which takes none of "
+               f"{loader.WORK_PATH_CHARACTERS} there, and fairseq): choose another folder")
+    with pytest.raises(BTUserError) as e:
+        loader.load(str(path), [], {"WORK": str(work)})
+    assert str(e.value) == message
+    env = {**os.environ, "WORK": str(work), "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    p = subprocess.run(["bash", str(ROOT / "scripts" / "pipeline.sh"), str(path)],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert p.returncode == 2 and p.stderr == f"fairseq-bt-experiment: error: {message}\n"
+    assert not work.exists()
 
 
 def test_command_line_error_is_one_line_and_writes_nothing(tmp_path):

@@ -22,26 +22,35 @@ LANGS = {SRC: lambda s: s, REV: lambda s: " ".join(reversed(s.split())), UP: str
 N_BITEXT = {SRC: 200, REV: 200, UP: 80}
 N_MONO, N_TEST = 40, 25
 PAIRS = [f"{lang}-{TGT}" for lang in LANGS]
+# the UP pair's first test pair (target, source)
+LEAKED = tuple(read_lines(TATOEBA / f"test.{lang}", 1, N_TEST)[0] for lang in (TGT, SRC))
 FORWARD = ["baseline", "bt", "multi", "multi_bt"]
 REVERSE = ["reverse", "multi_reverse"]
 
 
 def experiment(folder: Path) -> Path:
-    """The corpus files and the experiment file (in ``folder``)."""
+    """The corpus files and the experiment file (in ``folder``): the UP pair's test set
+    (test_up) is the next N_TEST test pairs, and its first pair is the first bitext pair of
+    every pair (for the cross-pair contamination guard)."""
     corpus = folder / "corpus"
     corpus.mkdir(parents=True)
-    sizes = {"train": 200, "valid": 30, "test": N_TEST}
-    for split, n in sizes.items():
-        write_lines(corpus / f"{split}.{TGT}", read_lines(TATOEBA / f"{split}.{TGT}", n))
+    sizes = {"train": (200, 0), "valid": (30, 0), "test": (N_TEST, 0),
+             "test_up": (N_TEST, N_TEST)}
+    for split, (n, skip) in sizes.items():
+        name = split.split("_")[0]
+        tgt = read_lines(TATOEBA / f"{name}.{TGT}", n, skip)
+        src = read_lines(TATOEBA / f"{name}.{SRC}", n, skip)
+        if split == "train":
+            tgt[0], src[0] = LEAKED
+        write_lines(corpus / f"{split}.{TGT}", tgt)
         for lang, f in LANGS.items():
-            write_lines(corpus / f"{split}.{lang}",
-                        [f(x) for x in read_lines(TATOEBA / f"{split}.{SRC}", n)])
+            write_lines(corpus / f"{split}.{lang}", [f(x) for x in src])
     write_lines(corpus / f"mono.{TGT}", read_lines(TATOEBA / f"train.{TGT}", N_MONO, 600))
     pairs = {lang: {"bitext": {"source": f"train.{lang}", "target": f"train.{TGT}",
                                "max_pairs": N_BITEXT[lang]},
                     "valid": {"source": f"valid.{lang}", "target": f"valid.{TGT}"},
-                    "tests": {"tatoeba": {"source": f"test.{lang}", "target": f"test.{TGT}"}}}
-             for lang in LANGS}
+                    "tests": {"tatoeba": {"source": f"{test}.{lang}", "target": f"{test}.{TGT}"}}}
+             for lang, test in ((lang, "test_up" if lang == UP else "test") for lang in LANGS)}
     exp = {"name": "multi_tiny", "target_lang": TGT, "allow_any_language": True, "work": "run",
            "data_dir": "corpus", "pairs": pairs, "mono": {"files": [f"mono.{TGT}"]},
            "profile": "tiny", "spm_vocab": 300, "eval_beam": 2,
@@ -132,6 +141,18 @@ def test_one_vocabulary_and_every_monolingual_line_back_translated(finished):
     report = json.loads((work / "report.json").read_text())
     assert set(report["back_translation"]) == set(corpora)
     assert set(report["cleaning"]) == set(PAIRS)
+
+
+def test_every_pairs_sets_guard_every_pairs_bitext(finished):
+    """The UP pair's test pair in every pair's bitext: each pair's cleaning drops it (the
+    other pairs' as a sentence of UP's test set, passed by pipeline_multi.sh)."""
+    work, _ = finished
+    for lang in LANGS:
+        raw = work / "raw" / f"{lang}-{TGT}"
+        assert LEAKED[0] not in lines(raw / f"train.{TGT}"), lang
+        found = json.loads((raw / "clean.json").read_text())["corpora"]["train"]
+        assert found["contaminated_by"].get(
+            "test_tatoeba" if lang == UP else f"{UP}-{TGT}/test_tatoeba", 0) >= 1, lang
 
 
 def test_chains_side_by_side_or_one_at_a_time(request, finished):

@@ -1,11 +1,14 @@
 """``fairseq-bt-clean``: clean a raw corpus folder in place before training and back-translation.
+A valid set with more than half of its pairs also in the bitext, or in a test set, is an error.
 
 ``--raw-dir DIR`` holds ``train.{S,T}`` (bitext), ``valid.{S,T}``, ``test_NAME.{S,T}`` (any
 number of test sets), ``mono.T`` and optionally ``mono.S``. The bitext and the monolingual files
-are normalised and rid of empty, over-long and duplicate lines, of lines that occur in the
-valid or a test set (contamination) and, monolingual only, of lines in another language; the
-valid and test files are never changed. Every count goes to ``DIR/clean.json``, one summary
-line to stderr. A run reads and checks every file before it writes any; the cleaned files
+are normalised and rid of empty, over-long and duplicate lines, of lines that hold a sentence of
+the valid or a test set (contamination: :mod:`.guard`; ``--protect-also`` adds the sets of other
+folders) and, monolingual only, of lines in another language; the valid and test files are
+never changed (the share of valid pairs allowed elsewhere: :data:`MAX_SHARED`, pairs compared
+as the guard compares lines). Every count goes to ``DIR/clean.json``, one summary line to
+stderr. A run reads and checks every file before it writes any; the cleaned files
 replace the old ones only when all are written. A second run changes nothing, ``clean.json``
 included.
 """
@@ -16,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from omegaconf import MISSING
 
@@ -26,6 +29,7 @@ from ..errors import check, naming
 from ..options import parse_dataclass
 from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, moses_normalizer
 from .config import CleanConfig
+from .guard import Guard, Key, guard_key
 from .langid import LanguageFilter
 
 PROG = "fairseq-bt-clean"
@@ -35,6 +39,8 @@ REPORT = "clean.json"
 REASONS = ("empty", "too_long", "contaminated", "duplicate", "length_ratio", "wrong_language")
 #: dropped lines shown per reason in clean.json (bitext: ``source ||| target``)
 EXAMPLES = 5
+#: the share of the valid set's pairs that may also be bitext pairs, or pairs of a test set
+MAX_SHARED = 0.5
 
 
 @dataclass
@@ -42,20 +48,26 @@ class CleanCommandConfig(CleanConfig):
     raw_dir: str = field(default=MISSING, metadata={"help": "the corpus folder, cleaned in place"})
     source_lang: str = field(default=MISSING, metadata={"help": "source language code, e.g. de"})
     target_lang: str = field(default=MISSING, metadata={"help": "target language code, e.g. en"})
+    protect_also: str = field(
+        default="",
+        metadata={"help": "comma-separated names of folders beside --raw-dir (the other "
+                  "pairs of a multilingual experiment: fr-en,cs-en) whose valid and test files "
+                  "in --source-lang or --target-lang guard this folder's bitext and monolingual "
+                  "text too (named FOLDER/SET in contaminated_by)"})
 
 
 class Normaliser:
     """A line as it is written (Moses-normalised and whitespace-squeezed, or as it is with
-    ``no_normalise``) and as it is compared with the valid and test sets (normalised,
-    squeezed, case-folded)."""
+    ``no_normalise``) and as it is compared with the valid and test sets (the key of its
+    Moses-normalised form: :func:`.guard.guard_key`)."""
 
     def __init__(self, lang: str, keep_as_is: bool):
         self.moses = moses_normalizer(lang)
         self.keep_as_is = keep_as_is
 
-    def __call__(self, line: str) -> Tuple[str, str]:
+    def __call__(self, line: str) -> Tuple[str, Key]:
         normal = " ".join(self.moses(line).split())
-        return (line if self.keep_as_is else normal), normal.casefold()
+        return (line if self.keep_as_is else normal), guard_key(normal)
 
 
 def read_file(path: str, counts: Counter) -> Tuple[bytes, List[str]]:
@@ -81,7 +93,7 @@ class Corpus:
     langs: List[str]
     data: List[bytes] = field(default_factory=list)
     # each item: (the sides as written, the sides as compared)
-    items: List[Tuple[Tuple[str, ...], Tuple[str, ...]]] = field(default_factory=list)
+    items: List[Tuple[Tuple[str, ...], Tuple[Key, ...]]] = field(default_factory=list)
     report: Dict = field(default_factory=dict)
 
     def outputs(self) -> List[bytes]:
@@ -114,7 +126,7 @@ def read_corpus(corpus: Corpus, normalisers: Dict[str, Normaliser]) -> None:
 
 
 #: a step's test of an item: falsy (keep), True (drop) or the names to count the drop under
-Test = Callable[[Tuple[Tuple[str, ...], Tuple[str, ...]]], object]
+Test = Callable[[Tuple[Tuple[str, ...], Tuple[Key, ...]]], object]
 
 
 def run_step(corpus: Corpus, reason: str, test: Test, details: Optional[str] = None) -> None:
@@ -138,37 +150,64 @@ def run_step(corpus: Corpus, reason: str, test: Test, details: Optional[str] = N
         corpus.report[details] = dict(named.most_common(10 if reason == "wrong_language" else None))
 
 
-def find_sets(cfg: CleanCommandConfig) -> Dict[str, List[str]]:
-    """The protected sets in the folder: ``valid`` and ``test_NAME`` -> their two files."""
-    src, tgt, d = cfg.source_lang, cfg.target_lang, cfg.raw_dir
+def find_sets(d: str, langs: Tuple[str, str], own: bool = True) -> Dict[str, Dict[str, str]]:
+    """The protected sets in folder ``d``: ``valid`` and ``test_NAME`` -> language -> file.
+    ``own``: both languages of each set (a missing side is an error when it is read); else
+    the files there are in either language (another pair's sets, named FOLDER/SET)."""
     names = {name for name, _, lang in (f.rpartition(".") for f in os.listdir(d))
-             if lang in (src, tgt) and (name == "valid" or name.startswith("test_"))}
-    return {name: [os.path.join(d, f"{name}.{lang}") for lang in (src, tgt)]
+             if lang in langs and (name == "valid" or name.startswith("test_"))}
+    prefix = "" if own else os.path.basename(os.path.normpath(d)) + "/"
+    return {prefix + name: {lang: os.path.join(d, f"{name}.{lang}") for lang in langs
+                            if own or os.path.exists(os.path.join(d, f"{name}.{lang}"))}
             for name in sorted(names, key=lambda n: (n != "valid", n))}
 
 
-def read_protected(sets: Dict[str, List[str]], langs: Tuple[str, str],
-                   normalisers: Dict[str, Normaliser]) -> Tuple[Dict[str, Set[str]], Dict]:
-    """Each protected set's lines as compared (both sides in one set), and its line counts."""
-    keys, report = {}, {}
+def read_protected(sets: Dict[str, Dict[str, str]], normalisers: Dict[str, Normaliser]
+                   ) -> Tuple[Guard, Dict[str, List[Tuple[Key, ...]]], Dict]:
+    """The guard of the protected sets (both sides of each), each set's pairs as compared,
+    and the sets' line counts."""
+    guard, pairs, report = Guard(), {}, {}
     for name, paths in sets.items():
-        keys[name] = set()
-        for lang, path in zip(langs, paths):
+        sides = []
+        for lang, path in paths.items():
             _, lines = read_file(path, Counter())
-            keys[name].update(normalisers[lang](line)[1] for line in lines)
-            report[os.path.basename(path)] = len(lines)
-    return keys, report
+            sides.append([normalisers[lang](line)[1] for line in lines])
+            for key in sides[-1]:
+                guard.add(name, key)
+            report[f"{name}.{lang}"] = len(lines)
+        pairs[name] = list(zip(*sides))
+    return guard, pairs, report
 
 
-def clean_corpus(corpus: Corpus, cfg: CleanCommandConfig, guard: Dict[str, Set[str]],
+def check_shared(pairs: Dict[str, List[Tuple[Key, ...]]], sets: Dict[str, Dict[str, str]],
+                 bitext: Corpus) -> Dict[str, int]:
+    """How many valid pairs are also bitext pairs and test pairs (per set); more than
+    :data:`MAX_SHARED` of the valid set is an error naming both corpora."""
+    if "valid" not in pairs or not pairs["valid"]:
+        return {}
+    valid = pairs["valid"]
+    others = {"train": (set(k for _, k in bitext.items), bitext.paths)}
+    others.update({name: (set(p), list(sets[name].values())) for name, p in pairs.items()
+                   if name.startswith("test_")})
+    shared = {}
+    for name, (keys, paths) in others.items():
+        shared[name] = sum(p in keys for p in valid)
+        check(shared[name] <= MAX_SHARED * len(valid),
+              f"{', '.join(sets['valid'].values())}: {shared[name]} of the {len(valid)} valid "
+              f"pairs are also pairs of {', '.join(paths)}: the valid set must be held out "
+              f"from {'training' if name == 'train' else 'the test set'}")
+    return shared
+
+
+def clean_corpus(corpus: Corpus, cfg: CleanCommandConfig, guard: Guard,
                  lang_filter: Optional[LanguageFilter]) -> None:
     """Every step on one corpus, in the order of :data:`REASONS`."""
-    run_step(corpus, "empty", lambda item: not all(item[1]))
+    run_step(corpus, "empty", lambda item: not all(side.strip() for side in item[0]))
     run_step(corpus, "too_long", lambda item: max(map(len, item[0])) > cfg.max_chars)
     if not cfg.no_contamination and guard:
         run_step(corpus, "contaminated",
-                 lambda item: [name for name, keys in guard.items()
-                               if any(k in keys for k in item[1])], details="contaminated_by")
+                 lambda item: sorted({name for key in item[1] for name in guard.find(key)}),
+                 details="contaminated_by")
     if not cfg.no_dedup:
         seen = set()
 
@@ -206,8 +245,12 @@ def clean(cfg: CleanCommandConfig) -> Tuple[Dict, List[str]]:
     validate(cfg)
     src, tgt, d = cfg.source_lang, cfg.target_lang, cfg.raw_dir
     normalisers = {lang: Normaliser(lang, cfg.no_normalise) for lang in (src, tgt)}
-    sets = find_sets(cfg)
-    keys, protected = read_protected(sets, (src, tgt), normalisers)
+    sets = find_sets(d, (src, tgt))
+    for name in filter(None, cfg.protect_also.split(",")):
+        other = os.path.join(os.path.dirname(os.path.abspath(d)), name)
+        check(os.path.isdir(other), f"{other}: no such folder (--protect-also {name})")
+        sets.update(find_sets(other, (src, tgt), own=False))
+    guard, set_pairs, protected = read_protected(sets, normalisers)
     corpora = [Corpus("train", [os.path.join(d, f"train.{lang}") for lang in (src, tgt)],
                       [src, tgt])]
     for lang in (tgt, src):
@@ -221,16 +264,15 @@ def clean(cfg: CleanCommandConfig) -> Tuple[Dict, List[str]]:
                     for c in corpora if len(c.paths) == 1 and not cfg.no_langid}
     for corpus in corpora:
         read_corpus(corpus, normalisers)
+    shared = check_shared(set_pairs, sets, corpora[0])
     for corpus in corpora:
-        # bitext: guarded against the test sets; monolingual text: also against valid
-        guard = {name: k for name, k in keys.items()
-                 if not (len(corpus.paths) == 2 and name == "valid")}
         clean_corpus(corpus, cfg, guard, lang_filters.get(corpus.name))
     changed = write_corpora(corpora)
     summary = {"source_lang": src, "target_lang": tgt,
                "options": {f.name: getattr(cfg, f.name) for f in fields(CleanConfig)
                            if not f.name.startswith("_")},
-               "protected": protected, "corpora": {c.name: c.report for c in corpora}}
+               "protected": protected, "valid_shared": shared,
+               "corpora": {c.name: c.report for c in corpora}}
     report_path = os.path.join(d, REPORT)
     if changed or not os.path.exists(report_path):  # else already clean: the counts of the
         with atomic_open(report_path) as f:          # run that cleaned it stay

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from fairseq.dataclass import FairseqDataclass
 
+from .guard import MIN_WORDS
+
 
 @dataclass
 class CleanConfig(FairseqDataclass):
@@ -25,9 +27,13 @@ class CleanConfig(FairseqDataclass):
         metadata={"help": "keep exact duplicates (monolingual lines; bitext pairs)"})
     no_contamination: bool = field(
         default=False,
-        metadata={"help": "keep monolingual lines that occur in the valid or a test set, and "
-                  "bitext pairs with a side that occurs in a test set (either side of the set, "
-                  "compared normalised and case-folded)"})
+        metadata={"help": "keep monolingual lines and bitext pairs (either side) that hold a "
+                  "sentence of the valid or a test set (either side of the set). Compared: "
+                  "Moses-normalised, Unicode NFKC, format characters (byte-order mark, "
+                  "zero-width space) removed, case-folded, punctuation at the start and end of "
+                  "each word removed; a line holds a sentence when they are then equal or, for a "
+                  f"sentence of {MIN_WORDS} words or more, when its words occur in the line as "
+                  "a run"})
     no_langid: bool = field(
         default=False,
         metadata={"help": "keep monolingual lines that language identification (fastText's "

@@ -165,6 +165,20 @@ def from_data(data: Dict, where: str) -> DictConfig:
     return _merge(cfg, data, where)
 
 
+#: characters a work directory's path cannot hold: training gets WORK's paths as hydra
+#: overrides, whose grammar takes none of them in an unquoted value (``{`` also starts an
+#: interpolation), and fairseq splits a data path at ':'
+WORK_PATH_CHARACTERS = "!\"#&'(),:;<=>[]^`{}~"
+
+
+def check_work_path(work: str, where: str) -> None:
+    """A one-line error, before any work, for a work directory that training cannot use."""
+    bad = [c for c in WORK_PATH_CHARACTERS if c in work]
+    check(not bad, f"{where}: work (WORK): {work}: a work directory's path cannot hold "
+          f"{' '.join(bad)} (training passes it to hydra, which takes none of "
+          f"{WORK_PATH_CHARACTERS} there, and fairseq): choose another folder")
+
+
 def load(path: str, overrides: Optional[List[str]] = None,
          env: Optional[Mapping[str, str]] = None) -> ExperimentConfig:
     """The experiment of file ``path`` with ``env`` (:data:`ENV`'s variables) and
@@ -214,6 +228,7 @@ def load(path: str, overrides: Optional[List[str]] = None,
         raise _schema_error(path, e) from None
     exp.work = os.path.abspath(os.path.expanduser(exp.work))
     exp.cache_dir = os.path.abspath(os.path.expanduser(exp.cache_dir))
+    check_work_path(exp.work, path)
     validate(exp, path)
     return exp
 
