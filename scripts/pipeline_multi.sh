@@ -86,6 +86,8 @@ evaluate_pair() {  # PAIR SRC: every system on the pair's test sets: eval/SET/PA
   local pair=$1 src=$2 m name
   for m in "$WORK/models/$pair"/*/ "$WORK"/models/multi*/; do
     name=${m#"$WORK/models/"} && name=${name%/}
+    # as pipeline.sh: an unfinished model is scored by the run that finishes it, never before
+    if [ ! -f "$m/DONE" ]; then echo "== evaluate $name: not finished training, skipped"; continue; fi
     case "$(basename "$name")" in
       *reverse*) bash "$here/stages/evaluate.sh" "$name" "$TGT" "$src" "$pair" ;;
       *) bash "$here/stages/evaluate.sh" "$name" "$src" "$TGT" "$pair" ;;

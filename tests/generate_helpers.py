@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from conftest import SRC, TGT, write_lines
+from conftest import SRC, TGT, preprocess, write_lines
 
 # Short outputs keep the untrained tiny model fast.
 # One torch thread: the test machine's 2 cores are shared (7x faster than 2 contending threads).
@@ -73,7 +73,7 @@ def weight_sums(out: Path, prefix: str = "bt"):
 
 __all__ = ["FAST", "score_rows", "weight_sums", "forced_log_probs", "mono_lines", "make_input",
            "generate_args", "generate_cmd", "run_generate", "outputs", "binarized_pairs",
-           "assert_binarized_is_text"]
+           "assert_binarized_is_text", "forward_vocabulary"]
 
 
 def binarized_pairs(bdir: Path, corpus):
@@ -133,3 +133,21 @@ def forced_log_probs(corpus, model_path, bdir: Path, forward: bool = False):
             lprobs = model.get_normalized_probs(net, log_probs=True)[0]
             out.append(float(lprobs.gather(1, tgt.unsqueeze(1)).sum()))
     return out
+
+
+def forward_vocabulary(corpus, root):
+    """Another sentencepiece model (trained on other lines) and the joint dictionary made with
+    it: a forward model's vocabulary that is not the reverse model's."""
+    from fairseq_bt_plugin.text_processing import TextProcessor, train_sentencepiece
+
+    raw = [corpus.raw / f"valid.{lang}" for lang in (SRC, TGT)]
+    root.mkdir()
+    spm = train_sentencepiece([str(p) for p in raw], str(root / "spm"), 200)
+    tok = root / "tok"
+    tok.mkdir()
+    for lang, path in zip((SRC, TGT), raw):
+        tp = TextProcessor(spm, lang)
+        write_lines(tok / f"train.{lang}", [tp.encode(x) for x in
+                                            path.read_text(encoding="utf-8").splitlines()])
+    preprocess(root / "bin", tok / "train")
+    return spm, root / "bin"

@@ -240,6 +240,79 @@ def test_bad_options_are_one_line_errors(multi):
             (multi.root / "moved").rename(multi.syn / f"train.{REV}-{multi.tgt}.weights")
 
 
+def hydra_train_task(m, *overrides):
+    """The task ``fairseq-bt-hydra-train`` sets up with these overrides of the tiny profile, as
+    scripts/pipeline_multi.sh passes them: hydra's composition (``--cfg job``: every value with
+    the type hydra parsed it to), then the plugin's legacy task config, then fairseq's task."""
+    import yaml
+    from fairseq import tasks
+    from omegaconf import OmegaConf
+
+    from fairseq_bt_plugin.cli import legacy_task_config
+
+    pairs = ",".join(m.pairs)
+    composed = run([str(Path(sys.executable).parent / "fairseq-bt-hydra-train"), "--config-dir",
+                    str(Path(PLUGIN_DIR).parent / "configs"), "--config-name", "tiny", "--cfg",
+                    "job", f"task.data={m.bin}", "task.source_lang=x", "task.target_lang=y",
+                    "task._name=bt_multilingual", "~task.source_lang", "~task.target_lang",
+                    f"++task.lang_pairs='{pairs}'", "++task.encoder_langtok=src",
+                    "++task.decoder_langtok=true", f"++task.extra_data='{{\"bt\": \"{m.syn}\"}}'",
+                    f"++task.extra_lang_pairs='{{\"bt\": \"{pairs}\"}}'", *overrides]).stdout
+    cfg = legacy_task_config(OmegaConf.create(yaml.safe_load(composed)))
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("train", epoch=1)
+    return task.dataset("train")
+
+
+UPSAMPLED = [[400, 100], [400, 100], [160, 100]]  # the bitext twice
+BOTH = [[200, 200], [200, 200], [80, 80]]  # per pair [bitext, synthetic]: fraction 0.5
+MIXED = [[200, 200], [400, 100], [80, 27]]  # 0.5 for the first pair, 0.25 the third, x2 second
+
+
+@pytest.mark.parametrize("overrides,counts", [
+    (["++task.bt_upsample_primary=2"], UPSAMPLED),  # an int
+    (["++task.bt_synthetic_fraction=0.5"], BOTH),  # a float
+    (["++task.bt_synthetic_fraction={fr-en:0.5,up-en:0.25}",  # mappings
+      "++task.bt_upsample_primary={rv-en:2}"], MIXED),
+    (["++task.bt_synthetic_fraction=[fr-en:0.5,up-en:0.25]",  # a list, a string
+      "++task.bt_upsample_primary='rv-en:2'"], MIXED),
+], ids=["int", "float", "mapping", "list"])
+def test_mixing_options_as_hydra_parses_them(multi, overrides, counts):
+    """--bt-upsample-primary / --bt-synthetic-fraction as hydra overrides (the option's help
+    examples): hydra hands the task an int, a float, a mapping or a list; each mixes per pair
+    as the same string on the command line does."""
+    from fairseq_bt_plugin.data.multilingual import pair_counts
+
+    assert multi.pairs == ["fr-en", "rv-en", "up-en"]
+    assert [c.tolist() for c in pair_counts(hydra_train_task(multi, *overrides))] == counts
+
+
+@pytest.mark.parametrize("bt,counts", [({"upsample_primary": 2}, UPSAMPLED),
+                                       ({"synthetic_fraction": 0.5}, BOTH)])
+def test_mixing_keys_of_an_experiment_file_with_pairs(multi, tmp_path, bt, counts):
+    """bt.upsample_primary / bt.synthetic_fraction of an experiment file with pairs: the
+    multilingual +BT model's overrides (MULTI_BT_TRAIN_ARGS) set up its task as asked."""
+    import yaml
+
+    from fairseq_bt_plugin.data.multilingual import pair_counts
+    from fairseq_bt_plugin.experiment import loader
+    from fairseq_bt_plugin.experiment.cli import shell_settings
+
+    for i, split in enumerate(("train", "valid", "test", "mono")):  # any text will do
+        for lang in multi.langs + [multi.tgt]:
+            write_lines(tmp_path / f"{split}.{lang}",
+                        read_lines(TATOEBA / f"train.{multi.tgt}", 10, 10 * i))
+    pairs = {lang: {"bitext": {"source": f"train.{lang}", "target": f"train.{multi.tgt}"},
+                    "valid": {"source": f"valid.{lang}", "target": f"valid.{multi.tgt}"},
+                    "tests": {"t": {"source": f"test.{lang}", "target": f"test.{multi.tgt}"}}}
+             for lang in multi.langs}
+    exp = {"name": "m", "target_lang": multi.tgt, "allow_any_language": True, "pairs": pairs,
+           "mono": {"files": [f"mono.{multi.tgt}"]}, "bt": bt}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(exp), encoding="utf-8")
+    args = shell_settings(loader.load(str(tmp_path / "m.yaml")), "")["MULTI_BT_TRAIN_ARGS"]
+    assert [c.tolist() for c in pair_counts(hydra_train_task(multi, *args.split()))] == counts
+
+
 # --------------------------------------------------------------------------------------------
 def train_cmd(m, save_dir: Path, updates: int, *extra):
     return [sys.executable, "-m", "fairseq_cli.train", *task_args(m, *extra), "--user-dir",

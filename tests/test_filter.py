@@ -4,12 +4,14 @@ import json
 import math
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import train_tiny
 from generate_helpers import (assert_binarized_is_text, binarized_pairs, forced_log_probs,
-                              make_input, outputs, run_generate, score_rows)
+                              forward_vocabulary, make_input, outputs, run_generate,
+                              score_rows)
 
 N = 40
 
@@ -169,3 +171,87 @@ def test_needs_the_binarized_corpus(corpus, reverse_model, tmp_path):
     assert code == 2 and err.strip().splitlines() == [
         f"fairseq-bt-filter: error: {tmp_path}/bt/bt.summary.json: generated without "
         "--binarize-to; the filter reads the pairs' token ids from that corpus (--bt-bin)"]
+
+
+@pytest.fixture(scope="module")
+def reused(corpus, tmp_path_factory):
+    """A reverse model with a vocabulary of its own (another sentencepiece model and
+    dictionary, as a reused REVERSE_CHECKPOINT has; padded to the corpus's size, so that
+    loading it with the corpus's dictionaries does not fail), and its back-translation
+    binarized in the corpus's vocabulary (the pipeline's: --binarize-spm-model, as the +BT
+    model trains)."""
+    from fairseq.data import Dictionary
+
+    d = tmp_path_factory.mktemp("reused")
+    spm, data = forward_vocabulary(corpus, d / "vocabulary")
+    for lang in (corpus.src, corpus.tgt):
+        own = Dictionary.load(str(data / f"dict.{lang}.txt"))
+        while len(own) < len(Dictionary.load(str(corpus.bin / f"dict.{lang}.txt"))):
+            own.add_symbol(f"madeupword{len(own):04d}")
+        own.save(str(data / f"dict.{lang}.txt"))
+    model = train_tiny(data, d / "model", ["--lr", "0.005"], src=corpus.tgt, tgt=corpus.src)
+    own = SimpleNamespace(**{**vars(corpus), "bin": data, "spm": spm})
+    run_generate(own, model, make_input(corpus, d / "mono.txt", N), d / "out", "--beam", "2",
+                 "--max-len-ratio", "0", "--keep-identical", "--keep-duplicates",
+                 "--binarize-to", d / "out" / "bin", "--binarize-spm-model", corpus.spm,
+                 "--srcdict", corpus.bin / f"dict.{corpus.src}.txt",
+                 "--tgtdict", corpus.bin / f"dict.{corpus.tgt}.txt")
+    return SimpleNamespace(model=model, spm=spm, data=data, own=own, out=d / "out")
+
+
+def own_pieces_binarized(reused, bdir):
+    """The generator output's pairs encoded with the reused model's own sentencepiece model
+    and dictionaries (as fairseq-bt-generate --binarize-to encodes), binarized in ``bdir``."""
+    from fairseq.data import Dictionary, indexed_dataset
+
+    from fairseq_bt_plugin.text_processing import TextProcessor
+
+    own = reused.own
+    bdir.mkdir()
+    for lang, lines in zip((own.src, own.tgt), outputs(reused.out)[:2]):
+        d = Dictionary.load(str(own.bin / f"dict.{lang}.txt"))
+        tp = TextProcessor(str(own.spm), lang)
+        base = bdir / f"train.{own.src}-{own.tgt}.{lang}"
+        builder = indexed_dataset.make_builder(f"{base}.bin", impl="mmap", vocab_size=len(d))
+        for line in lines:
+            builder.add_item(d.encode_line(tp.encode(line), add_if_not_exist=False))
+        builder.finalize(f"{base}.idx")
+
+
+def test_reverse_model_scores_in_its_own_vocabulary(corpus, forward_model, reused, tmp_path):
+    """A reverse model with its own sentencepiece model and dictionaries (a reused one), its
+    output binarized in the corpus's vocabulary: H_r is its own forced-decoding score of each
+    pair in its vocabulary (the pairs' text encoded with its files), H_f the forward model's
+    of the corpus's ids; by default (the generator's model and files) and with its files
+    given (as the pipeline's filter stage gives them). Its dictionaries without its
+    sentencepiece model are a one-line error: never scored with another vocabulary."""
+    own_pieces_binarized(reused, tmp_path / "own")
+    lengths = {lang: [len(x) for x in _tokens(tmp_path / "own", corpus, lang)]
+               for lang in (corpus.src, corpus.tgt)}
+    reverse = forced_log_probs(reused.own, reused.model, tmp_path / "own")
+    forward = forced_log_probs(corpus, forward_model, reused.out / "bin", forward=True)
+    corpus_lengths = [len(x) for x in _tokens(reused.out / "bin", corpus, corpus.tgt)]
+    assert lengths[corpus.src] != [len(x) for x in _tokens(reused.out / "bin", corpus,
+                                                           corpus.src)]  # other pieces
+    common = ["--bt-dir", reused.out, "--forward-path", forward_model, "--drop-worst", "0.25"]
+    for name, given in (("default", []), ("given", [
+            "--reverse-path", reused.model, "--reverse-data", reused.data,
+            "--reverse-spm-model", reused.spm, "--forward-data", corpus.bin,
+            "--forward-spm-model", corpus.spm])):
+        code, err = run_filter(*common, "--output-dir", tmp_path / name, *given)
+        assert code == 0, err
+        rows = filter_rows(tmp_path / name)
+        assert len(rows) == len(reverse) > N // 2
+        for i, (hf, hr, _, _) in enumerate(rows):
+            assert hr == pytest.approx(-reverse[i] / lengths[corpus.src][i], abs=1e-4), i
+            assert hf == pytest.approx(-forward[i] / corpus_lengths[i], abs=1e-4), i
+        assert_kept_pairs_binarized(corpus, reused.out, tmp_path / name, [r[3] for r in rows])
+
+    code, err = run_filter(*common, "--output-dir", tmp_path / "out", "--reverse-data",
+                           reused.data)
+    assert code == 2 and err.strip().splitlines() == [
+        f"fairseq-bt-filter: error: --reverse-path {reused.model}: its dictionaries "
+        f"({reused.data}/dict.{{{corpus.tgt},{corpus.src}}}.txt) are not the corpus's "
+        f"({reused.out}/bin): give --reverse-spm-model (its sentencepiece model) to score the "
+        "pairs in its own vocabulary"], err
+    assert not (tmp_path / "out").exists()

@@ -3,13 +3,13 @@ the reverse model's vocabulary or (--binarize-spm-model) another one."""
 from pathlib import Path
 
 import pytest
-from conftest import N_TRAIN, SRC, TGT, preprocess, setup_task, write_lines
+from conftest import N_TRAIN, SRC, TGT, setup_task
 from fairseq.data import Dictionary, data_utils
 
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.text_processing import TextProcessor, train_sentencepiece
 
-from generate_helpers import make_input, outputs, run_generate
+from generate_helpers import forward_vocabulary, make_input, outputs, run_generate
 
 
 def test_binarized_output_loads_in_bt_translation(corpus, reverse_model, tmp_path):
@@ -37,22 +37,6 @@ def test_binarized_output_loads_in_bt_translation(corpus, reverse_model, tmp_pat
                           "--bt-data", str(bdir), "--bt-weighted"])
     task.load_dataset("train")
     assert len(task.dataset("train")) == N_TRAIN + n
-
-
-def forward_vocabulary(corpus, root):
-    """Another sentencepiece model (trained on other lines) and the joint dictionary made with
-    it: a forward model's vocabulary that is not the reverse model's."""
-    raw = [corpus.raw / f"valid.{lang}" for lang in (SRC, TGT)]
-    root.mkdir()
-    spm = train_sentencepiece([str(p) for p in raw], str(root / "spm"), 200)
-    tok = root / "tok"
-    tok.mkdir()
-    for lang, path in zip((SRC, TGT), raw):
-        tp = TextProcessor(spm, lang)
-        write_lines(tok / f"train.{lang}", [tp.encode(x) for x in
-                                            path.read_text(encoding="utf-8").splitlines()])
-    preprocess(root / "bin", tok / "train")
-    return spm, root / "bin"
 
 
 def test_binarized_with_the_forward_models_sentencepiece(corpus, reverse_model, tmp_path):

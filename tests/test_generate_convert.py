@@ -80,3 +80,30 @@ def test_missing_id_is_reported(generate_log, tmp_path, capsys):
     syn, orig, _, _ = outputs(tmp_path / "out")
     assert len(syn) == len(orig) == 49
     assert by_id(generate_log, "S")[17] not in orig
+
+
+def test_concatenated_logs_are_an_error_naming_the_line(generate_log, tmp_path, capsys):
+    """Two runs' logs in one file: their ids repeat, and pairing by id would give one run's
+    hypotheses another's sources. The repeated S- line is a one-line error naming the file and
+    line; so is a second run's start appended without its S- lines (some ids with two H-
+    lines, the others one: the first line too many). Nothing is written."""
+    lines = generate_log.read_text(encoding="utf-8").splitlines(keepends=True)
+    first_source = next(n for n, x in enumerate(lines) if x.startswith("S-"))
+    i = lines[first_source].split("\t")[0][2:]
+    start = [x for x in lines[:len(lines) // 3] if not x.startswith("S-")]
+    again = min(int(x.split("\t")[0][2:]) for x in start if x.startswith("H-"))
+    h = next(n for n, x in enumerate(start) if x.startswith(f"H-{again}\t"))
+    cases = {"both.log": (lines + lines, f"{len(lines) + first_source + 1}: sentence id {i} "
+                          f"repeated (S-{i} also on line {first_source + 1})"),
+             "start.log": (lines + start, f"{len(lines) + h + 1}: sentence id {again} has 2 H- "
+                           "lines, the log's other sentences 1: the lines of more than one run")}
+    for name, (text, message) in cases.items():
+        log = tmp_path / name
+        log.write_text("".join(text), encoding="utf-8")
+        with pytest.raises(SystemExit) as e:
+            convert(log, tmp_path / "out")
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"fairseq-bt-convert: error: {log}:{message}"), err
+        assert len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "out").exists()

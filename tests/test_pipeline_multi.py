@@ -8,6 +8,7 @@ Tier slow: each run (one model at a time, and side by side) starts some 30 fairs
 processes (about 4 minutes on 2 free cores)."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -192,3 +193,29 @@ def test_a_failed_chain_fails_the_run_after_the_others(tmp_path):
         assert (work / "models" / pair / "bt" / "DONE").exists(), pair
     assert not (work / "models" / "multi" / "DONE").exists()
     assert not (work / "eval").exists() and not (work / "report.md").exists()
+
+
+@pytest.mark.timeout(1800)  # the finished run (its fixture) included
+@pytest.mark.parametrize("finished", [False], indirect=True, ids=["one_at_a_time"])
+def test_an_unfinished_model_is_scored_once_finished(finished, tmp_path):
+    """A model without DONE (another variant's run still training it, or one killed) is
+    neither evaluated nor reported, so no score of its unfinished checkpoint sticks; once it
+    is finished (its DONE, as the run training it writes it), the next run scores it. On a
+    copy of the finished run."""
+    work, _ = finished
+    folder = tmp_path / "copy"
+    shutil.copytree(work.parent, folder, symlinks=True)
+    models = folder / "run" / "models" / PAIRS[0]
+    shutil.copytree(models / "bt", models / "bt_v")
+    (models / "bt_v" / "DONE").unlink()
+    scores = folder / "run" / "eval" / "tatoeba" / PAIRS[0]
+    for finished_now in (False, True):
+        p = pipeline(folder / "multi.yaml", folder, False)
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        skipped = f"== evaluate {PAIRS[0]}/bt_v: not finished training, skipped"
+        assert (skipped in p.stdout) != finished_now
+        assert (scores / "bt_v.json").exists() == finished_now
+        report = json.loads((folder / "run" / "report.json").read_text())
+        assert ((PAIRS[0], "bt_v") in {(s["pair"], s["system"]) for s in report["systems"]}) \
+            == finished_now
+        shutil.copy(models / "bt" / "DONE", models / "bt_v" / "DONE")

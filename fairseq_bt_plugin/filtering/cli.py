@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
@@ -24,7 +24,7 @@ from omegaconf import MISSING
 from ..atomic import atomic_open, remove_files, replace_all
 from ..cli import run_reporting_user_errors
 from ..errors import check
-from ..generate.config import BTGenerateConfig
+from ..generate.config import BTGenerateConfig, model_data_dir
 from ..generate.writer import BinarizeSpec, OutputNames, write_binarized_tokens, write_scores
 from ..inference.config import DecodingConfig, absolute_model_path, model_paths, same_field
 from ..options import parse_dataclass
@@ -69,6 +69,21 @@ class BTFilterConfig(FairseqDataclass):
     reverse_path: str = field(
         default="", metadata={"help": "dual: the reverse model (default: the generator's "
                               "--path)"})
+    forward_data: str = field(
+        default="", metadata={"help": "dual: the folder of the forward model's dict.SRC.txt "
+                              "and dict.TGT.txt (default: the corpus's, --bt-bin)"})
+    forward_spm_model: str = field(
+        default="", metadata={"help": "dual: the forward model's sentencepiece model: with "
+                              "dictionaries other than the corpus's, the pairs' text is "
+                              "encoded with it and them (else that is an error)"})
+    reverse_data: str = field(
+        default="", metadata={"help": "dual: the folder of the reverse model's dictionaries "
+                              "(default: the generator's --data when the reverse model is the "
+                              "generator's, else the corpus's)"})
+    reverse_spm_model: str = field(
+        default="", metadata={"help": "dual: the reverse model's sentencepiece model, as "
+                              "--forward-spm-model (default: the generator's --spm-model when "
+                              "--reverse-data is the generator's too)"})
     max_tokens: Optional[int] = same_field(DecodingConfig, "max_tokens")
     batch_size: Optional[int] = same_field(DecodingConfig, "batch_size")
     cpu: bool = same_field(DecodingConfig, "cpu")
@@ -114,6 +129,27 @@ class GeneratorOutput:
               f"{self.names.path('scores')} {len(self.rows)}: not the same generator output")
         return data
 
+    def encoded(self, lang: str, spm_model: str, dictionary):
+        """The pairs' text in ``lang`` (PREFIX.LANG) as token ids (eos included) of
+        ``dictionary``, encoded with ``spm_model`` as the generator's ``--binarize-to``
+        encodes it (the synthetic side keeps the noise filler a piece of its own)."""
+        import numpy as np
+        from fairseq.data import ListDataset
+
+        from ..text_processing import TextProcessor
+
+        tp = TextProcessor(spm_model, lang)
+        keep = {self.summary["options"]["noise_filler"]}
+        with open(self.names.path(lang), encoding="utf-8") as f:
+            ids = [dictionary.encode_line(tp.encode_keeping(line.rstrip("\n"), keep)
+                                          if lang == self.names.synthetic_lang else
+                                          tp.encode(line.rstrip("\n")),
+                                          add_if_not_exist=False, append_eos=True).long()
+                   for line in f]
+        check(len(ids) == len(self.rows), f"{self.names.path(lang)}: {len(ids)} lines, "
+              f"{self.names.path('scores')} {len(self.rows)}: not the same generator output")
+        return ListDataset(ids, np.array([len(x) for x in ids]))
+
 
 def validate(cfg: BTFilterConfig) -> None:
     check((cfg.drop_worst is None) != (cfg.max_score is None),
@@ -126,29 +162,92 @@ def validate(cfg: BTFilterConfig) -> None:
           "--output-dir must not be --bt-dir (the generator's output is the input)")
 
 
+@dataclass
+class ScoringModel:
+    """One model of ``--method dual``, with its vocabulary: its dictionaries' folder and the
+    sentencepiece model that encodes the pairs' text for it ("" where none is known)."""
+    flag: str  # forward / reverse: the options' prefix
+    path: str
+    data: str
+    spm_model: str
+    source_lang: str
+    target_lang: str
+
+    @classmethod
+    def both(cls, cfg: BTFilterConfig, out: GeneratorOutput) -> List["ScoringModel"]:
+        syn, orig = out.names.synthetic_lang, out.names.original_lang
+        generator = out.summary["options"]
+        reverse = cfg.reverse_path or out.summary["model"]
+        # the generator's model with the generator's files: its own vocabulary, as it decoded
+        own = absolute_model_path(reverse) == out.summary["model"] and not cfg.reverse_data
+        return [cls("forward", cfg.forward_path, cfg.forward_data or out.bin,
+                    cfg.forward_spm_model, syn, orig),
+                cls("reverse", reverse,
+                    cfg.reverse_data or (model_data_dir(generator) if own else out.bin),
+                    cfg.reverse_spm_model or (generator["spm_model"] if own and not
+                                              generator.get("target_spm_model") else ""),
+                    orig, syn)]
+
+    def corpus_ids(self, out: GeneratorOutput) -> bool:
+        """Whether the model's dictionaries are the corpus's, so that the corpus's ids are
+        its (symbols added after them, e.g. a tag, change no id); if not, the pairs' text is
+        encoded with its sentencepiece model, and without one that is an error: never ids of
+        another vocabulary."""
+        from fairseq.data import Dictionary
+
+        langs = (self.source_lang, self.target_lang)
+        same = True
+        for lang in langs:
+            path = os.path.join(self.data, f"dict.{lang}.txt")
+            check(os.path.isfile(path), f"{path}: dictionary not found (--{self.flag}-data)")
+            model, corpus = (Dictionary.load(p).symbols for p in
+                             (path, os.path.join(out.bin, f"dict.{lang}.txt")))
+            same = same and model[:len(corpus)] == corpus
+        check(same or bool(self.spm_model), f"--{self.flag}-path {self.path}: its "
+              f"dictionaries ({self.data}/dict.{{{','.join(langs)}}}.txt) are not the "
+              f"corpus's ({out.bin}): give --{self.flag}-spm-model (its sentencepiece model) "
+              "to score the pairs in its own vocabulary")
+        return same
+
+    def tokens(self, out: GeneratorOutput, task) -> Tuple[object, object]:
+        """The pairs' source and target token ids in the model's dictionaries (``task``'s):
+        the corpus's (:meth:`corpus_ids`), or the pairs' text encoded with the model's
+        sentencepiece model, as the generator binarizes it."""
+        if self.corpus_ids(out):
+            return out.tokens(self.source_lang), out.tokens(self.target_lang)
+        return (out.encoded(self.source_lang, self.spm_model, task.source_dictionary),
+                out.encoded(self.target_lang, self.spm_model, task.target_dictionary))
+
+
 def model_scores(cfg: BTFilterConfig, out: GeneratorOutput) -> List[List[float]]:
-    """``[H_f, H_r]`` per pair (``reverse``: ``[nan, H_r]`` from PREFIX.scores)."""
+    """``[H_f, H_r]`` per pair (``reverse``: ``[nan, H_r]`` from PREFIX.scores), each model
+    scoring the pairs in its own vocabulary (:meth:`ScoringModel.tokens`)."""
     if cfg.method == "reverse":
         return [[math.nan, -float(r[2])] for r in out.rows]
     import torch
 
     from ..inference.translator import DEFAULT_MAX_TOKENS, load_models
 
-    syn, orig = out.names.synthetic_lang, out.names.original_lang
     use_cuda = torch.cuda.is_available() and not cfg.cpu
     if cfg.cpu_threads > 0:
         torch.set_num_threads(cfg.cpu_threads)
     max_tokens = cfg.max_tokens or (None if cfg.batch_size else DEFAULT_MAX_TOKENS)
+    scoring = ScoringModel.both(cfg, out)
+    for model in scoring:  # a vocabulary error before any model is loaded
+        model.corpus_ids(out)
+    loaded = []
+    for model in scoring:
+        models, task = load_models(model_paths(model.path), model.data, model.source_lang,
+                                   model.target_lang)
+        loaded.append((models, task, model.tokens(out, task)))
     columns = []
-    for path, src, tgt in ((cfg.forward_path, syn, orig),
-                           (cfg.reverse_path or out.summary["model"], orig, syn)):
-        models, task = load_models(model_paths(path), out.bin, src, tgt)
+    for models, task, (src, tgt) in loaded:
         for m in models:
             m.eval()
             if use_cuda:
                 m.cuda()
-        columns.append(cross_entropies(models, task, out.tokens(src), out.tokens(tgt),
-                                       max_tokens, cfg.batch_size, use_cuda))
+        columns.append(cross_entropies(models, task, src, tgt, max_tokens, cfg.batch_size,
+                                       use_cuda))
     return [list(pair) for pair in zip(*columns)]
 
 

@@ -12,7 +12,7 @@ from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
 from ..text_processing import TextProcessor, same_sentencepiece_model
 from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
-                     options_dict, options_hash, parse, target_languages)
+                     model_data_dir, options_dict, options_hash, parse, target_languages)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-generate"
@@ -206,8 +206,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
         check(store.is_done(c), f"{store.dir}: chunk {c} not finished (re-run shard {c % n})")
         chunks.append((store, c))
     names = OutputNames(cfg.output_dir, prefix, options["target_lang"], options["source_lang"])
-    data = options["data_dir"] or os.path.dirname(
-        os.path.abspath(model_paths(options["path"])[0]))
+    data = model_data_dir(options)
     summary = {"command": "merge", "model": absolute_model_path(options["path"]),
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],

@@ -8,6 +8,7 @@ shared with ``fairseq-bt-evaluate``.
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Type, TypeVar
 
@@ -16,7 +17,7 @@ from omegaconf import MISSING
 
 from ..data.noising import EDUNOV_2018, noise_options
 from ..errors import check
-from ..inference.config import DecodingConfig, other_default, validate_decoding
+from ..inference.config import DecodingConfig, model_paths, other_default, validate_decoding
 from ..options import parse_dataclass
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
@@ -228,6 +229,13 @@ def target_languages(cfg: BTGenerateConfig) -> List[str]:
     if cfg.target_langs:
         return [x.strip() for x in cfg.target_langs.split(",")]
     return [cfg.target_lang]
+
+
+def model_data_dir(options: Dict[str, Any]) -> str:
+    """The folder of the dictionaries a generator's model decoded with, from its options
+    (``--data``, default: the checkpoint's folder)."""
+    return options["data_dir"] or os.path.dirname(os.path.abspath(
+        model_paths(options["path"])[0]))
 
 
 def options_dict(cfg: FairseqDataclass) -> Dict[str, Any]:

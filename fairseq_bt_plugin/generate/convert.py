@@ -3,7 +3,9 @@ run with a reverse model -> the aligned files of ``fairseq-bt-generate``.
 
 Pairs are matched by the sentence id of the ``S-``, ``H-`` and ``D-`` lines, never by the order
 of the log lines (fairseq prints batches in length order, and workers interleave). Ids with no
-hypothesis are reported (how many, which); that is an error unless ``--allow-missing``.
+hypothesis are reported (how many, which); that is an error unless ``--allow-missing``. A log
+of more than one run (an id's source twice, or more hypotheses for some ids than for the others)
+is an error naming the line, before anything is written.
 """
 import math
 import os
@@ -34,6 +36,7 @@ class ParsedLog:
         self.hyps: Dict[int, List[Tuple[float, str]]] = {}
         self.detoks: Dict[int, List[Tuple[float, str]]] = {}
         self.positional: Dict[int, List[List[float]]] = {}  # P- lines: log2 per token
+        self.line_numbers: Dict[Tuple[str, int], List[int]] = {}  # (S/H/D/P, id): its lines
 
 
 def parse_log(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: str
@@ -49,13 +52,20 @@ def parse_log(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: s
             continue
         kind, i, rest = m.group(1), int(m.group(2)), m.group(3)
         if kind == "S":
+            if i in log.sources:
+                raise BTUserError(f"{path}:{n}: sentence id {i} repeated (S-{i} also on line "
+                                  f"{log.line_numbers[('S', i)][0]}): one log per run, never "
+                                  "several concatenated (their ids repeat); convert each on "
+                                  "its own")
             log.sources[i] = rest
+            log.line_numbers[("S", i)] = [n]
             continue
         if kind == "P":
             try:
                 log.positional.setdefault(i, []).append([float(x) for x in rest.split()])
             except ValueError:
-                pass
+                continue
+            log.line_numbers.setdefault((kind, i), []).append(n)
             continue
         score, _, text = rest.partition("\t")
         try:
@@ -63,7 +73,30 @@ def parse_log(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: s
         except ValueError:
             continue
         (log.hyps if kind == "H" else log.detoks).setdefault(i, []).append((value, text))
+        log.line_numbers.setdefault((kind, i), []).append(n)
+    check_consistent(log, path)
     return log
+
+
+def check_consistent(log: ParsedLog, path: str) -> None:
+    """Every sentence with hypotheses has as many as the others (fairseq prints --nbest for
+    each) and as many D- and P- lines as H- lines: else the log holds the lines of more than
+    one run, and ids would pair one run's sources with another's hypotheses. The error names
+    the first line that does not fit."""
+    per_id = {i: len(log.hyps.get(i) or log.detoks.get(i) or []) for i in
+              set(log.hyps) | set(log.detoks)}
+    if not per_id:
+        return
+    nbest = Counter(per_id.values()).most_common(1)[0][0]
+    for i in sorted(per_id):
+        for kind in "HDP":
+            lines = log.line_numbers.get((kind, i), [])
+            if lines and len(lines) != nbest:
+                at = lines[nbest] if len(lines) > nbest else lines[0]
+                raise BTUserError(
+                    f"{path}:{at}: sentence id {i} has {len(lines)} {kind}- lines, the log's "
+                    f"other sentences {nbest}: the lines of more than one run (logs "
+                    "concatenated?); convert one run's log at a time")
 
 
 def missing_ids(log: ParsedLog, expected: int) -> List[int]:

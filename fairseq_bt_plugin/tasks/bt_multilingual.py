@@ -20,12 +20,13 @@ are the dataclass :class:`BTMultilingualConfig`, added to the same parser.
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 from fairseq import utils
 from fairseq.dataclass.utils import gen_parser_from_dataclass
 from fairseq.tasks import register_task
 from fairseq.tasks.translation_multi_simple_epoch import TranslationMultiSimpleEpochTask
+from omegaconf import DictConfig, ListConfig
 
 from ..data.epochs import StopsPreviousWorkers
 from ..data.multilingual import BT, MAIN, BTMultilingualDataManager, pair_counts
@@ -42,12 +43,14 @@ class BTMultilingualConfig(noise_options("bt_noise_", NO_NOISE, "synthetic sourc
         default="1",
         metadata={"help": "per pair, repeat the bitext this many times per epoch when mixing "
                   "with its synthetic corpus: N for every pair, or 'SRC-TGT:N,...' (pairs not "
-                  "named: 1)"})
+                  "named: 1; a hydra override may also give [SRC-TGT:N,...] or "
+                  "{SRC-TGT:N,...})"})
     bt_synthetic_fraction: str = field(
         default="",
         metadata={"help": "per pair, instead of --bt-upsample-primary: the share of synthetic "
                   "pairs in the pair's mix, in (0, 1): F for every pair with a synthetic "
-                  "corpus, or 'SRC-TGT:F,...'. The bitext is used once and round(F*N/(1-F)) "
+                  "corpus, or 'SRC-TGT:F,...' (or a list or mapping, as for "
+                  "--bt-upsample-primary). The bitext is used once and round(F*N/(1-F)) "
                   "synthetic pairs are drawn afresh every epoch. fairseq's sampling across "
                   "pairs then draws from each pair's mix"})
     bt_tag: str = field(
@@ -63,10 +66,17 @@ class BTMultilingualConfig(noise_options("bt_noise_", NO_NOISE, "synthetic sourc
                   "fairseq-bt-generate --target-langs --binarize-to); bitext pairs weigh 1"})
 
 
-def per_pair(value: str, pairs, flag: str, kind) -> Dict[str, object]:
-    """``"V"`` (every pair) or ``"SRC-TGT:V,..."`` -> ``{pair: V}`` for the pairs named."""
-    value = value.strip()
-    items = [x.strip().rpartition(":") for x in value.split(",")] if value else []
+def per_pair(value, pairs, flag: str, kind) -> Dict[str, object]:
+    """``"V"`` (every pair) or ``"SRC-TGT:V,..."`` -> ``{pair: V}`` for the pairs named. Also
+    as hydra hands an override to the task: a number (``=2``), a list (``=[SRC-TGT:V,...]``)
+    or a mapping (``={SRC-TGT:V,...}``)."""
+    if isinstance(value, (Mapping, DictConfig)):
+        items = [(str(pair).strip(), ":", str(v).strip()) for pair, v in value.items()]
+    else:
+        if isinstance(value, (list, tuple, ListConfig)):
+            value = ",".join(str(x) for x in value)
+        value = "" if value is None else str(value).strip()
+        items = [x.strip().rpartition(":") for x in value.split(",")] if value else []
     out = {}
     for pair, _, v in items:
         check(not pair or pair in pairs,

@@ -14,10 +14,12 @@ out="$WORK/bt/$2"
 if [ -f "$out/DONE" ]; then echo "== filter $2: done already"; exit 0; fi
 method=${BT_FILTER%%:*} fraction=${BT_FILTER#*:}  # checked by pipeline.sh and the tool
 echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
+# each model scores the pairs in its own vocabulary (a reused reverse model has its own)
+model_files "$3"; reverse=(--reverse-path "$ckpt" --reverse-data "$data" --reverse-spm-model "$spm")
+model_files "$4"; forward=(--forward-path "$ckpt" --forward-data "$data" --forward-spm-model "$spm")
 "${progress[@]}" --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
   "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
   --output-dir "$out" --method "$method" --drop-worst "$fraction" \
-  --reverse-path "$(model_files "$3" && echo "$ckpt")" \
-  --forward-path "$(model_files "$4" && echo "$ckpt")"
+  "${reverse[@]}" "${forward[@]}"
 touch "$out/DONE"
