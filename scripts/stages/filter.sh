@@ -11,13 +11,18 @@ usage() { echo "usage: $0 IN OUT REVERSE FORWARD   (env: WORK, BT_FILTER, LAUNCH
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
 out="$WORK/bt/$2"
-if [ -f "$out/DONE" ]; then echo "== filter $2: done already"; exit 0; fi
 method=${BT_FILTER%%:*} fraction=${BT_FILTER#*:}  # checked by pipeline.sh and the tool
+reverse=$(model_files "$3" && echo "$ckpt") forward=$(model_files "$4" && echo "$ckpt")
+# made from the unfiltered corpus and the models that score it (dual: the forward one too)
+made_with=("filter=$BT_FILTER") made_from=("$WORK/bt/$1" "$reverse")
+[ "$method" != dual ] || made_from+=("$forward")
+if stamped "$out/DONE" "Delete $out to filter again."; then
+  echo "== filter $2: done already"; exit 0
+fi
 echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
 "${progress[@]}" --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
   "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
   --output-dir "$out" --method "$method" --drop-worst "$fraction" \
-  --reverse-path "$(model_files "$3" && echo "$ckpt")" \
-  --forward-path "$(model_files "$4" && echo "$ckpt")"
-touch "$out/DONE"
+  --reverse-path "$reverse" --forward-path "$forward"
+stamp "$out/DONE"
