@@ -6,7 +6,8 @@ Moses and trains one joint sentencepiece model on the training text (or reuses
 ``--spm-model``); encodes; binarizes with ``fairseq-preprocess`` and a joined dictionary,
 optionally adding a back-translation tag (``--tag <BT>``) to the dictionaries so that plain
 ``--task translation`` can load tagged models. Everything goes to temporary names first and is
-moved into place at the end; a finished ``DESTDIR/prepare.json`` means the stage is done.
+moved into place at the end; a finished ``DESTDIR/prepare.json`` (with the flags it was made
+with) means the stage is done: run again with the same flags it is reused, with others an error.
 """
 import json
 import os
@@ -125,12 +126,36 @@ def validate(cfg: PrepareConfig) -> None:
           "--spm-extra-text trains the sentencepiece model: not with --spm-model")
 
 
+def options(cfg: PrepareConfig) -> Dict:
+    """The flags that decide what is prepared (all but --destdir and --workers), recorded in
+    ``prepare.json``."""
+    skip = {"destdir", "workers", "_name"}
+    return {k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if k not in skip}
+
+
+def finished(cfg: PrepareConfig, done: str) -> Optional[Dict]:
+    """The summary of a finished ``DESTDIR`` prepared with the same flags; a DESTDIR prepared
+    with other flags is an error (never silently the old data)."""
+    if not os.path.exists(done):
+        return None
+    with open(done, encoding="utf-8") as f:
+        summary = json.load(f)
+    was, now = summary.get("options"), options(cfg)
+    if was != now:
+        diff = [f"--{k.replace('_', '-')} {(was or {}).get(k)!r}, now {now[k]!r}" for k in now
+                if (was or {}).get(k) != now[k]] if was else ["no record of its flags"]
+        raise BTUserError(f"{done}: {cfg.destdir} was prepared with other flags ("
+                          f"{'; '.join(diff[:3])}): delete it to prepare again, or use another "
+                          "--destdir")
+    return summary
+
+
 def prepare(cfg: PrepareConfig) -> Dict:
     src, tgt = cfg.source_lang, cfg.target_lang
     done = os.path.join(cfg.destdir, "prepare.json")
-    if os.path.exists(done):
-        with open(done, encoding="utf-8") as f:
-            return json.load(f)
+    summary = finished(cfg, done)
+    if summary is not None:
+        return summary
     splits = {"train": cfg.trainpref, "valid": cfg.validpref, "test": cfg.testpref}
     splits = {k: v for k, v in splits.items() if v}
     validate(cfg)
@@ -148,6 +173,7 @@ def prepare(cfg: PrepareConfig) -> Dict:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     summary[LINE_BREAKS_KEY] = {k: v[LINE_BREAKS_KEY] for k, v in breaks.items()}
+    summary["options"] = options(cfg)
     with atomic_open(done) as f:
         json.dump(summary, f, indent=2)
     return summary
@@ -286,7 +312,8 @@ def prepare_pairs(cfg: PrepareConfig, splits: Dict[str, str], done: str) -> Dict
         "dropped": {n: {k: dict(v[1]) for k, v in d.items()} for n, d in data.items()},
         "spm_model": os.path.abspath(cfg.spm_model or os.path.join(cfg.destdir, "spm.model")),
         LINE_BREAKS_KEY: {n: {k: v[LINE_BREAKS_KEY] for k, v in b.items()}
-                          for n, b in breaks.items()}}
+                          for n, b in breaks.items()},
+        "options": options(cfg)}
     with atomic_open(done) as f:
         json.dump(summary, f, indent=2)
     return summary

@@ -26,6 +26,7 @@ from .atomic import atomic_open
 from .errors import BTUserError, check
 from .options import parse_dataclass
 from .progress import clock
+from .provenance import read_stamp
 from .text_processing import read_text_lines
 
 PROG = "fairseq-bt-report"
@@ -114,9 +115,24 @@ def evaluations(work_dir: str) -> List[Dict]:
         parts = os.path.relpath(path, os.path.join(work_dir, "eval")).split(os.sep)
         result["test_set"], result["pair"] = parts[0], (parts[1] if len(parts) == 3 else None)
         result["hyp_file"] = path[: -len(".json")] + ".hyp"
+        scored = read_stamp(path[: -len(".json")] + ".done")
+        result["scored_with"] = scored.get("settings") if scored else None
         results.append(result)
     check(bool(results), f"{work_dir}/eval: no evaluation results (SET/SYSTEM.json) to report")
     return results
+
+
+def stamps(work_dir: str) -> Dict[str, Dict]:
+    """Every stage output's record of what it was made with and from
+    (:mod:`fairseq_bt_plugin.provenance`): WORK-relative output -> its stamp (``{}``: finished
+    without a record)."""
+    found = {}
+    for pattern in ("raw/DONE", "prep/DONE", "models/*/DONE", "models/*/*/DONE", "bt/*/DONE",
+                    "bt/*/*/DONE", "eval/*/*.done", "eval/*/*/*.done"):
+        for path in sorted(glob.glob(os.path.join(work_dir, pattern))):
+            out = path[:-len(".done")] if path.endswith(".done") else os.path.dirname(path)
+            found[os.path.relpath(out, work_dir)] = read_stamp(path)
+    return found
 
 
 def add_significance(results: List[Dict], baselines: List[str]) -> Optional[str]:
@@ -245,6 +261,8 @@ def collect(cfg: ReportConfig) -> Dict:
             "systems": systems, "bootstrap": bootstrap, "baselines": baselines,
             "cleaning": cleaning,
             "back_translation": back_translations(work_dir), "reused_models": reused,
+            "provenance": {k: v for k, v in stamps(work_dir).items()
+                           if not k.startswith("eval" + os.sep)},
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
             "code": code_version(), "validation": curves,
             "still_improving": still_improving(curves),
@@ -294,8 +312,8 @@ def markdown(report: Dict) -> str:
                      "set: the "
                      "probability of a difference this large by chance (below 0.05: "
                      "significant)."]
-    rows += (data_section(report) + validation_section(report) + reproduce_section(report)
-             + timing_section(report))
+    rows += (data_section(report) + provenance_section(report) + validation_section(report)
+             + reproduce_section(report) + timing_section(report))
     return "\n".join(rows) + "\n"
 
 
@@ -338,6 +356,36 @@ def data_section(report: Dict) -> List[str]:
     return rows
 
 
+def provenance_section(report: Dict) -> List[str]:
+    """What each model, corpus and the data were made with and from, from their own records
+    (not the last command's settings), and what each score was computed with."""
+    made = report.get("provenance") or {}
+    if not made:
+        return []
+    rows = ["", "## How each output was made", "",
+            "Each output's own record (its `DONE`; a later run with other settings stops "
+            "instead of reusing it): what it was made with and the outputs it was made from. "
+            "`raw`'s data settings are in report.json.", "",
+            "| output | made with | made from |", "|---|---|---|"]
+    for name, stamp in made.items():
+        if not stamp:
+            rows.append(f"| {name} | (no record: finished by an older version) | |")
+            continue
+        settings = ["the experiment's data keys" if x.startswith("data=") else x
+                    for x in stamp["settings"]]
+        inputs = [k[len("WORK/"):] if k.startswith("WORK/") else k for k in stamp["inputs"]]
+        shown = [x for x in inputs if not x.startswith(("prep/bin/", "raw/"))] or inputs[:3]
+        rows.append(f"| {name} | {'<br>'.join(f'`{x}`' for x in settings)} | "
+                    f"{', '.join(f'`{x}`' for x in shown[:6])}"
+                    f"{f' and {len(shown) - 6} more' if len(shown) > 6 else ''} |")
+    scored = sorted({" ".join(s["scored_with"]) for s in report["systems"]
+                     if s.get("scored_with")})
+    unrecorded = [s["system"] for s in report["systems"] if not s.get("scored_with")]
+    rows += ["", "Scores computed with: " + ("; ".join(f"`{x}`" for x in scored) or "no record")
+             + (f" (no record for: {', '.join(unrecorded)})" if unrecorded else "") + "."]
+    return rows
+
+
 def reproduce_section(report: Dict) -> List[str]:
     rows = ["", "## Reproduce", ""]
     code = report["code"]
@@ -346,8 +394,9 @@ def reproduce_section(report: Dict) -> List[str]:
             " with uncommitted changes" if code["uncommitted_changes"] else ""))
     if report["experiment"]:
         e = report["experiment"]
-        rows.append(f"- experiment file: `{e['path']}` (SHA-256 `{e['sha256']}`; its text is "
-                    "in report.json)")
+        rows.append(f"- experiment file of the last command: `{e['path']}` (SHA-256 "
+                    f"`{e['sha256']}`; its text is in report.json; each output's own settings: "
+                    "*How each output was made*)")
     if report["command"]:
         rows += ["- command, from the repository root:", "", "```bash", report["command"], "```"]
     return rows

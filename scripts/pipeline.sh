@@ -30,14 +30,18 @@ elif [ -f "$WORK/models/reverse/reused.json" ]; then
 fi
 
 echo "== data: $EXPERIMENT_NAME ($BITEXT bitext pairs, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
-if [ ! -f "$WORK/raw/DONE" ]; then  # a WORK with its raw/ needs no corpus (e.g. copied to a GPU host)
+# WORK/raw/DONE: the experiment's data keys and the corpus files read (a WORK with its raw/
+# needs no corpus, e.g. copied to a GPU host: files outside WORK that are gone are not checked)
+made_with=("data=$DATA_SETTINGS") made_from=()
+if ! stamped "$WORK/raw/DONE" "Delete $WORK/raw and what was made from it ($WORK/prep, models, bt, eval) to make the data again, or use a new WORK."; then
   rm -rf "$WORK/raw.tmp"
   python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
     --origin "$experiment" || exit 2
   # shellcheck disable=SC2086
   python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$WORK/raw.tmp" --source-lang "$SRC" \
     --target-lang "$TGT" $CLEAN_ARGS || exit 2
-  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; touch "$WORK/raw/DONE"
+  mapfile -t made_from < "$WORK/raw.tmp/sources.txt"
+  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; stamp "$WORK/raw/DONE"
 fi
 
 echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
@@ -114,6 +118,6 @@ for m in "$WORK"/models/*/; do
 done
 
 echo "== report: $WORK/report.{md,json,png}"
-# the experiment file as this run applied it (overrides included) reproduces it
+publish_experiment
 fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)" \
-  --experiment-file "$EXPERIMENT_FILE" --command "bash scripts/pipeline.sh $EXPERIMENT_FILE"
+  --experiment-file "$WORK/experiment.yaml" --command "bash scripts/pipeline.sh $WORK/experiment.yaml"

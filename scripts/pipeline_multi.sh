@@ -21,7 +21,10 @@ read -ra srcs <<< "$SRC_LANGS"
 pair_list=$(IFS=,; echo "${pairs[*]}")
 
 echo "== data: $EXPERIMENT_NAME (pairs $PAIRS, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
-if [ ! -f "$WORK/raw/DONE" ]; then  # raw/PAIR/ per pair (cleaned), raw/mono.TGT kept by all
+source "$here/stages/common.sh"  # stamped, stamp: WORK/raw/DONE as in pipeline.sh
+made_with=("data=$DATA_SETTINGS") made_from=()
+if ! stamped "$WORK/raw/DONE" "Delete $WORK/raw and what was made from it ($WORK/prep, models, bt, eval) to make the data again, or use a new WORK."; then
+  # raw/PAIR/ per pair (cleaned), raw/mono.TGT kept by all
   rm -rf "$WORK/raw.tmp"
   python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
     --origin "$experiment" || exit 2
@@ -34,7 +37,8 @@ if [ ! -f "$WORK/raw/DONE" ]; then  # raw/PAIR/ per pair (cleaned), raw/mono.TGT
     monos+=("$WORK/raw.tmp/${pairs[i]}/mono.$TGT")
   done
   python -m fairseq_bt_plugin.experiment common-mono "${monos[@]}" --out "$WORK/raw.tmp/mono.$TGT"
-  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; touch "$WORK/raw/DONE"
+  mapfile -t made_from < "$WORK/raw.tmp/sources.txt"
+  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; stamp "$WORK/raw/DONE"
 fi
 
 echo "== prepare: normalise, one sentencepiece model ($SPM_VOCAB) and dictionary for $PAIRS, binarize"
@@ -122,6 +126,7 @@ side_by_side "${chains[@]}" multilingual multilingual_bt
 side_by_side "${evals[@]}"
 
 echo "== report: $WORK/report.{md,json,png}"
+publish_experiment
 fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME ${many//+/,}->$TGT: bilingual vs multilingual back-translation ($PROFILE)" \
-  --baselines "$BT_NAME,reverse" --experiment-file "$EXPERIMENT_FILE" \
-  --command "bash scripts/pipeline.sh $EXPERIMENT_FILE"
+  --baselines "$BT_NAME,reverse" --experiment-file "$WORK/experiment.yaml" \
+  --command "bash scripts/pipeline.sh $WORK/experiment.yaml"

@@ -66,7 +66,12 @@ def test_raw_data_with_two_named_test_sets(tmp_path):
     assert lines(tmp_path / "raw" / f"mono.{tgt}") == read_lines(TATOEBA / f"train.{tgt}", 50, 500)
     assert not (tmp_path / "raw" / f"mono.{src}").exists()  # no mono_source given
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == sorted(
-        [f"{s}.{lang}" for s in want for lang in (src, tgt)] + [f"mono.{tgt}", "data.json"])
+        [f"{s}.{lang}" for s in want for lang in (src, tgt)]
+        + [f"mono.{tgt}", "data.json", "sources.txt"])
+    # every corpus file read, once, by its absolute path (the data stage's record)
+    assert (tmp_path / "raw" / "sources.txt").read_text().splitlines() == [
+        str(TATOEBA / f"{name}.{lang}") for name in ("train", "valid", "test")
+        for lang in (src, tgt)]
 
 
 def test_mono_exclude_dedup_and_shuffle(tmp_path):
@@ -208,8 +213,9 @@ def test_env_and_key_value_override_the_file(tmp_path):
 
 
 def test_settings_command_prints_shell_assignments(tmp_path, monkeypatch):
-    """What pipeline.sh evaluates: quoted assignments; --save writes WORK/experiment.yaml,
-    which loads to the same settings."""
+    """What pipeline.sh evaluates: quoted assignments; --save writes
+    WORK/experiments/SHA.yaml (named by its contents: other settings, another file), which
+    loads to the same settings."""
     path = write_experiment(tmp_path / "e.yaml", SRC, TGT,
                             work=str(tmp_path / "w"), train_args="a='x y' b")
     env = {**os.environ, "BT_TAG": "", "PYTHONPATH": str(ROOT)}
@@ -218,8 +224,15 @@ def test_settings_command_prints_shell_assignments(tmp_path, monkeypatch):
     p = subprocess.run(["bash", "-c", script, "-", str(path), sys.executable], env=env,
                        capture_output=True,
                        text=True, cwd=tmp_path)
-    saved = tmp_path / "w" / "experiment.yaml"
+    saved = Path(p.stdout.split("|")[-1])
     assert p.returncode == 0 and p.stdout == f"|7|a='x y' b|{saved}", p.stderr
+    assert saved.parent == tmp_path / "w" / "experiments" and saved.suffix == ".yaml"
+    assert not (tmp_path / "w" / "experiment.yaml").exists()  # the pipeline's, at its report
+    other = subprocess.run(["bash", "-c", script.replace("bt.beam=7", "bt.beam=8"), "-",
+                            str(path), sys.executable], env=env, capture_output=True,
+                           text=True, cwd=tmp_path)
+    assert other.returncode == 0 and Path(other.stdout.split("|")[-1]) != saved
+    assert "beam: 7" in saved.read_text()
     monkeypatch.chdir(tmp_path)  # relative work and cache_dir: the current directory's
     again = loader.load(str(saved))
     assert again.bt.beam == 7 and again.bt.tag == "" and again == loader.load(

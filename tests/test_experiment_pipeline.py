@@ -98,7 +98,7 @@ def test_a_broken_file_stops_with_one_line_and_no_raw_data(tmp_path):
         f"fairseq-bt-experiment: error: {exp}: tests.web: the "
         f"source side has 30 lines ({folder / 'corpus' / f'web.{SRC}'}) but the target side 1 "
         f"({folder / 'corpus' / f'web.{TGT}'}): parallel files must be line-aligned"], p.stderr
-    assert sorted(x.name for x in (tmp_path / "run").iterdir()) == ["experiment.yaml"]
+    assert sorted(x.name for x in (tmp_path / "run").iterdir()) == ["experiments"]
 
 
 def test_the_experiment_file_is_required(tmp_path):

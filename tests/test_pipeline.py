@@ -143,7 +143,7 @@ def test_rerun_does_no_work(finished_run):
     """Nothing is redone (timings.jsonl included); the report keeps the first run's times."""
     work, _ = finished_run
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
-              and not p.name.startswith("report")}
+              and not p.name.startswith("report") and p.name != ".digests.json"}
     timings = json.loads((work / "report.json").read_text())["timings"]
     out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
@@ -166,8 +166,8 @@ def test_a_moved_work_is_finished_and_a_changed_model_is_refused(finished_run, t
     for stage in ("train reverse", "train bt", "train bt_ft", f"back-translate mono_{TGT}",
                   "train bt_r2", f"back-translate mono_{SRC}_r2"):
         assert f"== {stage}: done already" in out
-    assert "model=models/reverse/checkpoint_best.pt " in (
-        work / "bt" / f"mono_{TGT}" / "settings").read_text()
+    made_from = json.loads((work / "bt" / f"mono_{TGT}" / "DONE").read_text())["inputs"]
+    assert "WORK/models/reverse/checkpoint_best.pt" in made_from
     stamps = {p: p.stat().st_mtime_ns for p in (work / "models").rglob("*") if p.is_file()}
     # where a run trains is not a setting of its models
     out = finish(pipeline(work, rounds=2, extra_env={
@@ -178,19 +178,87 @@ def test_a_moved_work_is_finished_and_a_changed_model_is_refused(finished_run, t
     assert p.returncode == 2, out[-2000:]
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and errors[0].startswith(
-        f"error: {work}/models/bt finished with 'optimization.max_update=12', not "
-        "'optimization.max_update=18': delete"), out[-2000:]
+        f"error: {work}/models/bt is not what this run asks for: it was made with "
+        "'optimization.max_update=12', now 'optimization.max_update=18'. Delete"), out[-2000:]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     (work / "models" / "bt" / "DONE").unlink()
     p = pipeline(work, rounds=2, args=["bt.updates=3"])
     out, _ = p.communicate(timeout=600)
     assert p.returncode == 2 and "== train bt (" in out, out[-2000:]  # bt_ft: its turn next
-    assert "optimization.max_update=18" in (work / "models" / "bt" / "DONE").read_text()
+    assert "optimization.max_update=18" in json.loads(
+        (work / "models" / "bt" / "DONE").read_text())["settings"]
     log = (work / "models" / "bt" / "hydra_train.log").read_text()
     assert f"Loaded checkpoint {work}/models/bt/checkpoint_last.pt (epoch" in log
     assert '"train_num_updates": "18"' in log
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and f"{work}/models/bt_ft finished with" in errors[0], out[-2000:]
+    # the fine-tuned model was made from the bt model's last checkpoint, made again since
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: {work}/models/bt_ft is not what this run asks for: "), out[-2000:]
+    assert "WORK/models/bt/checkpoint_last.pt, which it was made from, changed since" in \
+        errors[0], out[-2000:]
+
+
+def refused(work: Path, extra_env=None, args=()):
+    """A run of ``work`` that must stop before any work: its one error line (nothing in WORK
+    changed, the report included)."""
+    before = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
+              and p.name != ".digests.json"}
+    p = pipeline(work, rounds=2, extra_env=extra_env, args=args)
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 2, out[-2000:]
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, out[-2000:]
+    assert "== train" not in out.replace(": done already", "")
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    return errors[0]
+
+
+@pytest.mark.parametrize("env,args,what,said", [
+    # every setting that decides the data: the raw data is not what this run asks for
+    ({"BITEXT": "100", "SPM_VOCAB": "200", "EVAL_BEAM": "1"}, ["cleaning.no_dedup=true"], "raw",
+     "it was made with data: bitext.max_pairs 300, now 100, cleaning.no_dedup false, now true"),
+    ({"SPM_VOCAB": "200"}, [], "prep", "it was made with 'spm_vocab=300', now 'spm_vocab=200'"),
+    ({"EVAL_BEAM": "1"}, [], f"eval/{TEST_SET}/baseline",
+     "it was made with 'beam=2', now 'beam=1'"),
+    ({"BT_BEAM": "3"}, [], f"bt/mono_{TGT}", "it was made with 'beam=2', now 'beam=3'"),
+])
+def test_a_rerun_with_other_settings_is_refused(finished_run, tmp_path, env, args, what, said):
+    """A run in a finished WORK with other settings never reuses (and reports) outputs made
+    with the old ones: the first stage whose output differs stops the run, naming it, what
+    differs and how to make it again."""
+    work = tmp_path / "w"
+    shutil.copytree(finished_run[0], work, symlinks=True)
+    error = refused(work, env, args)
+    assert error.startswith(f"error: {work}/{what} is not what this run asks for: {said}"), \
+        error
+    assert "Delete " in error
+
+
+def test_a_model_made_again_makes_what_came_from_it_stale(finished_run, tmp_path):
+    """Deleting the reverse model and running again trains it anew: the synthetic corpus made
+    from the old one is not reused (nor the models trained on it), the run stops naming it."""
+    work = tmp_path / "w"
+    shutil.copytree(finished_run[0], work, symlinks=True)
+    shutil.rmtree(work / "models" / "reverse")
+    p = pipeline(work, rounds=2)
+    out, _ = p.communicate(timeout=600)
+    assert p.returncode == 2, out[-2000:]
+    assert "== train reverse (" in out and "== train baseline: done already" in out
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {work}/bt/mono_{TGT} is not what this run asks for: "
+        "WORK/models/reverse/checkpoint_best.pt, which it was made from, changed since (made "
+        f"again or replaced). Delete {work}/bt/mono_{TGT} to back-translate again, or give "
+        "these settings their own corpus name (bt.corpus / BT_CORPUS)."], out[-2000:]
+    # made again as the line says: the +BT model trained on the old corpus is stale in turn
+    shutil.rmtree(work / "bt" / f"mono_{TGT}")
+    p = pipeline(work, rounds=2)
+    out, _ = p.communicate(timeout=600)
+    assert p.returncode == 2 and f"== back-translate {work}/raw/mono.{TGT} with reverse" in out
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: {work}/models/bt is not what this run asks for: WORK/bt/mono_{TGT}/bin, "
+        "which it was made from, changed since"), out[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -436,7 +504,7 @@ def test_a_reused_reverse_model_is_checked_before_any_work(case, finished_run, c
     out, _ = p.communicate(timeout=300)
     assert p.returncode == 2 and expected in out, out
     assert len([x for x in out.splitlines() if "error" in x]) == 1, out
-    assert {x.name for x in tmp_path.iterdir()} <= {"experiment.yaml"}  # nothing more
+    assert {x.name for x in tmp_path.iterdir()} <= {"experiments"}  # nothing more
 
 
 def test_sharded_back_translation_equals_one_generator(finished_run, tmp_path):

@@ -3,7 +3,8 @@ raw data, and the example file with every key.
 
   settings FILE [KEY=VALUE ...]   check the file; print the pipeline's settings as shell
                                   assignments (environment variables override the file,
-                                  KEY=VALUE both); --save writes the result to WORK/experiment.yaml
+                                  KEY=VALUE both); --save writes the result to
+                                  WORK/experiments/SHA.yaml (EXPERIMENT_FILE)
   raw FILE [KEY=VALUE ...] --out DIR [--origin FILE]
                                   write the raw data (train, valid, test_NAME, mono) to DIR
   example                         print configs/experiments/example.yaml (every key, its help)
@@ -13,6 +14,8 @@ raw data, and the example file with every key.
 import argparse
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 import shlex
 import sys
@@ -55,6 +58,18 @@ def bt_train_args(exp: ExperimentConfig, upsample: str = "upsample_primary") -> 
     return " ".join(item for _, item in preflight.bt_train_overrides(exp, upsample))
 
 
+#: the experiment's keys that decide the raw data (WORK/raw); where the files are (data_dir)
+#: is not one: the data stage records the files it read by their contents
+DATA_KEYS = ("source_lang", "target_lang", "allow_any_language", "seed", "bitext", "valid",
+             "tests", "pairs", "mono", "mono_source", "cleaning")
+
+
+def data_settings(exp: ExperimentConfig) -> str:
+    """:data:`DATA_KEYS` as one line of JSON (the data stage's recorded setting)."""
+    node = as_dict(exp)
+    return json.dumps({k: node[k] for k in DATA_KEYS}, sort_keys=True, ensure_ascii=False)
+
+
 def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
     """The variables ``scripts/pipeline.sh`` and its stages read."""
     bp = exp.baseline_parallel
@@ -86,7 +101,25 @@ def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
         "REVERSE_CHECKPOINT": exp.reverse_model.checkpoint,
         "REVERSE_DATA": exp.reverse_model.data, "REVERSE_SPM": exp.reverse_model.spm,
         "LAUNCHER": exp.launcher, "CLEAN_ARGS": " ".join(to_argv(exp.cleaning)),
+        "DATA_SETTINGS": data_settings(exp),
     }
+
+
+def save(exp: ExperimentConfig, origin: str) -> str:
+    """Write the experiment as this run applies it (overrides included) to
+    ``WORK/experiments/SHA.yaml``, named by its contents, so runs of other settings in one WORK
+    never rewrite each other's file; the pipeline copies it to ``WORK/experiment.yaml`` once
+    the run reaches its report. Returns the path."""
+    text = f"# {os.path.abspath(origin)} as the pipeline ran it (overrides applied)\n" \
+        + yaml.safe_dump(as_dict(exp), sort_keys=False, allow_unicode=True)
+    body = text.split("\n", 1)[1]
+    saved = os.path.join(exp.work, "experiments",
+                         hashlib.sha256(body.encode("utf-8")).hexdigest()[:12] + ".yaml")
+    if not os.path.isfile(saved):  # a re-run leaves the run directory as it was
+        os.makedirs(os.path.dirname(saved), exist_ok=True)
+        with atomic_open(saved) as f:
+            f.write(text)
+    return saved
 
 
 def settings(args: argparse.Namespace) -> None:
@@ -97,18 +130,7 @@ def settings(args: argparse.Namespace) -> None:
                                    env=os.environ)
         preflight.check_generate_args(exp, generate_args(exp), origin)
         preflight.check_overrides(exp, args.configs, origin)
-    saved = os.path.join(exp.work, "experiment.yaml") if args.save else ""
-    if saved:  # rewritten only when it changes (a re-run leaves the run directory as it was)
-        text = f"# {os.path.abspath(args.file)} as the pipeline ran it (overrides applied)\n" \
-            + yaml.safe_dump(as_dict(exp), sort_keys=False, allow_unicode=True)
-        os.makedirs(exp.work, exist_ok=True)
-        old = ""
-        if os.path.isfile(saved):
-            with open(saved, encoding="utf-8") as f:
-                old = f.read()
-        if old != text:
-            with atomic_open(saved) as f:
-                f.write(text)
+    saved = save(exp, args.file) if args.save else ""
     for var, value in shell_settings(exp, saved).items():
         print(f"{var}={shlex.quote(value)}")
 
@@ -207,7 +229,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                            help="the profiles' folder: check the profile, the hydra overrides "
                            "and the generator's flags against the tools that use them")
             p.add_argument("--save", action="store_true",
-                           help="write the settings to WORK/experiment.yaml")
+                           help="write the settings to WORK/experiments/SHA.yaml, named by their "
+                           "contents (EXPERIMENT_FILE)")
         else:
             p.add_argument("--out", required=True, help="the raw data folder (must not exist)")
             p.add_argument("--origin", default="",

@@ -3,7 +3,7 @@
 Layout (the contract with ``fairseq-bt-clean`` and the stage scripts): ``train.{SRC,TGT}``,
 ``valid.{SRC,TGT}``, ``test_NAME.{SRC,TGT}`` for each named test set, ``mono.TGT`` and, when
 the experiment has source-language monolingual text, ``mono.SRC``; ``data.json`` counts what
-each came from. Lines are copied as they are (cleaning is ``fairseq-bt-clean``'s work).
+each came from, ``sources.txt`` lists every corpus file read. Lines are copied as they are (cleaning is ``fairseq-bt-clean``'s work).
 """
 import itertools
 import json
@@ -24,10 +24,13 @@ class Reader:
 
     def __init__(self, exp: ExperimentConfig, where: str):
         self.exp, self.where = exp, where
+        self.read: List[str] = []  # every file read, in order (WORK/raw/sources.txt)
 
     def paths(self, files: List[FileConfig], key: str) -> List[str]:
-        return [local_file(f, self.exp.data_dir, self.exp.cache_dir, f"{self.where}: {key}[{i}]")
-                for i, f in enumerate(files)]
+        paths = [local_file(f, self.exp.data_dir, self.exp.cache_dir, f"{self.where}: {key}[{i}]")
+                 for i, f in enumerate(files)]
+        self.read += [os.path.abspath(p) for p in paths if os.path.abspath(p) not in self.read]
+        return paths
 
     def lines(self, paths: List[str], key: str) -> Iterator[str]:
         for i, path in enumerate(paths):
@@ -149,6 +152,8 @@ def materialise(exp: ExperimentConfig, where: str, out: str) -> Dict:
                     summary[f"mono.{lang}"] = m["counts"]
         with atomic_open(os.path.join(out, "data.json")) as f:
             json.dump(summary, f, indent=2)
+        with atomic_open(os.path.join(out, "sources.txt")) as f:
+            f.writelines(p + "\n" for p in read.read)
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise

@@ -22,23 +22,17 @@ usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_
 source "$(dirname "$0")/common.sh"
 name=$1 mono=$2 syn=$3 out="$WORK/bt/$4"
 model_files "$name"
-# the corpus is made once per name, with the settings recorded in OUT/settings (the model's
-# path relative to WORK: a WORK moved elsewhere keeps its corpora): a finished corpus of other
-# settings is an error (not silently reused), a new name makes a new one
-how="mode=$BT_MODE beam=$BT_BEAM backend=$BT_BACKEND args=$BT_ARGS"
-settings="model=${ckpt#"$WORK/"} $how"
-if [ -f "$out/DONE" ]; then  # (a corpus made before: the model's path as it was given)
-  if [ -f "$out/settings" ] && [ "$(cat "$out/settings")" != "$settings" ] \
-     && [ "$(cat "$out/settings")" != "model=$ckpt $how" ]; then
-    echo "error: $out was made with '$(cat "$out/settings")', not '$settings': give these" \
-         "settings their own corpus name (bt.corpus / BT_CORPUS) or a new WORK" >&2
-    exit 2
-  fi
+# the corpus is made once per name, with what it was made with and from in OUT/DONE (the
+# model's path relative to WORK: a WORK moved elsewhere keeps its corpora): a finished corpus of
+# other settings, or of a model trained again since, is an error (not silently reused)
+prep="$WORK/prep"
+made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$BT_BACKEND" "args=$BT_ARGS")
+made_from=("$ckpt" "$spm" "$WORK/raw/mono.$mono" "$data"/dict*.txt "$prep/bin"/dict*.txt "$prep/spm.model")
+if stamped "$out/DONE" "Delete $out to back-translate again, or give these settings their own corpus name (bt.corpus / BT_CORPUS)."; then
   echo "== back-translate $4: done already"; exit 0
 fi
-done_corpus() { printf '%s\n' "$settings" > "$out/settings" && touch "$out/DONE"; }
+done_corpus() { stamp "$out/DONE"; }
 echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
-prep="$WORK/prep"
 binarize=(--binarize-to "$out/bin" --srcdict "$prep/bin/dict.$syn.txt"
           --tgtdict "$prep/bin/dict.$mono.txt" --binarize-spm-model "$prep/spm.model")
 langs=(-t "$syn")

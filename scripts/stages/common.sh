@@ -11,6 +11,28 @@ launcher=($LAUNCHER)
 # path it needs no fairseq, and starts in 0.1 s instead of 2 to 3 s a stage
 progress=(python "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/fairseq_bt_plugin/progress.py")
 
+# What an output was made from (fairseq_bt_plugin/provenance.py, by its path too): the stage
+# fills made_with (settings, KEY=VALUE) and made_from (input files and folders), then
+#   stamped STAMP "HOW TO MAKE IT AGAIN"   0: finished as asked (reuse), 1: not finished (run);
+#                                           made from anything else: its one-line error, exit 2
+#   stamp STAMP                             records them once the output is finished
+provenance=(python "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/fairseq_bt_plugin/provenance.py")
+made_with=() made_from=()
+_stamp_args() {
+  local x
+  stamp_args=(--work "$WORK")
+  for x in "${made_with[@]}"; do stamp_args+=(--setting "$x"); done
+  for x in "${made_from[@]}"; do stamp_args+=(--input "$x"); done
+}
+stamped() {
+  local state=0
+  _stamp_args
+  "${provenance[@]}" check "$1" "${stamp_args[@]}" --redo "$2" || state=$?
+  [ "$state" -le 1 ] || exit 2
+  return "$state"
+}
+stamp() { _stamp_args; "${provenance[@]}" record "$1" "${stamp_args[@]}"; }
+
 # model_files NAME: sets ckpt, data (the folder of its dict.*.txt) and spm for the model
 # WORK/models/NAME. ckpt: its checkpoint_avg.pt when the training averaged its last states
 # (AVERAGE_LAST), else its checkpoint_best.pt. A reused model's folder (reuse.sh) holds its

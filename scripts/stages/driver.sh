@@ -9,7 +9,9 @@ trap 'case $BASH_COMMAND in *stages/*|*baseline*) ;;
 
 # load_settings EXPERIMENT [KEY=VALUE ...]: every setting with its default comes from the
 # experiment file (its schema: fairseq_bt_plugin/experiment/config.py); the stages require
-# theirs. Written to WORK/experiment.yaml (EXPERIMENT_FILE), which reproduces this run.
+# theirs. Written to WORK/experiments/SHA.yaml (EXPERIMENT_FILE), which reproduces this run,
+# and copied to WORK/experiment.yaml when the run reaches its report (publish_experiment): a
+# run stopped before (e.g. by other settings than a finished output's) leaves it as it was.
 load_settings() {
   local settings
   settings=$(python -m fairseq_bt_plugin.experiment settings "$@" --configs "$root/configs" \
@@ -35,3 +37,9 @@ c = yaml.safe_load(sys.stdin); print(c['optimization']['max_update'], int(c['com
 
 # updates FACTOR: FACTOR times the profile's max_update, rounded
 updates() { awk -v m="$max_update" -v f="$1" 'BEGIN { printf "%d", m * f + 0.5 }'; }
+
+# publish_experiment: WORK/experiment.yaml is this run's experiment file (it reached the report)
+publish_experiment() {
+  cmp -s "$EXPERIMENT_FILE" "$WORK/experiment.yaml" && return
+  cp "$EXPERIMENT_FILE" "$WORK/experiment.yaml.tmp" && mv "$WORK/experiment.yaml.tmp" "$WORK/experiment.yaml"
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Score one model on every raw test set WORK/raw/test_SET.{SRC,TGT} (sacrebleu BLEU + chrF):
-# WORK/eval/SET/NAME.{json,hyp,log}; each set skipped when its JSON exists. With PAIR (a
+# WORK/eval/SET/NAME.{json,hyp,log,done}; each set skipped when its scores are done (NAME.done: the
+# beam, checkpoint, vocabulary and test files they were made with). With PAIR (a
 # multilingual run): the pair's test sets WORK/raw/PAIR/test_SET.*, into
 # WORK/eval/SET/PAIR/SYSTEM.* (SYSTEM: the last part of NAME, e.g. bt of de-en/bt).
 set -euo pipefail
@@ -20,7 +21,12 @@ for input in "${sets[@]}"; do
   set=${input#"$raw/test_"} && set=${set%".$src"}
   out="$WORK/eval/$set/$name"
   [ -z "$pair" ] || out="$WORK/eval/$set/$pair/$(basename "$name")"
-  if [ -f "$out.json" ]; then echo "== evaluate $name on $set: done already"; continue; fi
+  # scored with this beam, model, vocabulary and test set (in OUT.done): anything else is an
+  # error, never an old score shown beside new settings (scores without it: scored again)
+  made_with=("beam=$EVAL_BEAM") made_from=("$ckpt" "$spm" "$data"/dict*.txt "$input" "$raw/test_$set.$tgt")
+  if stamped "$out.done" "Delete $out.* to score it again."; then
+    echo "== evaluate $name on $set: done already"; continue
+  fi
   echo "== evaluate $name on $set ($src->$tgt, beam $EVAL_BEAM)"
   mkdir -p "$(dirname "$out")"
   "${progress[@]}" --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
@@ -29,5 +35,6 @@ for input in "${sets[@]}"; do
     --source-lang "$src" --target-lang "$tgt" --input "$input" \
     --reference "$raw/test_$set.$tgt" --output-prefix "$out" --system "$(basename "$out")" \
     --beam "$EVAL_BEAM" --log-interval 1
+  stamp "$out.done"
   tail -n 1 "$out.log"  # the scores (warnings, if any, are in the log)
 done

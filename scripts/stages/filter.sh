@@ -11,15 +11,20 @@ usage() { echo "usage: $0 IN OUT REVERSE FORWARD   (env: WORK, BT_FILTER, LAUNCH
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
 out="$WORK/bt/$2"
-if [ -f "$out/DONE" ]; then echo "== filter $2: done already"; exit 0; fi
 method=${BT_FILTER%%:*} fraction=${BT_FILTER#*:}  # checked by pipeline.sh and the tool
-echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
-# each model scores the pairs in its own vocabulary (a reused reverse model has its own)
+# each model scores the pairs in its own vocabulary (a reused reverse model has its own); the
+# output is made from the unfiltered corpus and the models that score it (dual: both)
 model_files "$3"; reverse=(--reverse-path "$ckpt" --reverse-data "$data" --reverse-spm-model "$spm")
+made_with=("filter=$BT_FILTER") made_from=("$WORK/bt/$1" "$ckpt")
 model_files "$4"; forward=(--forward-path "$ckpt" --forward-data "$data" --forward-spm-model "$spm")
+[ "$method" != dual ] || made_from+=("$ckpt")
+if stamped "$out/DONE" "Delete $out to filter again."; then
+  echo "== filter $2: done already"; exit 0
+fi
+echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
 "${progress[@]}" --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
   "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
   --output-dir "$out" --method "$method" --drop-worst "$fraction" \
   "${reverse[@]}" "${forward[@]}"
-touch "$out/DONE"
+stamp "$out/DONE"

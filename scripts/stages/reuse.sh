@@ -35,5 +35,8 @@ abs() { echo "$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; }
 ln -s "$(abs "$4")" "$dir.tmp/checkpoint_best.pt"
 for l in "$src" "$tgt"; do ln -s "$(abs "$5/dict.$l.txt")" "$dir.tmp/dict.$l.txt"; done
 ln -s "$(abs "$6")" "$dir.tmp/spm.model"
-touch "$dir.tmp/DONE"
+# its record (fairseq_bt_plugin/provenance.py): the files it reuses, by contents
+python "$(dirname "$0")/../../fairseq_bt_plugin/provenance.py" record "$dir.tmp/DONE" \
+  --work "$WORK" --setting "reused=$(abs "$4")" --input "$(abs "$4")" --input "$(abs "$6")" \
+  --input "$(abs "$5/dict.$src.txt")" --input "$(abs "$5/dict.$tgt.txt")"
 mv "$dir.tmp" "$dir"

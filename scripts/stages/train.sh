@@ -8,25 +8,25 @@ usage() { echo "usage: $0 NAME SRC TGT [hydra overrides...]   (env: WORK, PROFIL
 : "${WORK:?set WORK}" "${PROFILE:?set PROFILE}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}" "${AVERAGE_LAST:?set AVERAGE_LAST}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
-source "$(dirname "$0")/finished.sh"
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"
-# What the model is trained with, recorded in its DONE (WORK's paths relative to it, so that a
-# WORK moved or copied elsewhere is still finished; where it runs left out): a finished model
-# asked for with other settings, e.g. more updates, is an error, never silently the old model.
-stamp=("profile=$PROFILE")
+# What the model is trained with (WORK's paths relative to it, so that a WORK moved or copied
+# elsewhere is still finished; where it runs left out) and from (the binarized bitext, and every
+# file or folder an override names: a synthetic corpus, the checkpoint it starts from), in its
+# DONE: a finished model asked for with other settings, e.g. more updates, or whose inputs were
+# made again since, is an error, never silently the old model.
+made_with=("profile=$PROFILE")
+made_from=("$WORK/prep/bin")
 for a in "$@"; do
   case ${a#"${a%%[!+]*}"} in common.cpu=*|common.tensorboard_logdir=*|common.log_*|\
-    dataset.num_workers=*|distributed_training.*) ;; *) stamp+=("${a//"$WORK/"/WORK/}") ;; esac
+    dataset.num_workers=*|distributed_training.*) continue ;; esac
+  made_with+=("${a//"$WORK/"/WORK/}")
+  case $a in *=*) [ ! -e "${a#*=}" ] || made_from+=("${a#*=}") ;; esac
 done
-state=0; finished "$dir/DONE" "${stamp[@]}" || state=$?
-if [ "$state" = 2 ]; then
-  echo "error: $dir finished with $changed: delete $dir to train it again with these settings" \
-       "(for more updates only its DONE: fairseq goes on from checkpoint_last.pt) and its scores" \
-       "$WORK/eval/*/$name.*, or give it a new name" >&2
-  exit 2
-elif [ "$state" = 0 ]; then echo "== train $name: done already"; exit 0; fi
+if stamped "$dir/DONE" "Delete $dir to train it again (for more updates only its DONE: fairseq goes on from checkpoint_last.pt) and its scores $WORK/eval/*/$name.*, or give it a new name."; then
+  echo "== train $name: done already"; exit 0
+fi
 echo "== train $name ($src->$tgt, profile $PROFILE)"
 mkdir -p "$dir"
 # fairseq's log to train.stdout, a status line on the terminal; every model's curves (with
@@ -43,4 +43,4 @@ if [ "$AVERAGE_LAST" -gt 1 ]; then  # checkpoint_avg.pt: evaluation and BT decod
     --interval "$PROGRESS_INTERVAL" -- python -m fairseq_bt_plugin.average --checkpoint-dir "$dir" \
     --last "$AVERAGE_LAST" --skip-if-fewer
 fi
-printf '%s\n' "${stamp[@]}" > "$dir/DONE"
+stamp "$dir/DONE"
