@@ -186,7 +186,8 @@ def add_significance(results: List[Dict], baselines: List[str]) -> Optional[str]
 def back_translations(work_dir: str) -> Dict[str, Dict]:
     """Corpus name -> the counts of its ``bt/NAME/bt.summary.json`` (any depth: a multilingual
     run's ``bt/PAIR/CORPUS``, ``bt/multi/CORPUS/LANG``): input lines, skipped (by reason),
-    translated, filtered (by reason), pairs kept, shards merged."""
+    translated, filtered (by reason), pairs kept, shards merged. A filtered corpus (written by
+    fairseq-bt-filter): its input pairs, the pairs its filter dropped, those kept."""
     keys = ("input_lines", "skipped_input", "translated", "hypotheses", "filtered",
             "output_pairs")
     corpora = {}
@@ -196,6 +197,15 @@ def back_translations(work_dir: str) -> Dict[str, Dict]:
             continue  # a shard's: counted in its merged corpus
         with open(path, encoding="utf-8") as f:
             summary = json.load(f)
+        if summary.get("command") == "filter":  # fairseq-bt-filter's: pairs in, pairs kept
+            how = f"{summary['method']}, drop {summary['drop_worst']}" \
+                if summary.get("drop_worst") is not None else \
+                f"{summary['method']}, score <= {summary['max_score']}"
+            summary = {"input_lines": summary["input_pairs"], "skipped_input": {},
+                       "translated": None, "hypotheses": None,
+                       "filtered": {f"filter ({how})": summary["dropped"]},
+                       "output_pairs": summary["output_pairs"],
+                       "model": summary.get("reverse_model")}
         corpora[os.path.relpath(os.path.dirname(path), bt)] = {
             **{k: summary.get(k) for k in keys}, "model": summary.get("model"),
             "shards": len(summary.get("merged_from") or [None])}
@@ -347,8 +357,9 @@ def data_section(report: Dict) -> List[str]:
                  "| corpus | input lines | skipped | translated | filtered | pairs kept | "
                  "shards |", "|---|---:|---|---:|---|---:|---:|"]
         for name, c in report["back_translation"].items():
+            translated = "" if c["translated"] is None else c["translated"]  # a filter's
             rows.append(f"| {name} | {c['input_lines']} | {counts(c['skipped_input'])} | "
-                        f"{c['translated']} | {counts(c['filtered'])} | {c['output_pairs']} | "
+                        f"{translated} | {counts(c['filtered'])} | {c['output_pairs']} | "
                         f"{c['shards']} |")
     for name, r in report["reused_models"].items():
         rows += ["", f"`{name}` was not trained here: checkpoint `{r['checkpoint']}`, "
@@ -380,7 +391,8 @@ def provenance_section(report: Dict) -> List[str]:
                     f"{f' and {len(shown) - 6} more' if len(shown) > 6 else ''} |")
     scored = sorted({" ".join(s["scored_with"]) for s in report["systems"]
                      if s.get("scored_with")})
-    unrecorded = [s["system"] for s in report["systems"] if not s.get("scored_with")]
+    unrecorded = list(dict.fromkeys(s["system"] for s in report["systems"]
+                                    if not s.get("scored_with")))
     rows += ["", "Scores computed with: " + ("; ".join(f"`{x}`" for x in scored) or "no record")
              + (f" (no record for: {', '.join(unrecorded)})" if unrecorded else "") + "."]
     return rows

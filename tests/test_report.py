@@ -207,3 +207,38 @@ def test_validation_curves_from_both_log_formats(work, capsys):
     err = capsys.readouterr().err
     assert "warning: child: best validation loss at the last validation" in err
     assert "baseline" not in err
+
+
+def test_a_filtered_corpus_and_each_outputs_own_record(work):
+    """A corpus written by fairseq-bt-filter is counted as its pairs in, dropped and kept
+    (never ``None``); each output's own record (its DONE) is listed, not the last command's
+    settings, and what each score was computed with."""
+    from fairseq_bt_plugin.provenance import record
+
+    filtered = work / "bt" / f"mono_{TGT}_reverse_0.1"
+    (filtered / "bin").mkdir(parents=True)
+    (filtered / "bin" / "train.weights").write_text("1.0\n")
+    (filtered / "bt.summary.json").write_text(json.dumps({
+        "command": "filter", "method": "reverse", "drop_worst": 0.1, "max_score": None,
+        "input": "bt.summary.json", "forward_model": None, "reverse_model": "/m/reverse.pt",
+        "input_pairs": 91, "output_pairs": 82, "dropped": 9, "unscored": 0}))
+    (work / "models" / "bt").mkdir(parents=True)
+    record(str(work / "models" / "bt" / "DONE"), str(work),
+           ["profile=tiny", f"++task.bt_data=WORK/bt/mono_{TGT}_reverse_0.1/bin"],
+           [str(filtered / "bin")])
+    record(str(work / "bt" / f"mono_{TGT}" / "DONE"), str(work), ["mode=beam", "beam=2"], [])
+    for test_set in SETS:
+        record(str(work / "eval" / test_set / "bt.done"), str(work), ["beam=5"], [])
+    main(["--work-dir", str(work)])
+    md = (work / "report.md").read_text()
+    assert "None" not in md
+    assert (f"| mono_{TGT}_reverse_0.1 | 91 | 0 |  | filter (reverse, drop 0.1) 9 | 82 | 1 |"
+            in md)
+    assert "## How each output was made" in md
+    assert (f"| models/bt | `profile=tiny`<br>`++task.bt_data=WORK/bt/mono_{TGT}_reverse_0.1/bin`"
+            f" | `bt/mono_{TGT}_reverse_0.1/bin` |") in md
+    assert f"| bt/mono_{TGT} | `mode=beam`<br>`beam=2` |  |" in md
+    assert "Scores computed with: `beam=5` (no record for: baseline, reverse)." in md
+    report = json.loads((work / "report.json").read_text())
+    assert report["provenance"]["models/bt"]["settings"][0] == "profile=tiny"
+    assert {s["system"]: s["scored_with"] for s in report["systems"]}["bt"] == ["beam=5"]
