@@ -1,4 +1,4 @@
-# Sourced by train.sh and transfer_experiment.sh: is a model finished, and with what settings?
+# Sourced by transfer_experiment.sh (the pipeline's stages record provenance.py stamps instead):
 # shellcheck shell=bash
 
 # finished MARK SETTING...: MARK (a model's DONE) records the settings it was trained with,
