@@ -25,13 +25,15 @@ def same_contents(a: Dict, b: Dict) -> bool:
 
 def content_digest(path: str, cache: Optional[Dict[str, Dict]] = None) -> str:
     """SHA-256 of the contents of the file ``path``, or of a folder: of its files' relative
-    paths and contents, every file below it in sorted order. ``cache`` (path -> size, mtime and
-    digest) spares reading a file again whose size and modification time did not change."""
+    paths and contents, every file below it in sorted order but its logs (``*.log``: where
+    and when, not what, e.g. fairseq-preprocess's ``preprocess.log``). ``cache`` (path ->
+    size, mtime and digest) spares reading a file again whose size and modification time did
+    not change."""
     if os.path.isdir(path):
         h = hashlib.sha256()
         for root, dirs, files in os.walk(path):
             dirs.sort()
-            for name in sorted(files):
+            for name in sorted(f for f in files if not f.endswith(".log")):
                 p = os.path.join(root, name)
                 h.update(f"{os.path.relpath(p, path)}\0{content_digest(p, cache)}\n".encode())
         return h.hexdigest()

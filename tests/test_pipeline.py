@@ -250,7 +250,23 @@ def test_a_model_made_again_makes_what_came_from_it_stale(finished_run, tmp_path
         "WORK/models/reverse/checkpoint_best.pt, which it was made from, changed since (made "
         f"again or replaced). Delete {work}/bt/mono_{TGT} to back-translate again, or give "
         "these settings their own corpus name (bt.corpus / BT_CORPUS)."], out[-2000:]
-    # made again as the line says: the +BT model trained on the old corpus is stale in turn
+    # made again as the line says: the reverse model is the same as before to the bit (the same
+    # seed, data and arithmetic), so is the corpus, and what was trained on it is reused; only
+    # the reverse model's own score came from checkpoint bytes that changed (what else it holds)
+    shutil.rmtree(work / "bt" / f"mono_{TGT}")
+    p = pipeline(work, rounds=2)
+    out, _ = p.communicate(timeout=600)
+    assert p.returncode == 2 and f"== back-translate {work}/raw/mono.{TGT} with reverse" in out
+    assert "== train bt: done already" in out and "== train bt_ft: done already" in out
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: {work}/eval/{TEST_SET}/reverse is not what this run asks for: "
+        "WORK/models/reverse/checkpoint_best.pt, which it was made from, changed since"), \
+        out[-2000:]
+    # a model replaced by another: its corpus made again differs, and the +BT model trained on
+    # the old one is stale in turn
+    shutil.copy(work / "models" / "reverse_r2" / "checkpoint_best.pt",
+                work / "models" / "reverse" / "checkpoint_best.pt")
     shutil.rmtree(work / "bt" / f"mono_{TGT}")
     p = pipeline(work, rounds=2)
     out, _ = p.communicate(timeout=600)
@@ -339,8 +355,9 @@ def test_bt_init_baseline_starts_from_the_baseline(finished_run, tmp_path):
     models = work / "models"
     log = models / "bt_warm" / "hydra_train.log"
     assert f"loading pretrained model from {models}/baseline/checkpoint_best.pt" in log.read_text()
-    assert "checkpoint.finetune_from_model=WORK/models/baseline/checkpoint_best.pt" in (
-        models / "bt_warm" / "DONE").read_text().splitlines()
+    made = json.loads((models / "bt_warm" / "DONE").read_text())
+    assert "checkpoint.finetune_from_model=WORK/models/baseline/checkpoint_best.pt" in \
+        made["settings"] and "WORK/models/baseline/checkpoint_best.pt" in made["inputs"]
     assert first_loss(log) < first_loss(models / "bt" / "hydra_train.log")
     systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
     assert {"bt", "bt_warm", "baseline"} <= systems
@@ -358,6 +375,11 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     other tests: the default, CTranslate2). BT_TAG= (empty) turns tagging off through the
     whole pipeline (the other tests: the default tag)."""
     env = {"BASELINE_PARALLEL": "1", "BT_FINETUNE": "0", "BT_BACKEND": "fairseq", "BT_TAG": ""}
+    corpus_copy = tmp_path.with_name(tmp_path.name + "_corpus")  # the user's own files
+    shutil.copytree(TATOEBA, corpus_copy)
+    exp = tmp_path.with_name(f"{tmp_path.name}.yaml")
+    experiment_file(exp)
+    exp.write_text(exp.read_text().replace(str(TATOEBA), str(corpus_copy)))
     out = finish(pipeline(tmp_path, extra_env=env))
     assert f"== train baseline ({SRC}->{TGT}" in out and f"== train reverse ({TGT}->{SRC}" in out
     assert f"({TGT}->{SRC}, beam, fairseq)" in out
@@ -373,9 +395,10 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
         assert "<BT>" not in d.read_text()
     log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
     assert "'bt_tag': ''," in log and "'bt_data': '" in log
-    # a WORK that holds its raw/ subset needs no corpus (copied to a GPU host, say)
-    rerun = finish(pipeline(tmp_path, extra_env=env,
-                            args=[f"bitext.source={tmp_path / 'no_such_file'}"]))
+    # a WORK that holds its raw/ needs no corpus (copied to a GPU host, say): the corpus files
+    # it was made from are gone, the same experiment file runs on
+    shutil.move(corpus_copy, corpus_copy.with_name("gone"))
+    rerun = finish(pipeline(tmp_path, extra_env=env))
     assert "== train baseline: done already" in rerun
     # a model that has not finished training (another variant's run, a killed one) is not
     # scored: its eval would stand for the finished model's
@@ -388,12 +411,13 @@ def test_baseline_parallel_overlaps_the_reverse_model(tmp_path):
     # the finished corpus records its settings; other generator settings under the same
     # corpus name stop the run (one line, before any training), not a silent reuse
     corpus = tmp_path / "bt" / f"mono_{TGT}"
-    assert "backend=fairseq" in (corpus / "settings").read_text()
+    assert "backend=fairseq" in json.loads((corpus / "DONE").read_text())["settings"]
     p = pipeline(tmp_path, extra_env={**env, "BT_NAME": "bt2", "BT_ARGS": "--max-len-b 50"})
     out, _ = p.communicate(timeout=300)
     assert p.returncode != 0
     err = [line for line in out.splitlines() if line.startswith("error: ")]
-    assert err and f"{corpus} was made with" in err[0] and "BT_CORPUS" in err[0], out[-2000:]
+    assert err and f"{corpus} is not what this run asks for: it was made with 'args=" in err[0] \
+        and "BT_CORPUS" in err[0], out[-2000:]
     assert not (tmp_path / "models" / "bt2").exists()
 
 
