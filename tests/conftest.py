@@ -26,7 +26,7 @@ TIERS = {
     "test_registration.py": "unit", "test_tagging.py": "unit", "test_bt_mix_dataset.py": "unit",
     "test_bt_translation_errors.py": "unit", "test_weighted_loss.py": "unit",
     "test_vae_model.py": "unit", "test_tatoeba_slice.py": "unit", "test_clean.py": "unit",
-    "test_report.py": "unit",
+    "test_report.py": "unit", "test_no_process_talk.py": "unit", "test_readme_commands.py": "unit",
     "test_pipeline_settings.py": "system", "test_configs.py": "integration",
     "test_prepare_pairs.py": "integration", "test_transfer_experiment.py": "system",
     "test_generate_weights.py": "integration", "test_line_breaks.py": "integration",
