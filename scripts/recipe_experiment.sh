@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15's recipe table: each back-translation ingredient against the default recipe, per seed.
+# The recipe table (docs/results/recipe.md): each back-translation ingredient against the default recipe, per seed.
 #   bash scripts/recipe_experiment.sh [EXPERIMENT.yaml] [SEED ...]      (default: the demo; 1 2)
 # For each seed S, in RECIPE_WORK/sS (RECIPE_WORK default runs/recipe) the pipeline's default
 # run (baseline, reverse, bt, bt_ft; the demo's bt.filter reverse:0.1 included), then every

@@ -1,6 +1,6 @@
 """GPU paths: half-precision training with the plugin's task and with freezing, generation in
 half precision, CTranslate2 on the GPU. Skipped without a CUDA device (CI has none); run on
-a lent GPU with ``python -m pytest -q tests/test_gpu.py`` (README, "Checked on a GPU")."""
+a GPU machine with ``python -m pytest -q tests/test_gpu.py`` (docs/testing.md, docs/gpu_check.md)."""
 import ctypes
 import json
 import re
