@@ -26,7 +26,7 @@ Keeping every sentence when batching
 ``if bsz_mult > 1 and len(b[-1]) % bsz_mult != 0: b = b[:-1]``: with the default
 ``--required-batch-size-multiple 8`` the last, short batch is thrown away, with ``--batch-size``
 and with ``--max-tokens`` alike. ``fairseq-generate`` then silently translates up to 7 sentences
-fewer than it was given (upstream issues #5036, #5351), validation skips them, and every
+fewer than it was given (fairseq#5036, fairseq#5351), validation skips them, and every
 training epoch skips the same few (the last in fairseq's length order: the longest). We keep
 that remainder as a final batch of its own, smaller than the multiple, which fairseq's own rule
 ("less than N or a multiple of N") allows and which fairseq itself makes when few long

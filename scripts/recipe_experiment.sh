@@ -2,8 +2,8 @@
 # The recipe table (docs/results/recipe.md): each back-translation ingredient against the default recipe, per seed.
 #   bash scripts/recipe_experiment.sh [EXPERIMENT.yaml] [SEED ...]      (default: the demo; 1 2)
 # For each seed S, in RECIPE_WORK/sS (RECIPE_WORK default runs/recipe) the pipeline's default
-# run (baseline, reverse, bt, bt_ft; the demo's bt.filter reverse:0.1 included), then every
-# variant of ARMS (bt_nofilter: the same without the filter) beside it on the same
+# run (baseline, reverse, bt, bt_ft), then every variant of ARMS (bt_rev10: the same with the
+# reverse-score filter) beside it on the same
 # baseline, reverse model and monolingual text (a new BT_NAME each: the variants run side by
 # side), and in RECIPE_WORK/avgS the whole pipeline again with AVERAGE_LAST=2 (it changes every
 # model). Then one more pipeline pass per work directory scores and reports everything.
@@ -23,7 +23,7 @@ parallel=${PARALLEL:-1}
 # NAME|variables of the variant ("@": a space; BT_CORPUS: a corpus of its own where the
 # generator differs)
 ARMS=(
-  "bt_nofilter|BT_FILTER="
+  "bt_rev10|BT_FILTER=reverse:0.1"
   "bt_dual10|BT_FILTER=dual:0.1"
   "bt_share05|BT_TRAIN_ARGS=++task.bt_synthetic_fraction=0.5"
   "bt_topk10|BT_MODE=sample BT_CORPUS=mono_topk10 BT_ARGS=--sampling-topk@10"

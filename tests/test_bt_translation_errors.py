@@ -80,5 +80,5 @@ def test_cli_reports_one_line_and_exit_2(corpus, tmp_path):
     assert p.returncode == 2
     assert p.stderr.strip().splitlines()[-1] == (
         "fairseq-bt-train: error: --upsample-primary must be >= 1, got 0 (stock fairseq's -1 "
-        "would drop the bitext, issue #3644)")
+        "would drop the bitext, fairseq#3644)")
     assert not (tmp_path / "ck" / "checkpoint_last.pt").exists()

@@ -2,7 +2,7 @@
 own history ("stop 17", "issue 15", "this session", "today's defaults", ...).
 
 Upstream references are written ``fairseq#3644`` or ``pytest-xdist#1386`` and do not match;
-an error message that quotes ``issue #3644`` does not either (no digit right after "issue ")."""
+``issue #3644`` does (an upstream reference is written with its project's name)."""
 import re
 import subprocess
 from pathlib import Path
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PATTERNS = [
     r"\bstops? \d+\b",             # "stop 17", "stops 12"
-    r"\bissues? \d+",              # "issue 15", "issues 11/13"
+    r"\bissues? #?\d+",            # "issue 15", "issues 11/13", "issue #3644"
     r"\bissue \d+'s\b",
     r"\btoday's\b",
     r"\b(this|earlier|previous|that|a|one) session\b",
@@ -53,7 +53,8 @@ def test_patterns_catch_process_talk_and_spare_upstream_references():
     assert find_process_talk("started by an earlier session") == ["earlier session"]
     assert find_process_talk("this workplace's CI kind") == ["workplace"]
     assert find_process_talk("session of 2026-11-26") == ["session of 2"]
-    for fine in ["fairseq#3644", "pytest-xdist#1386", "stock fairseq's -1, issue #3644)",
+    assert find_process_talk("(upstream issues #5036)") == ["issues #5036"]
+    for fine in ["fairseq#3644", "pytest-xdist#1386", "stock fairseq's -1, fairseq#3644)",
                  "@pytest.fixture(scope=\"session\")", "built once per test session",
                  "the stage stops at the first error", "stops the run"]:
         assert find_process_talk(fine) == [], fine

@@ -197,3 +197,15 @@ def test_the_drivers_overrides_are_those_composed(tmp_path):
         for run in preflight.training_runs(exp, str).values():
             composed |= {preflight._key(item) for _, item in run}
     assert passed - composed == set()
+
+
+def test_fairseq_composes_as_before_after_the_check(corpus):
+    """The check leaves hydra's process-wide version base as it was: fairseq's own
+    composition (hydra.experimental, refused under version base 1.2 or later) still works in
+    the same process."""
+    from conftest import setup_task
+
+    exp = loader.load(str(ROOT / "configs" / "experiments" / "multi30k_demo.yaml"))
+    preflight.check_overrides(exp, str(CONFIGS), lambda key: key)
+    task, cfg = setup_task([str(corpus.bin), "-s", SRC, "-t", TGT, "--task", "translation"])
+    assert cfg.task.source_lang == SRC

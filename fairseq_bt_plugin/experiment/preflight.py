@@ -266,18 +266,23 @@ def _hydra(configs: str, profile: str) -> Iterator[Callable[[List[str]], DictCon
     composes it (``fairseq_cli.hydra_train``: the profile validated against FairseqConfig)."""
     from fairseq.dataclass.initialize import hydra_init
     from hydra import compose, initialize_config_dir
+    from hydra.version import VersionBase
 
     hydra_init(profile)
     quiet = logging.getLogger("hydra")
     level = quiet.level
     quiet.setLevel(logging.WARNING)
+    # hydra's version base is process-wide: fairseq composes with 1.1's semantics (it gives
+    # none) and its hydra.experimental calls fail under 1.2 or later; kept as it was after
+    base = VersionBase.instance().version_base
     try:
         with warnings.catch_warnings():  # hydra's note on matching the profile to the schema
             warnings.simplefilter("ignore")
-            with initialize_config_dir(config_dir=os.path.abspath(configs), version_base=None):
+            with initialize_config_dir(config_dir=os.path.abspath(configs), version_base="1.1"):
                 yield lambda overrides: compose(config_name=profile, overrides=overrides)
     finally:
         quiet.setLevel(level)
+        VersionBase.instance().version_base = base
 
 
 def _first_line(e: Exception) -> str:

@@ -28,7 +28,7 @@ class BTTranslationConfig(TranslationConfig, TransferConfig,
         default=1,
         metadata={"help": "repeat the bitext this many times per epoch when mixing with "
                   "synthetic corpora (Edunov et al. 2018). Must be >= 1: unlike stock fairseq "
-                  "(default -1, issue #3644) the bitext is never silently dropped"},
+                  "(default -1, fairseq#3644) the bitext is never silently dropped"},
     )
     bt_data: str = field(
         default="",
@@ -116,7 +116,7 @@ class BTTranslationTask(StopsPreviousWorkers, TransferTaskMixin, TranslationTask
         super().__init__(cfg, src_dict, tgt_dict)
         check(cfg.upsample_primary >= 1,
               f"--upsample-primary must be >= 1, got {cfg.upsample_primary} (stock fairseq's -1 "
-              "would drop the bitext, issue #3644)")
+              "would drop the bitext, fairseq#3644)")
         f = cfg.bt_synthetic_fraction
         check(f is None or 0.0 < f < 1.0, f"--bt-synthetic-fraction must be in (0, 1), got {f}")
         check(f is None or cfg.upsample_primary == 1,

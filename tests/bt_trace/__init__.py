@@ -1,8 +1,8 @@
 """Test-only ``--user-dir``: task ``traced_bt_translation``, which is ``bt_translation`` that
 also writes what each process trains on, for the distributed and resume tests.
 
-A folder passed as ``--user-dir`` (not an installed package, like the plugins in upstream
-issue #4875); it loads the installed plugin itself. Every process appends JSON lines to
+A folder passed as ``--user-dir`` (not an installed package, like the plugins in
+fairseq#4875); it loads the installed plugin itself. Every process appends JSON lines to
 ``$BT_TRACE_DIR/rank{R}.jsonl``:
 
 * ``{"kind": "train", "epoch", "update", "ids", "synthetic", "batch", "params", "loss"}`` for
