@@ -124,14 +124,13 @@ def evaluations(work_dir: str) -> List[Dict]:
 
 def stamps(work_dir: str) -> Dict[str, Dict]:
     """Every stage output's record of what it was made with and from
-    (:mod:`fairseq_bt_plugin.provenance`): WORK-relative output -> its stamp (``{}``: finished
-    without a record)."""
+    (:mod:`fairseq_bt_plugin.provenance`; a score's is read with the score): WORK-relative
+    output -> its stamp (``{}``: finished without a record)."""
     found = {}
     for pattern in ("raw/DONE", "prep/DONE", "models/*/DONE", "models/*/*/DONE", "bt/*/DONE",
-                    "bt/*/*/DONE", "eval/*/*.done", "eval/*/*/*.done"):
+                    "bt/*/*/DONE"):
         for path in sorted(glob.glob(os.path.join(work_dir, pattern))):
-            out = path[:-len(".done")] if path.endswith(".done") else os.path.dirname(path)
-            found[os.path.relpath(out, work_dir)] = read_stamp(path)
+            found[os.path.relpath(os.path.dirname(path), work_dir)] = read_stamp(path)
     return found
 
 
@@ -271,8 +270,7 @@ def collect(cfg: ReportConfig) -> Dict:
             "systems": systems, "bootstrap": bootstrap, "baselines": baselines,
             "cleaning": cleaning,
             "back_translation": back_translations(work_dir), "reused_models": reused,
-            "provenance": {k: v for k, v in stamps(work_dir).items()
-                           if not k.startswith("eval" + os.sep)},
+            "provenance": stamps(work_dir),
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
             "code": code_version(), "validation": curves,
             "still_improving": still_improving(curves),
