@@ -19,6 +19,7 @@ load_settings "$experiment" "$@"
 source "$here/stages/common.sh"  # model_files
 # several source languages (the file's pairs:): the multilingual experiment
 [ -z "$PAIRS" ] || exec bash "$here/pipeline_multi.sh" "$experiment" "$@"
+export_settings
 compose_profile
 if [ -n "$REVERSE_CHECKPOINT" ]; then  # checked before any work
   bash "$here/stages/reuse.sh" reverse "$TGT" "$SRC" "$REVERSE_CHECKPOINT" "$REVERSE_DATA" \
@@ -29,28 +30,18 @@ elif [ -f "$WORK/models/reverse/reused.json" ]; then
   exit 2
 fi
 
-echo "== data: $EXPERIMENT_NAME ($BITEXT bitext pairs, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
-# WORK/raw/DONE: the experiment's data keys and the corpus files read (a WORK with its raw/
-# needs no corpus, e.g. copied to a GPU host: files outside WORK that are gone are not checked)
-made_with=("data=$DATA_SETTINGS") made_from=()
-if ! stamped "$WORK/raw/DONE" "Delete $WORK/raw and what was made from it ($WORK/prep, models, bt, eval) to make the data again, or use a new WORK."; then
-  rm -rf "$WORK/raw.tmp"
-  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
-    --origin "$experiment" || exit 2
+echo "== data: $EXPERIMENT_NAME ($(shown "$BITEXT") bitext pairs, $(shown "$MONO") monolingual $TGT sentences; test sets: $TEST_SETS)"
+clean() {  # RAW: the bitext cleaned, guarded against the valid and test sets
   # shellcheck disable=SC2086
-  python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$WORK/raw.tmp" --source-lang "$SRC" \
+  python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$1" --source-lang "$SRC" \
     --target-lang "$TGT" $CLEAN_ARGS || exit 2
-  mapfile -t made_from < "$WORK/raw.tmp/sources.txt"
-  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; stamp "$WORK/raw/DONE"
-fi
+}
+make_data clean
 
 echo "== prepare: normalise, sentencepiece ($SPM_VOCAB), binarize"
 bash "$here/stages/prepare.sh" --source-lang "$SRC" --target-lang "$TGT" \
   --trainpref "$WORK/raw/train" --validpref "$WORK/raw/valid"
 
-if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
-tag_args=()
-[ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
 par=()  # side by side on CPU: half the cores each (unless OMP_NUM_THREADS is set)
 if [ "$BASELINE_PARALLEL" = 1 ] && [ "$on_cpu" = 1 ]; then
   half=$(( $(nproc) / 2 )); par=(env "OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( half > 0 ? half : 1 ))}")
@@ -75,10 +66,10 @@ for round in $(seq 1 "$ROUNDS"); do
   synthetic="${BT_CORPUS:-mono_$TGT$mode}$sfx"
   bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "$synthetic"
   if [ -n "$BT_FILTER" ]; then  # one filtered corpus per setting, beside the unfiltered one
-    case "$BT_FILTER" in dual:*) wait_baseline ;; esac  # dual scores with the baseline
-    BT_FILTER="$BT_FILTER" bash "$here/stages/filter.sh" "$synthetic" \
-      "${synthetic}_${BT_FILTER//:/_}" "$reverse" baseline
-    synthetic="${synthetic}_${BT_FILTER//:/_}"
+    [ "$BT_FILTER_METHOD" != dual ] || wait_baseline  # dual scores with the baseline
+    filtered="${synthetic}_${BT_FILTER_METHOD}_$BT_FILTER_FRACTION"
+    bash "$here/stages/filter.sh" "$synthetic" "$filtered" "$reverse" baseline
+    synthetic=$filtered
   fi
   # on CPU the +BT model gets every core: not beside the baseline (3 threads on 2 cores)
   if [ "$on_cpu" = 1 ]; then wait_baseline; fi
@@ -89,7 +80,7 @@ for round in $(seq 1 "$ROUNDS"); do
   # shellcheck disable=SC2206
   bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
     ++task.bt_data="$WORK/bt/$synthetic/bin" "${tag_args[@]}" "${init_args[@]}" \
-    optimization.max_update="$bt_updates" $BT_TRAIN_ARGS
+    optimization.max_update="$bt_updates" $BT_OVERRIDES
   forward="$BT_NAME$sfx"
   if [ "$ft_updates" -gt 0 ]; then  # fine-tune on the bitext: optimizer and schedule go on
     bash "$here/stages/train.sh" "${forward}_ft" "$SRC" "$TGT" "${train_args[@]}" "${tag_args[@]}" \
@@ -117,7 +108,4 @@ for m in "$WORK"/models/*/; do
                   *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" ;; esac
 done
 
-echo "== report: $WORK/report.{md,json,png}"
-publish_experiment
-fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)" \
-  --experiment-file "$WORK/experiment.yaml" --command "bash scripts/pipeline.sh $WORK/experiment.yaml"
+report "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)"

@@ -15,41 +15,34 @@ case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
 source "$here/stages/driver.sh"
 load_settings "$experiment" "$@"
 [ -n "$PAIRS" ] || { echo "error: $experiment has no pairs: run it with scripts/pipeline.sh" >&2; exit 2; }
+export_settings
 compose_profile
 read -ra pairs <<< "$PAIRS"
 read -ra srcs <<< "$SRC_LANGS"
 pair_list=$(IFS=,; echo "${pairs[*]}")
 
-echo "== data: $EXPERIMENT_NAME (pairs $PAIRS, $MONO monolingual $TGT sentences; test sets: $TEST_SETS)"
-source "$here/stages/common.sh"  # stamped, stamp: WORK/raw/DONE as in pipeline.sh
-made_with=("data=$DATA_SETTINGS") made_from=()
-if ! stamped "$WORK/raw/DONE" "Delete $WORK/raw and what was made from it ($WORK/prep, models, bt, eval) to make the data again, or use a new WORK."; then
-  # raw/PAIR/ per pair (cleaned), raw/mono.TGT kept by all
-  rm -rf "$WORK/raw.tmp"
-  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
-    --origin "$experiment" || exit 2
-  monos=()
+echo "== data: $EXPERIMENT_NAME (pairs $PAIRS, $(shown "$MONO") monolingual $TGT sentences; test sets: $TEST_SETS)"
+source "$here/stages/common.sh"  # stamped, stamp (make_data)
+clean() {  # RAW: raw/PAIR/ per pair (cleaned), raw/mono.TGT kept by all
+  local i others monos=()
   for i in "${!pairs[@]}"; do  # every pair's valid and test sets guard every pair's text
     others=$(printf '%s\n' "${pairs[@]}" | { grep -vxF "${pairs[i]}" || true; } | paste -sd,)
     # shellcheck disable=SC2086
-    python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$WORK/raw.tmp/${pairs[i]}" \
+    python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$1/${pairs[i]}" \
       --source-lang "${srcs[i]}" --target-lang "$TGT" --protect-also "$others" $CLEAN_ARGS || exit 2
-    monos+=("$WORK/raw.tmp/${pairs[i]}/mono.$TGT")
+    monos+=("$1/${pairs[i]}/mono.$TGT")
   done
-  python -m fairseq_bt_plugin.experiment common-mono "${monos[@]}" --out "$WORK/raw.tmp/mono.$TGT"
-  mapfile -t made_from < "$WORK/raw.tmp/sources.txt"
-  rm -rf "$WORK/raw"; mv "$WORK/raw.tmp" "$WORK/raw"; stamp "$WORK/raw/DONE"
-fi
+  python -m fairseq_bt_plugin.experiment common-mono "${monos[@]}" --out "$1/mono.$TGT"
+}
+make_data clean
 
 echo "== prepare: normalise, one sentencepiece model ($SPM_VOCAB) and dictionary for $PAIRS, binarize"
 bash "$here/stages/prepare.sh" --lang-pairs "$pair_list" --trainpref "$WORK/raw/{pair}/train" \
   --validpref "$WORK/raw/{pair}/valid"
 
-tag_args=()
-[ -n "$BT_TAG" ] && tag_args=("++task.bt_tag='$BT_TAG'")
 mode=$([ "$BT_MODE" = beam ] && echo "" || echo "_$BT_MODE")  # one synthetic corpus per mode
 # shellcheck disable=SC2206
-bt_train_args=($BT_TRAIN_ARGS) multi_bt_train_args=($MULTI_BT_TRAIN_ARGS) multi_args=($MULTI_TRAIN_ARGS)
+bt_train_args=($BT_OVERRIDES) multi_bt_train_args=($MULTI_BT_OVERRIDES) multi_args=($MULTI_TRAIN_ARGS)
 bilingual() {  # PAIR SRC: the pair's bilingual systems, as pipeline.sh trains them
   local pair=$1 src=$2
   bash "$here/stages/train.sh" "$pair/reverse" "$TGT" "$src" "${train_args[@]}"
@@ -102,7 +95,6 @@ evaluate_pair() {  # PAIR SRC: every system on the pair's test sets: eval/SET/PA
 # BASELINE_PARALLEL=1 (default with a GPU profile): the chains above side by side, each pair's
 # bilingual systems, the multilingual model and the multilingual +BT chain (on CPU each with
 # OMP_NUM_THREADS=1 unless set), then the pairs' evaluations; 0: one model at a time
-if [ -z "$BASELINE_PARALLEL" ]; then BASELINE_PARALLEL=$([ "$on_cpu" = 1 ] && echo 0 || echo 1); fi
 side_by_side() {  # "FUNCTION ARGS" ...: each call, one after the other or side by side
   local job pids=() failed=0
   if [ "$BASELINE_PARALLEL" != 1 ]; then
@@ -125,8 +117,5 @@ done
 side_by_side "${chains[@]}" multilingual multilingual_bt
 side_by_side "${evals[@]}"
 
-echo "== report: $WORK/report.{md,json,png}"
-publish_experiment
-fairseq-bt-report --work-dir "$WORK" --title "$EXPERIMENT_NAME ${many//+/,}->$TGT: bilingual vs multilingual back-translation ($PROFILE)" \
-  --baselines "$BT_NAME,reverse" --experiment-file "$WORK/experiment.yaml" \
-  --command "bash scripts/pipeline.sh $WORK/experiment.yaml"
+report "$EXPERIMENT_NAME ${many//+/,}->$TGT: bilingual vs multilingual back-translation ($PROFILE)" \
+  --baselines "$BT_NAME,reverse"

@@ -18,7 +18,7 @@ import yaml
 from conftest import (ROOT, SHARED_DATA, SRC, TATOEBA, TGT, TYPOED_SETTINGS, read_lines,
                       write_lines)
 from fairseq_bt_plugin.errors import BTUserError
-from fairseq_bt_plugin.experiment import cli, loader
+from fairseq_bt_plugin.experiment import cli, config, loader
 from fairseq_bt_plugin.experiment.raw import materialise
 
 EXPERIMENTS = ROOT / "configs" / "experiments"
@@ -199,15 +199,17 @@ def test_env_and_key_value_override_the_file(tmp_path):
     settings = cli.shell_settings(exp, "")
     assert settings["BT_BEAM"] == "4" and settings["BT_TAG"] == "" and settings["TEST_SETS"] == \
         "first second"
-    assert settings["BT_ARGS"] == "--nbest 2 --weights sequence"
-    assert settings["BT_TRAIN_ARGS"] == "++task.bt_weighted=true"
+    assert settings["BT_GENERATE_FLAGS"] == "--nbest 2 --weights sequence"
+    assert settings["BT_ARGS"] == "" and settings["BT_TRAIN_ARGS"] == ""  # the keys' own values
+    assert settings["BT_OVERRIDES"] == "++task.bt_weighted=true"
     assert settings["CLEAN_ARGS"] == "" and settings["BT_CORPUS"] == ""
     assert cli.shell_settings(loader.load(str(path), [], {"BT_CORPUS": "mono_topk"}),
                               "")["BT_CORPUS"] == "mono_topk"
     exp = loader.load(str(path), ["cleaning.no_langid=true", "cleaning.max_chars=300"],
                       {"BT_ARGS": "--fp16", "BASELINE_PARALLEL": "1", "WORK": "elsewhere"})
     settings = cli.shell_settings(exp, "")
-    assert settings["BT_ARGS"] == "--nbest 2 --weights sequence --fp16"
+    assert settings["BT_GENERATE_FLAGS"] == "--nbest 2 --weights sequence --fp16"
+    assert settings["BT_ARGS"] == "--fp16"
     assert settings["CLEAN_ARGS"] == "--max-chars 300 --no-langid"  # fairseq: a flag flips a bool
     assert settings["BASELINE_PARALLEL"] == "1" and settings["WORK"] == os.path.abspath("elsewhere")
 
@@ -260,20 +262,66 @@ def test_demo_settings_are_the_former_pipeline_defaults():
     demo = str(EXPERIMENTS / "multi30k_demo.yaml")
     s = cli.shell_settings(loader.load(demo), "")
     assert {k: s[k] for k in ("SRC", "TGT", "BITEXT", "MONO", "SPM_VOCAB", "PROFILE", "BT_TAG",
-                              "BT_MODE", "BT_BEAM", "BT_BACKEND", "BT_ARGS", "BT_TRAIN_ARGS",
-                              "BT_UPDATES", "BT_FINETUNE", "BT_NAME", "BT_FILTER", "TRAIN_ARGS", "EVAL_BEAM",
+                              "BT_MODE", "BT_BEAM", "BT_BACKEND", "BT_GENERATE_FLAGS",
+                              "BT_OVERRIDES", "BT_UPDATES", "BT_FINETUNE", "BT_NAME", "BT_FILTER", "TRAIN_ARGS", "EVAL_BEAM",
                               "ROUNDS", "BASELINE_PARALLEL", "PROGRESS_INTERVAL")} == {
         "SRC": "de", "TGT": "en", "BITEXT": "3000", "MONO": "10000", "SPM_VOCAB": "4000",
         "PROFILE": "cpu_demo", "BT_TAG": "<BT>", "BT_MODE": "beam", "BT_BEAM": "2",
-        "BT_BACKEND": "ctranslate2", "BT_ARGS": "", "BT_TRAIN_ARGS": "", "BT_UPDATES": "2.0",
+        "BT_BACKEND": "ctranslate2", "BT_GENERATE_FLAGS": "", "BT_OVERRIDES": "", "BT_UPDATES": "2.0",
         "BT_FINETUNE": "0.334", "BT_NAME": "bt", "BT_FILTER": "", "TRAIN_ARGS": "", "EVAL_BEAM": "5",
         "ROUNDS": "1", "BASELINE_PARALLEL": "", "PROGRESS_INTERVAL": "60"}
     assert s["WORK"] == os.path.abspath("runs/demo")
     # docs/results/demo-filter.md's command: BT_FILTER (or bt.filter) turns the filter on
     assert cli.shell_settings(loader.load(demo, [], {"BT_FILTER": "reverse:0.1"}), "")[
         "BT_FILTER"] == "reverse:0.1"
-    assert cli.shell_settings(loader.load(demo, ["bt.filter=dual:0.1"], {}), "")[
-        "BT_FILTER"] == "dual:0.1"
+    s = cli.shell_settings(loader.load(demo, ["bt.filter=dual:0.1"], {}), "")
+    assert (s["BT_FILTER"], s["BT_FILTER_METHOD"], s["BT_FILTER_FRACTION"]) == (
+        "dual:0.1", "dual", "0.1")
+
+
+def test_each_setting_is_declared_once_with_its_key(tmp_path):
+    """The pipeline's variables come from the schema's metadata (its ``env`` and ``shell``) and
+    config.DERIVED: shell_settings gives exactly those, each documented in docs/pipeline.md and
+    example.yaml; each variable a stage script or driver requires (``${VAR:?`` or ``${VAR?``) is
+    one of them."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT, bt={"nbest": 2, "weights": "sequence",
+                            "filter": "reverse:0.25", "generate_args": "--fp16",
+                            "train_args": "++task.bt_noise_word_dropout=0.1"},
+                            baseline_parallel=True)
+    settings = cli.shell_settings(loader.load(str(path), ["bitext.max_pairs=0"]), "saved.yaml")
+    own = [var for var, keys in loader.ENV.items() if "*" not in keys[0]]
+    assert list(settings) == own + list(config.shell_only()) + list(config.DERIVED)
+    manual = (ROOT / "docs" / "pipeline.md").read_text(encoding="utf-8")
+    manual = manual.split("## Settings and environment variables")[1].split("\n## ")[0]
+    assert [var for var in loader.ENV if f"`{var}`" not in manual] == []
+    example = " ".join(cli.example_text().replace("#", " ").split())
+    assert [var for var in loader.ENV if f"environment variable {var}" not in example] == []
+    required = set()
+    for script in (ROOT / "scripts").rglob("*.sh"):
+        required |= set(re.findall(r"\$\{([A-Z][A-Z_]*):?\?", script.read_text()))
+    not_settings = {"VENV", "PYTHON", "DATA", "M30K", "TATOEBA"}  # setup_env.sh, studies
+    assert required - not_settings <= set(settings), required - set(settings)
+
+
+def test_a_driver_hands_on_the_environment_it_was_given(tmp_path):
+    """pipeline.sh hands an experiment with pairs to pipeline_multi.sh: the settings it loaded
+    are not exported before (MONO holds mono.max_lines but sets mono_source.max_lines too, BITEXT
+    the top-level max_pairs but every pair's too), so the second driver loads what the first
+    did; export_settings then gives the stages every one."""
+    path = write_experiment(tmp_path / "e.yaml", SRC, TGT, work=str(tmp_path / "w"),
+                            mono_source={"files": [str(TATOEBA / f"train.{SRC}")],
+                                         "max_lines": 7})
+    child = """eval "$(python -m fairseq_bt_plugin.experiment settings "$1")"; echo "$DATA_SETTINGS" """
+    script = (f'root={ROOT}; source "$root/scripts/stages/driver.sh"; load_settings "$1"; '
+              f"[ \"$(bash -c '{child}' - \"$1\")\" = \"$DATA_SETTINGS\" ] || exit 3; "
+              'export_settings; bash -c \'echo "$BT_BEAM $MONO $WORK"\'')
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    p = subprocess.run(["bash", "-c", script, "-", str(path)], env=env, capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.split() == ["2", "50", str(tmp_path / "w")], p.stderr
+    assert '"max_lines": 7' in cli.data_settings(loader.load(str(path)))  # what was compared
+    assert loader.load(str(path), [], {"MONO": "5"}).mono_source.max_lines == 5
 
 
 # ---- errors: one line naming the file and the key; nothing written -------------------------

@@ -48,8 +48,8 @@ def test_settings_and_raw_data_per_pair(folder):
     assert settings["PAIRS"] == f"{SRC}-{TGT} {OTHER}-{TGT}"
     assert settings["SRC_LANGS"] == f"{SRC} {OTHER}" and settings["TEST_SETS"] == "t"
     # the multilingual task's names of the +BT keys
-    assert settings["MULTI_BT_TRAIN_ARGS"] == "++task.bt_upsample_primary=2 ++task.bt_weighted=true"
-    assert settings["BT_TRAIN_ARGS"] == "++task.upsample_primary=2 ++task.bt_weighted=true"
+    assert settings["MULTI_BT_OVERRIDES"] == "++task.bt_upsample_primary=2 ++task.bt_weighted=true"
+    assert settings["BT_OVERRIDES"] == "++task.upsample_primary=2 ++task.bt_weighted=true"
     summary = materialise(exp, str(path), str(folder / "raw"))
     for lang, n in ((SRC, 30), (OTHER, 5)):
         d = folder / "raw" / f"{lang}-{TGT}"

@@ -12,13 +12,10 @@ from pathlib import Path
 import yaml
 
 from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+from fairseq_bt_plugin.experiment import loader
 
 #: the pipeline's settings, for a run where the environment sets none of them
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in (
-    "WORK", "PROFILE", "SRC", "TGT", "BITEXT", "MONO", "VALID", "TEST", "SPM_VOCAB", "BT_TAG",
-    "BT_MODE", "BT_BEAM", "BT_BACKEND", "BT_ARGS", "BT_TRAIN_ARGS", "BT_UPDATES", "BT_SHARDS",
-    "BT_NAME", "BT_FINETUNE", "ROUNDS", "TRAIN_ARGS", "EVAL_BEAM", "BASELINE_PARALLEL",
-    "PROGRESS_INTERVAL", "CORPUS", "DOWNLOAD_DIR", "LAUNCHER")}
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in loader.ENV}
 
 
 def user_corpus(folder: Path) -> None:

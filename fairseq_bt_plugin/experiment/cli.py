@@ -2,7 +2,8 @@
 raw data, and the example file with every key.
 
   settings FILE [KEY=VALUE ...]   check the file; print the pipeline's settings as shell
-                                  assignments (environment variables override the file,
+                                  assignments, then SETTING_NAMES (their names, for
+                                  export; environment variables override the file,
                                   KEY=VALUE both); --save writes the result to
                                   WORK/experiments/SHA.yaml (EXPERIMENT_FILE)
   raw FILE [KEY=VALUE ...] --out DIR [--origin FILE]
@@ -29,7 +30,7 @@ from ..atomic import atomic_open
 from ..cli import run_reporting_user_errors
 from ..options import to_argv
 from . import loader, preflight
-from .config import ExperimentConfig, FileConfig, ParallelConfig
+from .config import DERIVED, ExperimentConfig, FileConfig, ParallelConfig, shell_only
 from .raw import common_lines, materialise
 
 PROG = "fairseq-bt-experiment"
@@ -70,39 +71,39 @@ def data_settings(exp: ExperimentConfig) -> str:
     return json.dumps({k: node[k] for k in DATA_KEYS}, sort_keys=True, ensure_ascii=False)
 
 
+def shell_text(value: Any) -> str:
+    """A key's value as its shell variable holds it: read back as the environment variable, it
+    gives the same value (a run started by another reads its exported settings again)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(value)
+
+
 def shell_settings(exp: ExperimentConfig, saved: str) -> Dict[str, str]:
-    """The variables ``scripts/pipeline.sh`` and its stages read."""
-    bp = exp.baseline_parallel
-    multi = exp.multilingual
-    return {
-        # with pairs (scripts/pipeline_multi.sh): the pairs, the source languages, the
-        # multilingual models' settings; empty for one pair
+    """The variables ``scripts/pipeline.sh`` and its stages read (every one exported): each
+    setting's own variable (:data:`.loader.ENV`, :func:`.config.shell_only`), then
+    :data:`.config.DERIVED`."""
+    node = OmegaConf.create(as_dict(exp))
+    values = {var: shell_text(OmegaConf.select(node, keys[0]))
+              for var, keys in loader.ENV.items() if "*" not in keys[0]}
+    values.update({var: shell_text(OmegaConf.select(node, key))
+                   for var, key in shell_only().items()})
+    method, fraction = loader.filter_parts(exp.bt.filter) or ("", "")
+    derived = {
+        "EXPERIMENT_FILE": saved,
         "PAIRS": " ".join(f"{lang}-{exp.target_lang}" for lang in exp.pairs),
-        "SRC_LANGS": " ".join(exp.pairs), "MULTI_UPDATES": str(multi.updates),
-        "MULTI_TEMPERATURE": str(multi.sampling_temperature),
-        "MULTI_TRAIN_ARGS": multi.train_args,
-        "MULTI_BT_TRAIN_ARGS": bt_train_args(exp, "bt_upsample_primary"),
-        "EXPERIMENT_NAME": exp.name, "EXPERIMENT_FILE": saved, "WORK": exp.work,
-        "PROFILE": exp.profile, "SRC": exp.source_lang, "TGT": exp.target_lang,
-        "BITEXT": str(exp.bitext.max_pairs or "all"), "MONO": str(exp.mono.max_lines or "all"),
+        "SRC_LANGS": " ".join(exp.pairs),
         "TEST_SETS": " ".join(exp.tests or dict.fromkeys(
-            name for pair in exp.pairs.values() for name in pair.tests)), "SPM_VOCAB": str(exp.spm_vocab),
-        "TRAIN_ARGS": exp.train_args, "BT_TAG": exp.bt.tag, "BT_MODE": str(exp.bt.mode),
-        "BT_BEAM": str(exp.bt.beam), "BT_BACKEND": str(exp.bt.backend),
-        "BT_ARGS": generate_args(exp), "BT_TRAIN_ARGS": bt_train_args(exp),
-        "BT_UPDATES": str(exp.bt.updates), "BT_INIT": str(exp.bt.init),
-        "BT_SHARDS": str(exp.bt.shards),
-        "BT_FILTER": exp.bt.filter, "BT_CORPUS": exp.bt.corpus,
-        "AVERAGE_LAST": str(exp.average_last),
-        "BT_NAME": exp.systems.bt_name, "BT_FINETUNE": str(exp.systems.finetune),
-        "ROUNDS": str(exp.systems.rounds), "EVAL_BEAM": str(exp.eval_beam),
-        "BASELINE_PARALLEL": "" if bp is None else str(int(bp)),
-        "PROGRESS_INTERVAL": str(exp.progress_interval),
-        "REVERSE_CHECKPOINT": exp.reverse_model.checkpoint,
-        "REVERSE_DATA": exp.reverse_model.data, "REVERSE_SPM": exp.reverse_model.spm,
-        "LAUNCHER": exp.launcher, "CLEAN_ARGS": " ".join(to_argv(exp.cleaning)),
-        "DATA_SETTINGS": data_settings(exp),
+            name for pair in exp.pairs.values() for name in pair.tests)),
+        "BT_GENERATE_FLAGS": generate_args(exp), "BT_OVERRIDES": bt_train_args(exp),
+        "MULTI_BT_OVERRIDES": bt_train_args(exp, "bt_upsample_primary"),
+        "BT_FILTER_METHOD": method, "BT_FILTER_FRACTION": fraction,
+        "CLEAN_ARGS": " ".join(to_argv(exp.cleaning)), "DATA_SETTINGS": data_settings(exp),
     }
+    values.update(derived)
+    return values
 
 
 def save(exp: ExperimentConfig, origin: str) -> str:
@@ -131,8 +132,10 @@ def settings(args: argparse.Namespace) -> None:
         preflight.check_generate_args(exp, generate_args(exp), origin)
         preflight.check_overrides(exp, args.configs, origin)
     saved = save(exp, args.file) if args.save else ""
-    for var, value in shell_settings(exp, saved).items():
+    values = shell_settings(exp, saved)
+    for var, value in values.items():
         print(f"{var}={shlex.quote(value)}")
+    print(f"SETTING_NAMES={shlex.quote(' '.join(values))}")
 
 
 def common_mono(args: argparse.Namespace) -> None:
@@ -179,7 +182,11 @@ def _emit(node: Any, cls: type, indent: str, out: List[str]) -> None:
         if f.name.startswith("_"):
             continue
         value = node[f.name]
-        out += _comment(f.metadata.get("help", ""), indent)
+        env = f.metadata.get("env")
+        env = ", ".join(f"{var}: {sub}" if sub else var for sub, var in (
+            {"": env} if isinstance(env, str) else env or {}).items())
+        out += _comment(f.metadata.get("help", "") + (f" (environment variable {env})"
+                                                      if env else ""), indent)
         nested = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
         if dataclasses.is_dataclass(nested):
             out.append(f"{indent}{f.name}:")

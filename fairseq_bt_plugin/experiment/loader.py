@@ -14,31 +14,11 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ..errors import BTUserError, check
-from .config import ExperimentConfig, FileConfig, ParallelConfig
+from .config import DERIVED, ExperimentConfig, FileConfig, ParallelConfig, environment, shell_only
 
-#: environment variable -> the key(s) it overrides (``tests.*``: every test set). Paths in
-#: them are relative to the current directory.
-ENV = {
-    "WORK": ["work"], "CORPUS": ["data_dir"], "DOWNLOAD_DIR": ["cache_dir"],
-    "PROFILE": ["profile"], "SRC": ["source_lang"], "TGT": ["target_lang"],
-    "BITEXT": ["bitext.max_pairs", "pairs.*.bitext.max_pairs"],
-    "VALID": ["valid.max_pairs", "pairs.*.valid.max_pairs"],
-    "TEST": ["tests.*.max_pairs", "pairs.*.tests.*.max_pairs"], "MONO": ["mono.max_lines", "mono_source.max_lines"],
-    "SPM_VOCAB": ["spm_vocab"], "TRAIN_ARGS": ["train_args"],
-    "BT_TAG": ["bt.tag"], "BT_MODE": ["bt.mode"], "BT_BEAM": ["bt.beam"],
-    "BT_BACKEND": ["bt.backend"], "BT_ARGS": ["bt.generate_args"],
-    "BT_TRAIN_ARGS": ["bt.train_args"], "BT_UPDATES": ["bt.updates"], "BT_INIT": ["bt.init"],
-    "BT_SHARDS": ["bt.shards"], "BT_FILTER": ["bt.filter"], "BT_CORPUS": ["bt.corpus"],
-    "BT_NAME": ["systems.bt_name"],
-    "BT_FINETUNE": ["systems.finetune"], "ROUNDS": ["systems.rounds"],
-    "EVAL_BEAM": ["eval_beam"], "BASELINE_PARALLEL": ["baseline_parallel"],
-    "PROGRESS_INTERVAL": ["progress_interval"], "AVERAGE_LAST": ["average_last"],
-    "REVERSE_CHECKPOINT": ["reverse_model.checkpoint"], "REVERSE_DATA": ["reverse_model.data"],
-    "REVERSE_SPM": ["reverse_model.spm"], "LAUNCHER": ["launcher"],
-    "MULTI_UPDATES": ["multilingual.updates"],
-    "MULTI_TEMPERATURE": ["multilingual.sampling_temperature"],
-    "MULTI_TRAIN_ARGS": ["multilingual.train_args"],
-}
+#: environment variable -> the key(s) it overrides (``tests.*``: every test set), declared with
+#: the keys (:func:`.config.environment`). Paths in them are relative to the current directory.
+ENV = environment()
 #: a variable that starts like a setting (BT_, MULTI_, ...: the first word of :data:`ENV`'s
 #: names of two words or more) but is none is a typo (BT_UPDATE=3): an error
 SETTING_PREFIXES = tuple(sorted({var.split("_")[0] + "_" for var in ENV if "_" in var}))
@@ -248,9 +228,11 @@ def origin(path: str, key: str, overrides: Optional[List[str]] = None,
 
 def check_environment(env: Mapping[str, str], where: str) -> None:
     """No variable of ``env`` looks like a setting (:data:`SETTING_PREFIXES`) without being one
-    (:data:`ENV`, :data:`NOT_SETTINGS`): it would be ignored without a word."""
+    (:data:`ENV`, :data:`NOT_SETTINGS`; the pipeline's own, which it exports: read again by a
+    nested run, they are computed anew): it would be ignored without a word."""
     for var in sorted(env):
-        if var.startswith(SETTING_PREFIXES) and var not in ENV and var not in NOT_SETTINGS:
+        if var.startswith(SETTING_PREFIXES) and var not in ENV and var not in NOT_SETTINGS \
+                and var not in DERIVED and var not in shell_only():
             close = difflib.get_close_matches(var, list(ENV), n=1)
             hint = f"did you mean {close[0]}? " if close else ""
             raise BTUserError(f"{where}: environment variable {var}={env[var]} is not a setting "
@@ -328,6 +310,12 @@ def _check_pairs(exp: ExperimentConfig, where: str) -> None:
         check(value > 0, f"{where}: multilingual.{key} must be > 0, got {value}")
 
 
+def filter_parts(text: str) -> Optional[Tuple[str, str]]:
+    """bt.filter's ``METHOD:FRACTION`` as ``(METHOD, FRACTION)``; ``None`` when it is not one."""
+    m = re.fullmatch(r"(dual|reverse):(0(?:\.\d+)?|\.\d+)", text)
+    return (m.group(1), m.group(2)) if m else None
+
+
 def validate(exp: ExperimentConfig, where: str) -> None:
     """Values the schema's types cannot check. Files are checked when they are read."""
     check(NAME_RE.match(exp.name) is not None,
@@ -365,8 +353,7 @@ def validate(exp: ExperimentConfig, where: str) -> None:
             ("eval_beam", exp.eval_beam, exp.eval_beam >= 1, ">= 1"),
             ("progress_interval", exp.progress_interval, exp.progress_interval >= 1, ">= 1"),
             ("average_last", exp.average_last, exp.average_last >= 0, ">= 0"),
-            ("bt.filter", bt.filter, not bt.filter or re.fullmatch(
-                r"(dual|reverse):(0(\.\d+)?|\.\d+)", bt.filter) is not None,
+            ("bt.filter", bt.filter, not bt.filter or filter_parts(bt.filter) is not None,
              "METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)")):
         check(ok, f"{where}: {key} must be {want}, got {value}")
     beams = str(bt.mode) in ("beam", "noised_beam")

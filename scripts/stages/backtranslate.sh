@@ -13,10 +13,10 @@
 # corpus OUT/bin for bt_multilingual; BT_SHARDS=1 and BT_BACKEND=fairseq).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_ARGS, BT_SHARDS, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
+usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_GENERATE_FLAGS, BT_SHARDS, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
 [ $# -eq 4 ] || usage
 : "${WORK:?set WORK}" "${BT_MODE:?set BT_MODE}" "${BT_BEAM:?set BT_BEAM}" \
-  "${BT_BACKEND:?set BT_BACKEND}" "${BT_ARGS?set BT_ARGS (may be empty)}" \
+  "${BT_BACKEND:?set BT_BACKEND}" "${BT_GENERATE_FLAGS?set BT_GENERATE_FLAGS (may be empty)}" \
   "${BT_SHARDS:?set BT_SHARDS}" "${LAUNCHER?set LAUNCHER (may be empty)}" \
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
@@ -26,7 +26,7 @@ model_files "$name"
 # model's path relative to WORK: a WORK moved elsewhere keeps its corpora): a finished corpus of
 # other settings, or of a model trained again since, is an error (not silently reused)
 prep="$WORK/prep"
-made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$BT_BACKEND" "args=$BT_ARGS")
+made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$BT_BACKEND" "args=$BT_GENERATE_FLAGS")
 made_from=("$ckpt" "$spm" "$WORK/raw/mono.$mono" "$data"/dict*.txt "$prep/bin"/dict*.txt "$prep/spm.model")
 if stamped "$out/DONE" "Delete $out to back-translate again, or give these settings their own corpus name (bt.corpus / BT_CORPUS)."; then
   echo "== back-translate $4: done already"; exit 0
@@ -43,7 +43,7 @@ esac
 # shellcheck disable=SC2206
 generate=(fairseq-bt-generate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
           --spm-model "$spm" -s "$mono" "${langs[@]}" --mode "$BT_MODE" --beam "$BT_BEAM"
-          --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_ARGS)
+          --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_GENERATE_FLAGS)
 progress+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
 if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
@@ -54,7 +54,7 @@ if [ "$BT_SHARDS" = 1 ]; then
 fi
 
 devices=()  # the GPUs a shard may see, as CUDA_VISIBLE_DEVICES names them (none: CPU)
-case " $BT_ARGS " in *" --cpu "*) ;; *)
+case " $BT_GENERATE_FLAGS " in *" --cpu "*) ;; *)
   [ ${#launcher[@]} -gt 0 ] || read -ra devices <<< "$(python -c 'import os, torch
 n = torch.cuda.device_count()
 print(*(os.environ.get("CUDA_VISIBLE_DEVICES") or ",".join(map(str, range(n)))).split(",")[:n])')"
