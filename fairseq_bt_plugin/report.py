@@ -7,7 +7,9 @@ test set; a multilingual run's ``WORK/eval/SET/PAIR/SYSTEM.json``) with its hypo
 back-translation counts of ``WORK/bt/*/bt.summary.json``, and writes ``WORK/report.md``,
 ``WORK/report.json`` and ``WORK/report.png``: every system on every test set (BLEU, chrF,
 sacrebleu signatures, paired bootstrap p-value against the baseline), the data counts, what
-reproduces the run, validation loss curves and wall time per stage and model.
+reproduces the run, validation loss curves, how each model's training ended (updates, best
+update, stopped by patience or by the cap: a comparison with a model stopped by the cap is
+flagged as not converged) and wall time per stage and model.
 """
 import glob
 import hashlib
@@ -69,6 +71,64 @@ def validation_curve(log_path: str) -> List[Dict[str, float]]:
             points.append({"update": int(stats["valid_num_updates"]),
                            "loss": float(stats["valid_loss"])})
     return points
+
+
+#: how fairseq's trainer says why it stopped (fairseq_cli/train.py); the last one in a log wins
+#: (a model trained on from its checkpoint appends to its log)
+STOP_MARKS = (("early stop since valid performance hasn't improved", "patience"),
+              ("Stopping training due to num_updates", "max_update"),
+              ("Stopping training due to cumulative_training_time", "stop_time_hours"))
+DONE_MARK = "done training in"
+
+
+def training_end(log_path: str, points: List[Dict[str, float]]) -> Dict:
+    """How a model's training ended: ``updates`` (its last validation), ``best_update`` and
+    ``best_loss`` (its lowest validation loss), ``stopped_by``: ``patience`` (no lower
+    validation loss for checkpoint.patience validations: converged), ``max_update`` (the cap),
+    ``stop_time_hours``, ``max_epoch`` (finished with none of these), or None (not finished)."""
+    stopped_by = None
+    if os.path.exists(log_path):
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                reason = next((r for mark, r in STOP_MARKS if mark in line), None)
+                if reason:
+                    stopped_by = reason
+                elif DONE_MARK in line and stopped_by is None:
+                    stopped_by = "max_epoch"
+    best = min(points, key=lambda p: p["loss"]) if points else None
+    return {"updates": points[-1]["update"] if points else None,
+            "best_update": best["update"] if best else None,
+            "best_loss": best["loss"] if best else None, "stopped_by": stopped_by}
+
+
+def converged(end: Optional[Dict]) -> Optional[bool]:
+    """Whether a model stopped by patience (None: no training log, e.g. a reused model)."""
+    return None if not end or end["stopped_by"] is None else end["stopped_by"] == "patience"
+
+
+def add_training(results: List[Dict], models: Dict[str, Dict]) -> None:
+    """Sets each result's ``training`` (its model's :func:`training_end`: the model of the same
+    name, in a multilingual run the pair's own first) and ``converged``."""
+    for r in results:
+        names = ([f"{r['pair']}/{r['system']}"] if r["pair"] else []) + [r["system"]]
+        r["training"] = next((models[n] for n in names if n in models), None)
+        r["converged"] = converged(r["training"])
+
+
+def not_converged(results: List[Dict]) -> List[str]:
+    """The systems stopped other than by patience among those compared (a p-value's two
+    sides), each once."""
+    compared = {r["system"] for r in results if r.get("baseline")} | {
+        r["baseline"] for r in results if r.get("baseline")}
+    return list(dict.fromkeys(r["system"] for r in results
+                              if r["system"] in compared and r["converged"] is False))
+
+
+def not_converged_warning(names: List[str]) -> str:
+    return (f"not converged: {', '.join(names)} stopped at the cap (optimization.max_update), "
+            "not by patience: the differences to and between them may be training length. "
+            "Raise the cap (e.g. `TRAIN_ARGS=optimization.max_update=N`) until patience "
+            "stops every compared model.")
 
 
 def stage_timings(path: str) -> Dict:
@@ -252,14 +312,16 @@ def collect(cfg: ReportConfig) -> Dict:
     systems = evaluations(work_dir)
     baselines = [b.strip() for b in cfg.baselines.split(",") if b.strip()]
     bootstrap = add_significance(systems, baselines)
-    curves = {}
+    curves, ends = {}, {}
     models = os.path.join(work_dir, "models")
     for log in sorted(glob.glob(os.path.join(models, "*", "hydra_train.log"))
                       + glob.glob(os.path.join(models, "*", "*", "hydra_train.log"))
                       + glob.glob(os.path.join(models, "*", "train.log"))):
         points = validation_curve(log)
         if points or log.endswith("hydra_train.log"):
-            curves[os.path.relpath(os.path.dirname(log), models)] = points
+            name = os.path.relpath(os.path.dirname(log), models)
+            curves[name], ends[name] = points, training_end(log, points)
+    add_training(systems, ends)
     cleaning = read_json(os.path.join(work_dir, "raw", "clean.json"))
     if cleaning is None:  # a multilingual run: each pair's
         cleaning = {os.path.basename(os.path.dirname(p)): read_json(p) for p in
@@ -272,7 +334,8 @@ def collect(cfg: ReportConfig) -> Dict:
             "back_translation": back_translations(work_dir), "reused_models": reused,
             "provenance": stamps(work_dir),
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
-            "code": code_version(), "validation": curves,
+            "code": code_version(), "validation": curves, "models": ends,
+            "not_converged": not_converged(systems),
             "still_improving": still_improving(curves),
             "timings": stage_timings(os.path.join(work_dir, "timings.jsonl"))}
 
@@ -302,13 +365,17 @@ def markdown(report: Dict) -> str:
     for test_set in report["test_sets"]:
         results = [s for s in report["systems"] if s["test_set"] == test_set]
         rows += [f"## Test set `{test_set}` ({results[0]['sentences']} sentences)", "",
-                 "| system | direction | BLEU | chrF | p BLEU | p chrF | against |",
-                 "|---|---|---:|---:|---:|---:|---|"]
+                 "| system | direction | BLEU | chrF | p BLEU | p chrF | against | trained |",
+                 "|---|---|---:|---:|---:|---:|---|---|"]
         for s in results:
             rows.append(f"| {s['system']} | {s['source_lang']}->{s['target_lang']} | "
                         f"{s['bleu']:.2f} | {s['chrf']:.2f} | {p_value(s['p_bleu'])} | "
-                        f"{p_value(s['p_chrf'])} | {s['baseline'] or ''} |")
+                        f"{p_value(s['p_chrf'])} | {s['baseline'] or ''} | "
+                        f"{trained(s.get('training'))} |")
         rows.append("")
+        late = not_converged(results)
+        if late:
+            rows += ["**" + not_converged_warning(late).replace(":", "**:", 1), ""]
         rows += pair_table(results)
     sigs = sorted({s["bleu_signature"] for s in report["systems"]}
                   | {s["chrf_signature"] for s in report["systems"]})
@@ -323,6 +390,16 @@ def markdown(report: Dict) -> str:
     rows += (data_section(report) + provenance_section(report) + validation_section(report)
              + reproduce_section(report) + timing_section(report))
     return "\n".join(rows) + "\n"
+
+
+def trained(end: Optional[Dict]) -> str:
+    """A model's end in a table cell: ``patience at 450 (best 250)``, ``cap at 600 (best
+    600)``."""
+    if not end or end["updates"] is None:
+        return ""
+    how = {"patience": "patience", "max_update": "**cap**", None: "unfinished"}.get(
+        end["stopped_by"], end["stopped_by"])
+    return f"{how} at {end['updates']} (best {end['best_update']})"
 
 
 def pair_table(results: List[Dict]) -> List[str]:
@@ -433,11 +510,13 @@ def validation_section(report: Dict) -> List[str]:
     if not curves:
         return []
     rows = ["", "## Validation", "", "| model | validations | last update | best valid loss | "
-            "at update |", "|---|---:|---:|---:|---:|"]
+            "at update | stopped by |", "|---|---:|---:|---:|---:|---|"]
+    ends = report.get("models") or {}
     for name, points in curves.items():
         best = min(points, key=lambda p: p["loss"])
+        stopped = (ends.get(name) or {}).get("stopped_by") or "not finished"
         rows.append(f"| {name} | {len(points)} | {points[-1]['update']} | {best['loss']:.3f} | "
-                    f"{best['update']} |")
+                    f"{best['update']} | {stopped} |")
     if report.get("still_improving"):
         rows += ["", "**Warning**: " + still_improving_warning(report["still_improving"])]
     return rows
@@ -522,6 +601,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         report = write_report(cfg)
         with open(os.path.join(cfg.work_dir, "report.md"), encoding="utf-8") as f:
             print(f.read())
+        if report["not_converged"]:
+            print(f"{PROG}: warning: {not_converged_warning(report['not_converged'])}",
+                  file=sys.stderr)
         if report["still_improving"]:
             print(f"{PROG}: warning: {still_improving_warning(report['still_improving'])}",
                   file=sys.stderr)

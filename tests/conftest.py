@@ -48,7 +48,7 @@ TIERS = {
     "test_bt_multilingual.py": "integration", "test_bench_generate.py": "slow",
     "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
     "test_experiment_multi.py": "unit", "test_pipeline_multi.py": "slow",
-    "test_suite_groups.py": "unit", "test_preflight.py": "unit", "test_provenance.py": "unit",
+    "test_suite_groups.py": "unit", "test_training_end.py": "integration", "test_preflight.py": "unit", "test_provenance.py": "unit",
 }
 
 

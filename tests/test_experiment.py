@@ -322,6 +322,12 @@ def test_a_driver_hands_on_the_environment_it_was_given(tmp_path):
     assert p.returncode == 0 and p.stdout.split() == ["2", "50", str(tmp_path / "w")], p.stderr
     assert '"max_lines": 7' in cli.data_settings(loader.load(str(path)))  # what was compared
     assert loader.load(str(path), [], {"MONO": "5"}).mono_source.max_lines == 5
+    # PATIENCE (patience) reaches every model's training as checkpoint.patience
+    script = (f'root={ROOT}; source "$root/scripts/stages/driver.sh"; load_settings "$1"; '
+              'echo "${train_args[*]}"')
+    p = subprocess.run(["bash", "-c", script, "-", str(path)], env={**env, "PATIENCE": "3"},
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout.split() == ["checkpoint.patience=3"], p.stderr
 
 
 # ---- errors: one line naming the file and the key; nothing written -------------------------
@@ -355,6 +361,7 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
         "not UTF-8": ({}, [f"valid.source={latin1}"],
                       rf"valid.source\[0\]: {latin1}:3: invalid UTF-8"),
         "out of range": ({}, ["bt.beam=0"], "bt.beam must be >= 1, got 0"),
+        "no patience": ({}, ["patience=0"], r"patience must be >= 1, or -1 \(none\), got 0"),
         "unknown language": ({"source_lang": "xx"}, [], "source_lang: unknown language code "
                              "'xx' for the Moses normaliser"),
         "test equals valid": ({"tests": {"same": valid}}, [], "tests.same: the same pairs as "
@@ -374,7 +381,7 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
 
 
 CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty file", "not UTF-8",
-         "out of range",
+         "out of range", "no patience",
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
          "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name"]
 

@@ -134,6 +134,12 @@ def test_every_artefact(finished_run):
         assert s["chrf"] == round(sacrebleu.corpus_chrf(hyp, [ref]).score, 2)
     assert set(report["validation"]) == models
     assert all(len(v) >= 1 for v in report["validation"].values())
+    # the tiny profile's cap (6 updates) stops every model before its patience (2 validations
+    # without a lower loss) can: each is said to be not converged where it is compared
+    assert {m: e["stopped_by"] for m, e in report["models"].items()} == dict.fromkeys(
+        models, "max_update")
+    assert report["models"]["bt_ft"]["updates"] == 14 and report["not_converged"]
+    assert "**not converged**: " in (work / "report.md").read_text()
     assert (work / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (work / "report.md").read_text()
     assert "| baseline |" in md and "| bt |" in md

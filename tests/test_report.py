@@ -200,13 +200,52 @@ def test_validation_curves_from_both_log_formats(work, capsys):
     assert report["validation"] == {name: [{"update": u, "loss": x} for u, x in points]
                                     for name, points in losses.items()}
     md = (work / "report.md").read_text()
-    assert "| baseline | 3 | 300 | 6.250 | 200 |" in md
-    assert "| child | 2 | 250 | 8.000 | 250 |" in md
+    assert "| baseline | 3 | 300 | 6.250 | 200 | not finished |" in md
+    assert "| child | 2 | 250 | 8.000 | 250 | not finished |" in md
     assert report["still_improving"] == ["child"]
     assert "**Warning**: child: best validation loss at the last validation" in md
     err = capsys.readouterr().err
     assert "warning: child: best validation loss at the last validation" in err
     assert "baseline" not in err
+
+
+def hydra_log(work, name, points, last_line):
+    """A fairseq-hydra-train log of model NAME: its validations, then how it stopped."""
+    path = work / "models" / name / "hydra_train.log"
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(
+        "[2026-11-26 10:00:00][valid][INFO] - " + json.dumps(
+            {"epoch": 1, "valid_loss": str(x), "valid_num_updates": str(u)}) + "\n"
+        for u, x in points) + f"[2026-11-26 10:00:01][fairseq_cli.train][INFO] - {last_line}\n"
+        "[2026-11-26 10:00:02][fairseq_cli.train][INFO] - done training in 9.0 seconds\n")
+
+
+def test_a_comparison_with_a_model_stopped_by_its_cap_is_flagged(work, capsys):
+    """Each model's updates, best update and stop reason from its log (report.json's models
+    and each system's training); a system compared with one stopped by the cap (here the
+    baseline) is named as not converged in report.json, report.md and on stderr; a model
+    stopped by patience is not."""
+    hydra_log(work, "baseline", [(100, 7.0), (200, 6.5), (300, 6.25)],
+              "Stopping training due to num_updates: 300 >= max_update: 300")
+    hydra_log(work, "bt", [(100, 7.0), (200, 6.0), (300, 6.1), (400, 6.2)],
+              "early stop since valid performance hasn't improved for last 2 runs")
+    main(["--work-dir", str(work)])
+    report = json.loads((work / "report.json").read_text())
+    assert report["models"] == {
+        "baseline": {"updates": 300, "best_update": 300, "best_loss": 6.25,
+                     "stopped_by": "max_update"},
+        "bt": {"updates": 400, "best_update": 200, "best_loss": 6.0, "stopped_by": "patience"}}
+    systems = {(s["test_set"], s["system"]): s for s in report["systems"]}
+    assert systems["first", "bt"]["converged"] is True
+    assert systems["first", "baseline"]["converged"] is False
+    assert systems["first", "reverse"]["training"] is None  # no log: e.g. a reused model
+    assert report["not_converged"] == ["baseline"]
+    md = (work / "report.md").read_text()
+    assert "| bt | fr->en |" in md and "| baseline | patience at 400 (best 200) |" in md
+    assert "| **cap** at 300 (best 300) |" in md
+    assert md.count("**not converged**: baseline stopped at the cap") == len(SETS)
+    assert "| bt | 4 | 400 | 6.000 | 200 | patience |" in md
+    assert "warning: not converged: baseline stopped at the cap" in capsys.readouterr().err
 
 
 def test_a_filtered_corpus_and_each_outputs_own_record(work):

@@ -273,6 +273,12 @@ class ExperimentConfig(FairseqDataclass):
                   "gpu_experiment, base_gpu, tiny)"})
     train_args: str = field(
         default="", metadata={"env": "TRAIN_ARGS", "help": "more hydra overrides for every model"})
+    patience: Optional[int] = field(
+        default=None,
+        metadata={"env": "PATIENCE", "help": "every model stops after this many validations "
+                  "without a lower validation loss (checkpoint.patience; null: the profile's, "
+                  "-1: none), its profile's max_update being a cap; the report says which "
+                  "stopped each model"})
     bt: BTConfig = field(default_factory=BTConfig, metadata={"help": "back-translation"})
     systems: SystemsConfig = field(
         default_factory=SystemsConfig, metadata={"help": "the systems to train"})

@@ -23,6 +23,7 @@ load_settings() {
   # shellcheck disable=SC2206
   train_args=($TRAIN_ARGS)
   if [ "$AVERAGE_LAST" -gt 1 ]; then train_args+=("checkpoint.keep_interval_updates=$AVERAGE_LAST"); fi
+  [ -z "$PATIENCE" ] || train_args+=("checkpoint.patience=$PATIENCE")
   tag_args=()  # the +BT models' (and the fine-tuned ones')
   [ -z "$BT_TAG" ] || tag_args=("++task.bt_tag='$BT_TAG'")
 }
