@@ -3,7 +3,7 @@
 Decodes with the translator and decoding options of ``fairseq-bt-generate``
 (:mod:`fairseq_bt_plugin.inference`: every line, in order; an input line that cannot be
 translated gives an empty hypothesis, never a shifted one), detokenises, and scores BLEU and
-chrF against the raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with
+chrF and chrF++ against the raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with
 their sacrebleu signatures) atomically; the JSON file marks the stage as finished. Line-break
 characters inside a line (``\\r``, ``\\u2028``, ...) become spaces, counted in the JSON file.
 """
@@ -97,15 +97,18 @@ def evaluate(cfg: EvaluateConfig) -> Dict:
     seconds = time.time() - start
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()
+    chrfpp = sacrebleu.metrics.CHRF(word_order=2)  # chrF++: word bigrams too
     b, c = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
+    cpp = chrfpp.corpus_score(hyps, [refs])
     result = {
         "system": cfg.system or os.path.basename(os.path.dirname(
             os.path.abspath(model_paths(cfg.path)[0]))),
         "checkpoint": absolute_model_path(cfg.path), "source_lang": cfg.source_lang,
         "target_lang": cfg.target_lang, "input": os.path.abspath(cfg.input),
         "reference": os.path.abspath(cfg.reference), "sentences": len(hyps),
-        "bleu": round(b.score, 2), "chrf": round(c.score, 2),
+        "bleu": round(b.score, 2), "chrf": round(c.score, 2), "chrfpp": round(cpp.score, 2),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
+        "chrfpp_signature": str(chrfpp.get_signature()),
         "beam": cfg.beam, "decode_seconds": round(seconds, 1),
         LINE_BREAKS_KEY: {k: v[LINE_BREAKS_KEY] for k, v in breaks.items()},
     }
@@ -122,7 +125,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg = parse_dataclass(EvaluateConfig, sys.argv[1:] if argv is None else argv, PROG,
                     __doc__.split("\n\n")[0])
         r = evaluate(cfg)
-        print(f"{r['system']}: BLEU {r['bleu']} chrF {r['chrf']} ({r['sentences']} sentences; "
+        print(f"{r['system']}: BLEU {r['bleu']} chrF {r['chrf']} chrF++ {r['chrfpp']} "
+              f"({r['sentences']} sentences; "
               f"{r['bleu_signature']})")
 
     run_reporting_user_errors(run, PROG)

@@ -356,6 +356,12 @@ def counts(d: Optional[Dict]) -> str:
     return ", ".join(f"{k} {v}" for k, v in (d or {}).items()) or "0"
 
 
+def score(x: Optional[float]) -> str:
+    """A score in a table cell; empty where the evaluation has none (chrF++ of a score written
+    before the evaluation computed it)."""
+    return "" if x is None else f"{x:.2f}"
+
+
 def p_value(p: Optional[float]) -> str:
     return "" if p is None else f"{p:.4f}"
 
@@ -365,11 +371,12 @@ def markdown(report: Dict) -> str:
     for test_set in report["test_sets"]:
         results = [s for s in report["systems"] if s["test_set"] == test_set]
         rows += [f"## Test set `{test_set}` ({results[0]['sentences']} sentences)", "",
-                 "| system | direction | BLEU | chrF | p BLEU | p chrF | against | trained |",
-                 "|---|---|---:|---:|---:|---:|---|---|"]
+                 "| system | direction | BLEU | chrF | chrF++ | p BLEU | p chrF | against | "
+                 "trained |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
         for s in results:
             rows.append(f"| {s['system']} | {s['source_lang']}->{s['target_lang']} | "
-                        f"{s['bleu']:.2f} | {s['chrf']:.2f} | {p_value(s['p_bleu'])} | "
+                        f"{s['bleu']:.2f} | {s['chrf']:.2f} | {score(s.get('chrfpp'))} | "
+                        f"{p_value(s['p_bleu'])} | "
                         f"{p_value(s['p_chrf'])} | {s['baseline'] or ''} | "
                         f"{trained(s.get('training'))} |")
         rows.append("")
@@ -377,8 +384,8 @@ def markdown(report: Dict) -> str:
         if late:
             rows += ["**" + not_converged_warning(late).replace(":", "**:", 1), ""]
         rows += pair_table(results)
-    sigs = sorted({s["bleu_signature"] for s in report["systems"]}
-                  | {s["chrf_signature"] for s in report["systems"]})
+    sigs = sorted({s[k] for s in report["systems"] for k in (
+        "bleu_signature", "chrf_signature", "chrfpp_signature") if s.get(k)})
     rows += ["sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sigs)]
     if report["bootstrap"]:
         rows += ["", f"p: sacrebleu's paired bootstrap test (`{report['bootstrap']}`) of each "

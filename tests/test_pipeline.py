@@ -132,6 +132,8 @@ def test_every_artefact(finished_run):
         assert len(hyp) == 37
         assert s["bleu"] == round(sacrebleu.corpus_bleu(hyp, [ref]).score, 2)
         assert s["chrf"] == round(sacrebleu.corpus_chrf(hyp, [ref]).score, 2)
+        assert s["chrfpp"] == round(sacrebleu.corpus_chrf(hyp, [ref], word_order=2).score, 2)
+        assert "nw:2" in s["chrfpp_signature"]
     assert set(report["validation"]) == models
     assert all(len(v) >= 1 for v in report["validation"].values())
     # the tiny profile's cap (6 updates) stops every model before its patience (2 validations

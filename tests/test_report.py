@@ -14,6 +14,9 @@ from fairseq_bt_plugin.report import main
 SETS = {"first": 40, "second": 25}
 
 
+CHRF_PP = sacrebleu.metrics.CHRF(word_order=2)
+
+
 def evaluation(work: Path, test_set: str, system: str, src: str, tgt: str, hyps):
     """What fairseq-bt-evaluate leaves: eval/SET/SYSTEM.{hyp,json}."""
     ref = work / "raw" / f"test_{test_set}.{tgt}"
@@ -29,7 +32,11 @@ def evaluation(work: Path, test_set: str, system: str, src: str, tgt: str, hyps)
         "bleu": round(bleu.corpus_score(hyps, [refs]).score, 2),
         "chrf": round(chrf.corpus_score(hyps, [refs]).score, 2),
         "bleu_signature": str(bleu.get_signature()),
-        "chrf_signature": str(chrf.get_signature())}))
+        "chrf_signature": str(chrf.get_signature()),
+        # chrF++, as fairseq-bt-evaluate writes it (none in a score written before it did)
+        **({} if system == "reverse" else {
+            "chrfpp": round(CHRF_PP.corpus_score(hyps, [refs]).score, 2),
+            "chrfpp_signature": str(CHRF_PP.get_signature())})}))
 
 
 def worse(lines, every: int):
@@ -92,7 +99,8 @@ def test_every_system_on_every_test_set(work, capsys):
         for system, direction in (("baseline", f"{SRC}->{TGT}"), ("bt", f"{SRC}->{TGT}"),
                                   ("reverse", f"{TGT}->{SRC}")):
             s = scores[test_set, system]
-            row = f"| {system} | {direction} | {s['bleu']:.2f} | {s['chrf']:.2f} |"
+            chrfpp = "" if system == "reverse" else f"{s['chrfpp']:.2f}"
+            row = f"| {system} | {direction} | {s['bleu']:.2f} | {s['chrf']:.2f} | {chrfpp} |"
             assert row in section
         assert f"| {bt['p_bleu']:.4f} | {bt['p_chrf']:.4f} | baseline |" in section
         for system in ("baseline", "reverse"):  # the baseline of each direction
