@@ -291,7 +291,7 @@ def test_mixing_options_as_hydra_parses_them(multi, overrides, counts):
                                        ({"synthetic_fraction": 0.5}, BOTH)])
 def test_mixing_keys_of_an_experiment_file_with_pairs(multi, tmp_path, bt, counts):
     """bt.upsample_primary / bt.synthetic_fraction of an experiment file with pairs: the
-    multilingual +BT model's overrides (MULTI_BT_TRAIN_ARGS) set up its task as asked."""
+    multilingual +BT model's overrides (MULTI_BT_OVERRIDES) set up its task as asked."""
     import yaml
 
     from fairseq_bt_plugin.data.multilingual import pair_counts
@@ -309,7 +309,7 @@ def test_mixing_keys_of_an_experiment_file_with_pairs(multi, tmp_path, bt, count
     exp = {"name": "m", "target_lang": multi.tgt, "allow_any_language": True, "pairs": pairs,
            "mono": {"files": [f"mono.{multi.tgt}"]}, "bt": bt}
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(exp), encoding="utf-8")
-    args = shell_settings(loader.load(str(tmp_path / "m.yaml")), "")["MULTI_BT_TRAIN_ARGS"]
+    args = shell_settings(loader.load(str(tmp_path / "m.yaml")), "")["MULTI_BT_OVERRIDES"]
     assert [c.tolist() for c in pair_counts(hydra_train_task(multi, *args.split()))] == counts
 
 

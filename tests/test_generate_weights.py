@@ -1,12 +1,13 @@
 """PREFIX.weights: for each input sentence, the softmax of log p(x|y) over its kept synthetic
-sources (after filters and deduplication), checked against a hand computation from
-log-probabilities recomputed here by forced decoding."""
+sources from a beam (after filters and deduplication), checked against a hand computation from
+log-probabilities recomputed here by forced decoding; 1/K for K sampled sources."""
 import json
 import math
 
 import pytest
 from fairseq.data import Dictionary, data_utils
 
+from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.text_processing import TextProcessor
 
 from generate_helpers import (forced_log_probs, make_input, mono_lines, outputs, run_generate,
@@ -91,3 +92,21 @@ def test_one_source_per_sentence_weighs_1(corpus, reverse_model, tmp_path):
     run_generate(corpus, reverse_model, inp, tmp_path / "o", "--mode", "sample",
                  "--max-len-ratio", "0")
     assert set(outputs(tmp_path / "o")[3]) == {"1.000000"}
+
+
+def test_sampled_sources_weigh_1_over_their_number(corpus, reverse_model, tmp_path):
+    """Sources drawn by sampling are already distributed by p(x|y): each of a sentence's K kept
+    samples weighs 1/K (--weights auto or uniform), whatever its score; a softmax of their
+    scores (sequence, length_normalized) is refused before any decoding."""
+    inp = make_input(corpus, tmp_path / "mono.txt", 9)
+    sampled = ["--mode", "sample", "--nbest", "3", "--max-len-ratio", "0"]
+    summary = run_generate(corpus, reverse_model, inp, tmp_path / "o", *sampled)
+    rows = score_rows(tmp_path / "o")
+    assert summary["weights"] == "uniform"
+    for g in by_line(rows).values():
+        assert all(abs(r[3] - 1 / len(g)) < 1e-6 for r in g), g
+    assert any(len({r[1] for r in g}) > 1 for g in by_line(rows).values())  # scores differ
+    for how in ("sequence", "length_normalized"):
+        with pytest.raises(BTUserError, match=f"--weights {how} with --mode sample"):
+            run_generate(corpus, reverse_model, inp, tmp_path / how, *sampled, "--weights", how)
+        assert not (tmp_path / how).exists()

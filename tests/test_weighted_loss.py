@@ -67,6 +67,19 @@ def test_criterion_equals_stock_with_unit_weights_and_scales_with_weights(corpus
         assert log["nsentences_synth"] == 10 and log["nsentences_bitext"] == 10
         # weight 0 on synthetic pairs leaves exactly the bitext part of the loss
         sample["bt_weights"] = (~sample["bt_synthetic"]).float()
-        loss0, _, log0 = ours(model, sample)
+        loss0, size0, log0 = ours(model, sample)
         assert torch.allclose(loss0, log["loss_bitext"], rtol=1e-5)
         assert log0["loss_synth"].item() == 0.0
+        # the normaliser is the weighted token count: here the bitext's tokens alone, and
+        # the logged per-part token counts are weighted the same way
+        tokens = sample["target"].ne(task.target_dictionary.pad()).sum(dim=1)
+        assert size0 == tokens[~sample["bt_synthetic"]].sum().item() == log0["ntokens_bitext"]
+        assert log0["ntokens_synth"] == 0
+        # all weights 1: fairseq's own normaliser; weights 0.5 on the synthetic pairs count
+        # their tokens half
+        sample["bt_weights"] = torch.ones(len(tokens))
+        assert ours(model, sample)[1] == ref_size
+        sample["bt_weights"] = 1 - 0.5 * sample["bt_synthetic"].float()
+        assert ours(model, sample)[1] == (tokens * sample["bt_weights"]).sum().item()
+        ours.sentence_avg = True
+        assert ours(model, sample)[1] == 15.0  # 10 bitext + 10 synthetic x 0.5

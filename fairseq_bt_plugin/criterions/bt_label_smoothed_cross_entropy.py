@@ -1,12 +1,15 @@
 """Criterion ``bt_label_smoothed_cross_entropy``: per-pair weighted loss, split logging.
 
 The loss of pair i is multiplied by its weight ``w_i`` (``batch["bt_weights"]``, 1 for
-bitext). With the weights of ``fairseq-bt-generate --weights sequence`` (for each monolingual
-sentence y, the reverse model's ``q(x|y)`` renormalised over its kept synthetic sources x:
-they sum to 1 per sentence) the synthetic part is ``L = -sum_y sum_x q(x|y) log p(y|x)``,
-each sentence's expected loss over its synthetic sources; with one source per sentence every
-weight is 1. With every weight 1 (or no weights in the batch) the loss is bit-identical to
-fairseq's ``label_smoothed_cross_entropy``. Loss, token and sentence counts
+bitext). With the weights of ``fairseq-bt-generate --weights`` (for each monolingual sentence
+y, weights summing to 1 over its kept synthetic sources x: the reverse model's ``q(x|y)``
+renormalised over a beam's n-best list, or 1/K for K sources sampled from it) the synthetic
+part estimates ``L = -sum_y E_{x ~ q(x|y)} log p(y|x)``, each sentence's expected loss over its
+synthetic sources; with one source per sentence every weight is 1. The loss is normalised by the weighted token count ``sum_i w_i * tokens_i``
+(``sentence_avg``: ``sum_i w_i``), so that each monolingual sentence counts like one bitext
+sentence however its weights are spread, and a down-weighted token does not shrink the step.
+With every weight 1 (or no weights in the batch) loss and normaliser are bit-identical to
+fairseq's ``label_smoothed_cross_entropy``. Loss, (weighted) token and sentence counts
 are also logged separately for bitext (``*_bitext``) and synthetic (``*_synth``) pairs, and,
 with ``bt_multilingual`` (``batch["bt_pair"]``), per language pair as well
 (``loss_de-en_bitext``, ``loss_de-en_synth``, ``nsentences_de-en_synth``, ...).
@@ -50,7 +53,7 @@ class BTLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
     def forward(self, model, sample, reduce=True):
         net_output = model(**sample["net_input"])
         loss, nll_loss, split = self.compute_weighted_loss(model, net_output, sample)
-        sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
+        sample_size = self.weighted_sample_size(sample)
         logging_output = {
             "loss": loss.data,
             "nll_loss": nll_loss.data,
@@ -64,6 +67,17 @@ class BTLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
             logging_output["n_correct"] = utils.item(n_correct.data)
             logging_output["total"] = utils.item(total.data)
         return loss, sample_size, logging_output
+
+    def weighted_sample_size(self, sample):
+        """The loss's normaliser: fairseq's (sentences or target tokens), each counted with
+        its pair's weight when the batch has weights."""
+        weights = sample.get("bt_weights")
+        if weights is None:
+            return sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
+        if self.sentence_avg:
+            return utils.item(weights.sum())
+        tokens = sample["target"].ne(self.padding_idx).sum(dim=1).to(weights.dtype)
+        return utils.item((weights * tokens).sum())
 
     def compute_weighted_loss(self, model, net_output, sample):
         lprobs, target = self.get_lprobs_and_target(model, net_output, sample)
@@ -80,6 +94,8 @@ class BTLabelSmoothedCrossEntropyCriterion(LabelSmoothedCrossEntropyCriterion):
             synthetic = synthetic.to(lprobs.device)
             sent_loss = token_loss.detach().view(bsz, -1).sum(dim=1)
             sent_tokens = target.view(bsz, -1).ne(self.padding_idx).sum(dim=1)
+            if weights is not None:  # weighted tokens: the loss's own normaliser
+                sent_tokens = sent_tokens.to(weights.dtype) * weights.to(lprobs.device)
             split = split_sums(sent_loss, sent_tokens, synthetic)
             pair = sample.get("bt_pair")
             names = getattr(self.task, "bt_pair_names", None)

@@ -99,6 +99,7 @@ class BTConfig(FairseqDataclass):
     weights: Optional[WEIGHTS_CHOICES] = field(
         default=None,
         metadata={"help": "weight each synthetic pair's loss: fairseq-bt-generate --weights "
+                  "(auto: 1/K for K sampled sources, the posterior over a beam's n-best list) "
                   "and task.bt_weighted=true (null: unweighted)"})
     synthetic_fraction: Optional[float] = field(
         default=None,

@@ -12,7 +12,8 @@ from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
 from ..text_processing import TextProcessor, same_sentencepiece_model
 from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
-                     model_data_dir, options_dict, options_hash, parse, target_languages)
+                     model_data_dir, options_dict, options_hash, parse, resolved_weights,
+                     target_languages)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
 PROG = "fairseq-bt-generate"
@@ -126,7 +127,8 @@ def generate(cfg: BTGenerateConfig) -> Dict:
                "shard": [cfg.shard_id, cfg.num_shards], "options": options_dict(cfg),
                "ct2_convert_seconds": model.convert_seconds}
     return assemble([(store, c) for c in range(chunk_count) if mine(c)], names,
-                    cfg.keep_duplicates, binarize, summary, cfg.weights)
+                    cfg.keep_duplicates, binarize, summary,
+                    resolved_weights(cfg.weights, cfg.mode))
 
 
 def _decode(cfg: BTGenerateConfig, files: List[str], model, store: WorkStore, mine
@@ -211,7 +213,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],
                     _binarize_spec(cfg, data, options),
-                    summary, options["weights"])
+                    summary, resolved_weights(options["weights"], options.get("mode")))
 
 
 def _print_result(summary: Dict) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Type, TypeVar
+from typing import Any, Dict, List, Optional, Type, TypeVar
 
 from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
@@ -21,21 +21,28 @@ from ..inference.config import DecodingConfig, model_paths, other_default, valid
 from ..options import parse_dataclass
 
 MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
-WEIGHTS_CHOICES = ChoiceEnum(["sequence", "length_normalized"])
+WEIGHTS_CHOICES = ChoiceEnum(["auto", "uniform", "sequence", "length_normalized"])
+#: modes whose synthetic sources are draws from the reverse model's distribution p(x|y)
+SAMPLED_MODES = ("sample",)
 
 
 @dataclass
 class BTWeightsConfig(FairseqDataclass):
     """How PREFIX.weights is computed (every tool that writes it)."""
     weights: WEIGHTS_CHOICES = field(
-        default="sequence",
+        default="auto",
         metadata={"help": "per-pair weights for bt_translation --bt-weighted, computed after "
-                  "the filters and deduplication: for each input sentence y with kept synthetic "
-                  "sources x_1..x_K, w_k = exp(s_k) / sum_j exp(s_j), so its weights sum to 1 "
-                  "(one kept source: weight 1). sequence: s = log p(x|y), the sum of the "
-                  "token log-probabilities (eos included; the weights are the reverse model's "
-                  "distribution renormalised over the kept sources); length_normalized: s = "
-                  "that sum divided by the number of tokens (eos included)"})
+                  "the filters and deduplication, for each input sentence y with kept synthetic "
+                  "sources x_1..x_K; they sum to 1 (one kept source: weight 1). uniform: w_k = "
+                  "1/K, the Monte Carlo estimate of the expectation over p(x|y) for sources "
+                  "drawn from it (--mode sample, with or without top-k / top-p: treated as "
+                  "draws from the model); sequence: w_k = exp(s_k) / sum_j exp(s_j) with s = "
+                  "log p(x|y), the sum of the token log-probabilities (eos included): the "
+                  "reverse model's distribution renormalised over a list that was not drawn "
+                  "from it (beam's n-best; noised_beam's too, its noise being drawn "
+                  "independently of the model); length_normalized: s = that sum divided by the "
+                  "number of tokens. auto: uniform for --mode sample, else sequence. A softmax "
+                  "over sampled sources would weight them by p(x|y) twice: an error"})
 
 
 @dataclass
@@ -192,6 +199,16 @@ def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
     return cfg
 
 
+def resolved_weights(weights: str, mode: Optional[str]) -> str:
+    """``--weights`` as computed: ``auto`` is ``uniform`` for sampled sources
+    (:data:`SAMPLED_MODES`), ``sequence`` otherwise (``mode`` None: a list of unknown origin,
+    e.g. fairseq-bt-convert's)."""
+    weights = str(weights)
+    if weights != "auto":
+        return weights
+    return "uniform" if str(mode) in SAMPLED_MODES else "sequence"
+
+
 def validate(cfg: BTGenerateConfig) -> None:
     check(bool(cfg.target_lang) != bool(cfg.target_langs),
           "give the synthetic language(s): -t LANG or --target-langs LANG,LANG,... (not both)")
@@ -205,6 +222,10 @@ def validate(cfg: BTGenerateConfig) -> None:
     check(cfg.mode not in ("beam", "noised_beam") or cfg.nbest <= cfg.beam,
           f"--nbest {cfg.nbest} is larger than --beam {cfg.beam}")
     check(cfg.mode != "greedy" or cfg.nbest == 1, "--mode greedy gives one output: --nbest 1")
+    check(str(cfg.mode) not in SAMPLED_MODES or str(cfg.weights) in ("auto", "uniform"),
+          f"--weights {cfg.weights} with --mode {cfg.mode}: sampled sources are already drawn "
+          "from p(x|y), so their weights are uniform (--weights uniform or auto); a softmax of "
+          "their scores would weight them by p(x|y) twice")
     check(cfg.mode == "sample" or (cfg.sampling_topk < 0 and cfg.sampling_topp < 0),
           "--sampling-topk/--sampling-topp need --mode sample")
     check(cfg.sampling_topk == -1 or cfg.sampling_topk >= 1,

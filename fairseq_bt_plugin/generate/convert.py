@@ -18,7 +18,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from ..cli import run_reporting_user_errors
 from ..errors import BTUserError, check
 from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, read_raw_lines
-from .config import BTConvertConfig, options_dict, parse
+from .config import BTConvertConfig, options_dict, parse, resolved_weights
 from ..inference.translator import Hypothesis
 from .writer import ChunkHeader, OutputNames, WorkStore, assemble
 
@@ -170,7 +170,7 @@ def convert(cfg: BTConvertConfig) -> Dict:
                    else "-", "options": options_dict(cfg), "missing_ids": missing[:1000],
                    "missing_count": len(missing)}
         return assemble([(store, 0)], names, keep_duplicates=True, binarize=None,
-                        summary=summary, weights=cfg.weights)
+                        summary=summary, weights=resolved_weights(cfg.weights, None))
     finally:
         shutil.rmtree(store.dir, ignore_errors=True)
 

@@ -152,9 +152,11 @@ class BinarizeSpec:
                           h.original_pieces)
 
 
-def sentence_weights(scores: Sequence[float]) -> List[float]:
-    """Softmax of the scores of one input sentence's kept synthetic sources: weights that sum
-    to 1 (``--weights``)."""
+def sentence_weights(scores: Sequence[float], how: str = "sequence") -> List[float]:
+    """The weights of one input sentence's kept synthetic sources, summing to 1 (``--weights``
+    as resolved): ``uniform`` 1/K, else the softmax of their scores."""
+    if how == "uniform":
+        return [1 / len(scores)] * len(scores)
     top = max(scores)
     e = [math.exp(s - top) for s in scores]
     total = sum(e)
@@ -167,7 +169,7 @@ def write_scores(raw, scores, weights, how: str) -> None:
 
     def flush(group):
         column = 1 if how == "sequence" else 2
-        for row, w in zip(group, sentence_weights([float(r[column]) for r in group])):
+        for row, w in zip(group, sentence_weights([float(r[column]) for r in group], how)):
             scores.write("\t".join(row) + f"\t{w:.6f}\n")
             weights.write(f"{w:.6f}\n")
 
@@ -188,9 +190,10 @@ def assemble(chunks: List[Tuple[WorkStore, int]], names: OutputNames, keep_dupli
 
     Per pair ``PREFIX.scores`` holds ``line<TAB>logprob<TAB>avg_logprob<TAB>weight`` (the
     input line index from 0, log p(synthetic | input), that per token, and the weight) and
-    ``PREFIX.weights`` the weight alone (for ``bt_translation --bt-weighted``): the softmax,
-    over the kept pairs of the same input line, of ``logprob`` (``weights="sequence"``) or
-    ``avg_logprob`` (``"length_normalized"``), as rounded in ``PREFIX.scores``."""
+    ``PREFIX.weights`` the weight alone (for ``bt_translation --bt-weighted``): over the kept
+    pairs of the same input line, 1/K (``weights="uniform"``) or the softmax of ``logprob``
+    (``"sequence"``) or ``avg_logprob`` (``"length_normalized"``), as rounded in
+    ``PREFIX.scores`` (``weights``: resolved, :func:`.config.resolved_weights`)."""
     os.makedirs(names.output_dir, exist_ok=True)
     counts: Counter = Counter()
     skipped: Counter = Counter()
