@@ -1,5 +1,5 @@
 """Shared fixtures: a tiny real corpus (the committed Tatoeba fr-en slice in tests/data/),
-binarized with fairseq; and the test tiers, one per test file (:data:`TIERS`)."""
+binarized with fairseq; and the test tiers, one per folder (:data:`TIERS`)."""
 import os
 import subprocess
 import sys
@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
 SHARED_DATA = Path(os.environ.get("BT_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TATOEBA = ROOT / "tests" / "data" / "tatoeba"  # made by tests/data/make_tatoeba_slice.py
 SRC, TGT = "fr", "en"
@@ -18,38 +19,11 @@ TYPOED_SETTINGS = {"BT_UPDATE": "BT_UPDATES", "EVAL_BEEM": "EVAL_BEAM",
 PLUGIN_DIR = str(ROOT / "fairseq_bt_plugin")
 N_TRAIN, N_SYN, N_VALID, N_TEST = 500, 300, 64, 50
 
-#: test file -> tier (``pytest -m unit``): ``unit`` needs no training (tiny data at most),
-#: ``integration`` trains or decodes with tiny models, ``system`` runs whole commands end to
-#: end (the pipeline, distributed training, kill and resume). Every test file is listed.
-TIERS = {
-    "test_kl_schedules.py": "unit", "test_noising.py": "unit", "test_vae_losses.py": "unit",
-    "test_registration.py": "unit", "test_tagging.py": "unit", "test_bt_mix_dataset.py": "unit",
-    "test_bt_translation_errors.py": "unit", "test_weighted_loss.py": "unit",
-    "test_vae_model.py": "unit", "test_tatoeba_slice.py": "unit", "test_clean.py": "unit",
-    "test_report.py": "unit", "test_no_process_talk.py": "unit",
-    "test_readme_commands.py": "integration",
-    "test_pipeline_settings.py": "system", "test_configs.py": "integration",
-    "test_prepare_pairs.py": "integration", "test_transfer_experiment.py": "system",
-    "test_generate_weights.py": "integration", "test_line_breaks.py": "integration",
-    "test_freezing.py": "system", "test_evaluate.py": "integration",
-    "test_progress.py": "system",
-    "test_bad_input.py": "integration", "test_bt_translation_e2e.py": "integration",
-    "test_compat.py": "integration", "test_disk_faults.py": "integration",
-    "test_generate_binarize.py": "integration", "test_generate_convert.py": "integration",
-    "test_generate_ct2.py": "integration", "test_generate_inputs.py": "integration",
-    "test_generate_lines.py": "integration", "test_generate_modes.py": "integration",
-    "test_generate_workers.py": "integration",
-    "test_transfer.py": "integration", "test_vae_denoising.py": "integration",
-    "test_generate_resume.py": "system", "test_resume_training.py": "system",
-    "test_distributed_cpu.py": "system", "test_pipeline.py": "system",
-    "test_gpu.py": "integration",
-    "test_ensemble.py": "integration", "test_average.py": "integration",
-    "test_filter.py": "integration", "test_pipeline_recipe.py": "system",
-    "test_bt_multilingual.py": "integration", "test_bench_generate.py": "slow",
-    "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
-    "test_experiment_multi.py": "unit", "test_pipeline_multi.py": "slow",
-    "test_suite_groups.py": "unit", "test_preflight.py": "unit", "test_provenance.py": "unit",
-}
+#: the tiers, one folder of tests/ each and the marker of its tests (``pytest -m unit``):
+#: ``unit`` needs no training (tiny data at most), ``integration`` trains or decodes with tiny
+#: models, ``system`` runs whole commands end to end (the pipeline, distributed training, kill
+#: and resume). Every test file lives in one of them; ``slow`` is a marker of its own.
+TIERS = ("unit", "integration", "system")
 
 
 #: the longest groups of tests, started first when ``make test`` runs them side by side
@@ -67,7 +41,7 @@ def xdist_group(item) -> str:
 
 @pytest.hookimpl(tryfirst=True)  # the groups before pytest-xdist reads them
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its file's tier; skip the optional extra ``shared_data(FOLDER)``
+    """Mark every test with its folder's tier; skip the optional extra ``shared_data(FOLDER)``
     (tests that need ``$BT_SHARED_DATA/FOLDER``, e.g. Multi30K) where that folder is absent;
     group the tests for pytest-xdist, the longest groups first."""
     missing = set()
@@ -75,17 +49,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: order.get(xdist_group(item), len(HEAVY)))
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
-        name = item.path.name
-        if name not in TIERS:
-            missing.add(name)
+        tier = item.path.parent.name
+        if tier not in TIERS or item.path.parent.parent != TESTS:
+            missing.add(str(item.path.relative_to(ROOT)))
             continue
-        item.add_marker(TIERS[name])
+        item.add_marker(tier)
         extra = item.get_closest_marker("shared_data")
         if extra and not (SHARED_DATA / extra.args[0]).is_dir():
             item.add_marker(pytest.mark.skip(
                 reason=f"optional extra shared_data: {SHARED_DATA / extra.args[0]} not found"))
     if missing:
-        raise pytest.UsageError(f"tests/conftest.py: TIERS lists no tier for {sorted(missing)}")
+        raise pytest.UsageError(f"tests/conftest.py: not in a tier folder {TIERS}: "
+                                f"{sorted(missing)}")
 
 
 def read_lines(path: Path, n: int, skip: int = 0):
@@ -190,7 +165,7 @@ def reverse_model(corpus, tmp_path_factory):
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
     """One finished tiny pipeline run, read (never changed) by the test files that need one:
-    tests/test_pipeline.py's experiment and settings, two rounds of iterative BT, the defaults
+    tests/system/test_pipeline.py's experiment and settings, two rounds of iterative BT, the defaults
     otherwise; (WORK, its output)."""
     from test_pipeline import finish, pipeline
 

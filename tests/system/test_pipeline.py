@@ -33,7 +33,7 @@ RAW = {"train": {SRC: ("train", 300, 0), TGT: ("train", 300, 0)},
        f"test_{TEST_SET}": {SRC: ("test", 37, 0), TGT: ("test", 37, 0)},
        "mono": {SRC: ("train", 101, 800), TGT: ("train", 101, 600)}}
 #: chunks of 30 lines: the 101 monolingual lines are 4 chunks, for sharded back-translation
-#: a progress line every second (tests/test_progress.py reads them)
+#: a progress line every second (tests/system/test_progress.py reads them)
 ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2", PROGRESS_INTERVAL="1",
            BT_ARGS="--max-len-a 1.2 --max-len-b 5 --chunk-size 30")
 

@@ -11,7 +11,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAIRSEQ_TRAINERS = {"fairseq-train", "fairseq-bt-train"}
 HYDRA = {"fairseq-hydra-train", "fairseq-bt-hydra-train"}
 HYDRA_FLAGS = {"--config-dir", "--config-name", "--config-path", "--cfg", "--package", "--info",

@@ -1,6 +1,6 @@
 """The experiment file's schema owns every setting's default (pipeline.sh reads them from
 it); the stage scripts require theirs. (BT_TAG= (empty) through the whole pipeline:
-tests/test_pipeline.py, beside BASELINE_PARALLEL=1.)"""
+tests/system/test_pipeline.py, beside BASELINE_PARALLEL=1.)"""
 import os
 import re
 import subprocess
@@ -78,7 +78,7 @@ def test_a_variable_like_a_setting_stops_before_any_work(tmp_path):
 
 def test_a_typo_in_an_override_stops_before_any_work(tmp_path):
     """fairseq's ++ adds an unknown key without a word: the settings step composes every
-    override list against the schema first (tests/test_preflight.py: each case)."""
+    override list against the schema first (tests/unit/test_preflight.py: each case)."""
     p = pipeline(tmp_path, extra_env={"BT_TRAIN_ARGS": "++task.bt_noise_word_dropot=0.1"})
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 2 and len(out.strip().splitlines()) == 1, out

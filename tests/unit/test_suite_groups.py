@@ -10,7 +10,8 @@ from conftest import ROOT
 
 
 def test_each_group_runs_in_one_process(tmp_path):
-    files = ["tests/test_kl_schedules.py", "tests/test_vae_losses.py", "tests/test_tagging.py"]
+    files = ["tests/unit/test_kl_schedules.py", "tests/unit/test_vae_losses.py",
+             "tests/unit/test_tagging.py"]
     # its own temporary folder: never the outer run's (--basetemp empties the folder first)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     p = subprocess.run([sys.executable, "-m", "pytest", "-v", "-n", "2", "--dist", "loadgroup",

@@ -1,7 +1,7 @@
 """Progress of the pipeline's stages (fairseq_bt_plugin.progress), the report's timing table,
 TensorBoard event files: the status line alone on a fake growing fairseq log (terminal through
 a pseudo-terminal, and off a terminal), then the tiny pipeline run of conftest's
-``finished_run`` (two rounds; a re-run keeps its times: tests/test_pipeline.py)."""
+``finished_run`` (two rounds; a re-run keeps its times: tests/system/test_pipeline.py)."""
 import json
 import os
 import pty

@@ -1,6 +1,7 @@
 """GPU paths: half-precision training with the plugin's task and with freezing, generation in
 half precision, CTranslate2 on the GPU. Skipped without a CUDA device (CI has none); run on
-a GPU machine with ``python -m pytest -q tests/test_gpu.py`` (docs/testing.md, docs/gpu_check.md)."""
+a GPU machine with ``python -m pytest -q tests/integration/test_gpu.py`` (docs/testing.md,
+docs/gpu_check.md)."""
 import ctypes
 import json
 import re

@@ -4,7 +4,7 @@ as in test_bt_multilingual.py (the source language, its sentences with the words
 "rv", and uppercased, "up", the low-resource pair), tiny profile. One run, shared by the
 assertions: every system trained and evaluated per pair, every monolingual line
 back-translated into every language, one vocabulary, the report's per-pair table.
-Tier slow: each run (one model at a time, and side by side) starts some 30 fairseq
+Marked slow: each run (one model at a time, and side by side) starts some 30 fairseq
 processes (about 4 minutes on 2 free cores)."""
 import json
 import os
@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+
+pytestmark = pytest.mark.slow
 
 REV, UP = "rv", "up"
 LANGS = {SRC: lambda s: s, REV: lambda s: " ".join(reversed(s.split())), UP: str.upper}

@@ -1,10 +1,15 @@
 """benchmarks/bench_generate.py --quick runs end to end (every command, both modes, the
-quality and memory tables) on the tests' reverse model; no timing is checked."""
+quality and memory tables) on the tests' reverse model; no timing is checked. Marked slow (not in
+``make test``: ``pytest -m slow``)."""
 import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 
 def test_quick_benchmark_runs(corpus, reverse_model, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "fairseq_bt_plugin" / "provenance.py"
+TOOL = Path(__file__).resolve().parents[2] / "fairseq_bt_plugin" / "provenance.py"
 
 
 def provenance(command, stamp, work, settings=(), inputs=(), redo="Delete it."):
