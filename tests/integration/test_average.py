@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from conftest import train_tiny
+from helpers import train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +74,9 @@ def test_averaged_checkpoint_decodes(corpus, training, tmp_path):
     """The averaged checkpoint is a fairseq checkpoint: fairseq-bt-evaluate scores it."""
     import json
 
-    from conftest import write_lines
+    from helpers import write_lines
     from fairseq_bt_plugin.evaluate import main
-    from generate_helpers import make_input, mono_lines
+    from helpers.generate import make_input, mono_lines
 
     code, err = average("--checkpoint-dir", training, "--last", "2", "--output",
                         tmp_path / "avg.pt")

@@ -12,9 +12,9 @@ import shutil
 
 import pytest
 
-from conftest import preprocess, write_lines
-from tool_runner import (BT, CONVERT, DN, EVALUATE, FAIRSEQ, GENERATE, INIT, PREPARE, params,
-                         run_case)
+from helpers import preprocess, write_lines
+from helpers.tool_runner import (BT, CONVERT, DN, EVALUATE, FAIRSEQ, GENERATE, INIT, PREPARE,
+                                 params, run_case)
 
 CASES = [  # id, tool, arguments, exit status, expected text in the last line of stderr
     # --- fairseq-bt-prepare: raw parallel text

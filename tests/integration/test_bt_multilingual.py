@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PLUGIN_DIR, TATOEBA, TINY_MODEL, read_lines, run, setup_task, write_lines
+from helpers import PLUGIN_DIR, TATOEBA, TINY_MODEL, read_lines, run, setup_task, write_lines
 
 REV, UP = "rv", "up"
 N_BITEXT = {0: 200, 1: 200, 2: 80}  # per pair (index in --lang-pairs): the third is low-resource

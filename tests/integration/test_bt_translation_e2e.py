@@ -8,8 +8,9 @@ from pathlib import Path
 
 import sacrebleu
 
-from conftest import N_TEST, PLUGIN_DIR, SRC, TGT, TINY_MODEL, run
 from fairseq_bt_plugin.text_processing import TextProcessor
+
+from helpers import N_TEST, PLUGIN_DIR, SRC, TGT, TINY_MODEL, run
 
 BIN = Path(sys.executable).parent
 

@@ -22,7 +22,7 @@ def test_fairseq_train_with_user_dir_reports_a_bad_checkpoint_like_the_wrapper(c
     import sys
     from pathlib import Path
 
-    from conftest import PLUGIN_DIR, TINY_MODEL
+    from helpers import PLUGIN_DIR, TINY_MODEL
 
     bad = tmp_path / "trunc.pt"
     torch.save({"model": torch.zeros(1000)}, bad)

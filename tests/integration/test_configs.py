@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
 CONFIG_DIR = ROOT / "configs"
 PROFILES = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if not p.stem.startswith("_"))

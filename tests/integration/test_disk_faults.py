@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from conftest import write_lines
-from tool_runner import (BT, CONVERT, EVALUATE, GENERATE, INIT, PREPARE, params, run_case,
-                         snapshot)
+from helpers import write_lines
+from helpers.tool_runner import (BT, CONVERT, EVALUATE, GENERATE, INIT, PREPARE, params, run_case,
+                                 snapshot)
 
 # 40 chunks of 5 lines; every pair kept (no length-ratio filter), so the final files are large
 MONO = ["{in}/mono.{tgt}", "--chunk-size", "5", "--max-len-ratio", "0"]

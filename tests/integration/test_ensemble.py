@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from conftest import N_TRAIN, preprocess, train_tiny, write_lines
-from generate_helpers import make_input, mono_lines, outputs, run_generate, score_rows
-from test_evaluate import evaluate_args
-from tool_runner import EVALUATE, GENERATE, run_case
+from helpers import N_TRAIN, preprocess, train_tiny, write_lines
+from helpers.generate import (evaluate_args, make_input, mono_lines, outputs, run_generate,
+                              score_rows)
+from helpers.tool_runner import EVALUATE, GENERATE, run_case
 
 #: every output kept (no filter): outputs line up with the input lines
 KEEP_ALL = ["--beam", "2", "--max-len-ratio", "0", "--keep-identical", "--keep-duplicates"]

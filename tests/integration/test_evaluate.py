@@ -5,15 +5,8 @@ import pytest
 
 from fairseq_bt_plugin.evaluate import main as evaluate_main
 
-from conftest import write_lines
-from generate_helpers import make_input, mono_lines, run_generate, score_rows
-
-
-def evaluate_args(corpus, model, inp, ref, prefix, *extra):
-    return ["--path", str(model), "--data-dir", str(corpus.bin), "--spm-model", str(corpus.spm),
-            "--source-lang", corpus.tgt, "--target-lang", corpus.src, "--input", str(inp),
-            "--reference", str(ref), "--output-prefix", str(prefix), "--cpu",
-            *[str(x) for x in extra]]
+from helpers import write_lines
+from helpers.generate import evaluate_args, make_input, mono_lines, run_generate, score_rows
 
 
 def test_defaults():

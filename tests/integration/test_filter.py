@@ -8,10 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import train_tiny
-from generate_helpers import (assert_binarized_is_text, binarized_pairs, forced_log_probs,
-                              forward_vocabulary, make_input, outputs, run_generate,
-                              score_rows)
+from helpers import train_tiny
+from helpers.generate import (assert_binarized_is_text, binarized_pairs, forced_log_probs,
+                              forward_vocabulary, make_input, outputs, run_generate, score_rows)
 
 N = 40
 

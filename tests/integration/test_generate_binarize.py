@@ -3,13 +3,13 @@ the reverse model's vocabulary or (--binarize-spm-model) another one."""
 from pathlib import Path
 
 import pytest
-from conftest import N_TRAIN, SRC, TGT, setup_task
 from fairseq.data import Dictionary, data_utils
 
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.text_processing import TextProcessor, train_sentencepiece
 
-from generate_helpers import forward_vocabulary, make_input, outputs, run_generate
+from helpers import N_TRAIN, SRC, TGT, setup_task
+from helpers.generate import forward_vocabulary, make_input, outputs, run_generate
 
 
 def test_binarized_output_loads_in_bt_translation(corpus, reverse_model, tmp_path):

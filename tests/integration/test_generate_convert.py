@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from conftest import PLUGIN_DIR, SRC, TGT
 from fairseq_bt_plugin.generate.convert import main
 
-from generate_helpers import outputs
+from helpers import PLUGIN_DIR, SRC, TGT
+from helpers.generate import outputs
 
 
 @pytest.fixture(scope="module")

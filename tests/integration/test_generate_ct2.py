@@ -4,7 +4,7 @@ import pytest
 
 from fairseq_bt_plugin.generate.cli import main
 
-from generate_helpers import generate_args, make_input, outputs, run_generate
+from helpers.generate import generate_args, make_input, outputs, run_generate
 
 pytest.importorskip("ctranslate2")
 

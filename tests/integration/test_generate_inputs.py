@@ -11,8 +11,8 @@ from fairseq_bt_plugin.generate.cli import main
 from fairseq_bt_plugin.inference.translator import make_batches
 from fairseq_bt_plugin.generate.filters import DuplicateFilter, pair_filter_reason
 
-from conftest import SRC, TGT
-from generate_helpers import generate_args, make_input, mono_lines, outputs, run_generate
+from helpers import SRC, TGT
+from helpers.generate import generate_args, make_input, mono_lines, outputs, run_generate
 
 
 def fails(args, capsys):
@@ -176,7 +176,7 @@ def test_progress_bar_on_a_terminal(corpus, reverse_model, tmp_path):
     import subprocess
     import termios
 
-    from generate_helpers import generate_cmd
+    from helpers.generate import generate_cmd
 
     inp = make_input(corpus, tmp_path / "a.en", 30)
     master, slave = pty.openpty()

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from generate_helpers import make_input, mono_lines, outputs, run_generate
+from helpers.generate import make_input, mono_lines, outputs, run_generate
 
 
 @pytest.mark.parametrize("n,batch", [(37, ["--batch-size", "8"]), (101, ["--batch-size", "5"]),

@@ -1,7 +1,7 @@
 """Every decoding mode runs through fairseq and gives aligned outputs; sampling is seeded."""
 import pytest
 
-from generate_helpers import make_input, outputs, run_generate, score_rows, weight_sums
+from helpers.generate import make_input, outputs, run_generate, score_rows, weight_sums
 
 MODES = {
     "beam": (["--mode", "beam", "--beam", "3", "--nbest", "2"], 2),

@@ -9,7 +9,7 @@ from fairseq.data import Dictionary, data_utils
 
 from fairseq_bt_plugin.text_processing import TextProcessor
 
-from generate_helpers import (forced_log_probs, make_input, mono_lines, outputs, run_generate,
+from helpers.generate import (forced_log_probs, make_input, mono_lines, outputs, run_generate,
                               score_rows)
 
 # the best 3 of a beam of 4 per line

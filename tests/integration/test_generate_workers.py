@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generate_helpers import generate_cmd, make_input, outputs, run_generate
+from helpers.generate import generate_cmd, make_input, outputs, run_generate
 
 FLAGS = ["--batch-size", "4", "--chunk-size", "10", "--max-len-a", "0", "--max-len-b", "6",
          "--max-len-ratio", "0", "--keep-duplicates", "--keep-identical"]

@@ -11,9 +11,9 @@ import sys
 import pytest
 import torch
 
-from conftest import PLUGIN_DIR, TINY_MODEL, run
-from generate_helpers import FAST, make_input, outputs
-from transfer_helpers import check_frozen_until, fairseq_train, stock_child
+from helpers import PLUGIN_DIR, TINY_MODEL, run
+from helpers.generate import FAST, make_input, outputs
+from helpers.transfer import check_frozen_until, fairseq_train, stock_child
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 ON_GPU = [a for a in TINY_MODEL if a != "--cpu"]

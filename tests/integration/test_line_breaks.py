@@ -9,7 +9,7 @@ from fairseq_bt_plugin.generate.convert import main as convert_main
 from fairseq_bt_plugin.prepare import main as prepare_main
 from fairseq_bt_plugin.text_processing import LINE_BREAKS
 
-from generate_helpers import mono_lines, run_generate
+from helpers.generate import mono_lines, run_generate
 
 
 def with_breaks(lines):

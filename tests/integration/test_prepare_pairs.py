@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_lines
+from helpers import write_lines
 
 PREPARE = str(Path(sys.executable).parent / "fairseq-bt-prepare")
 WORD = "zyxquvwy"  # only in the extra text: a piece of the model if (and only if) it trained it

@@ -9,9 +9,9 @@ import shlex
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import ROOT
+
 FAIRSEQ_TRAINERS = {"fairseq-train", "fairseq-bt-train"}
 HYDRA = {"fairseq-hydra-train", "fairseq-bt-hydra-train"}
 HYDRA_FLAGS = {"--config-dir", "--config-name", "--config-path", "--cfg", "--package", "--info",

@@ -13,7 +13,6 @@ from fairseq.data import Dictionary
 from fairseq.models import ARCH_MODEL_REGISTRY, ARCH_CONFIG_REGISTRY
 
 import fairseq_bt_plugin  # noqa: F401
-from conftest import PLUGIN_DIR, SRC, TGT, run
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.transfer import (
     TransferConfig,
@@ -21,7 +20,9 @@ from fairseq_bt_plugin.transfer import (
     freezing_of,
     init_from_parent,
 )
-from transfer_helpers import VAE_TINY, check_frozen_until, fairseq_train, stock_child, vae_parent
+
+from helpers import PLUGIN_DIR, SRC, TGT, run
+from helpers.transfer import VAE_TINY, check_frozen_until, fairseq_train, stock_child, vae_parent
 
 PARENT_TOKENS = ["\u2581a", "\u2581b", "c", "d", "e", "f"]
 CHILD_TOKENS = ["e", "\u2581b", "x", "\u2581a", "y", "c"]  # 4 shared, 2 new, another order

@@ -3,10 +3,11 @@ import pytest
 import torch
 from fairseq.tasks import TASK_REGISTRY
 
-from conftest import SRC, setup_task
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.tasks.bt_denoising import BTDenoisingTask
-from transfer_helpers import mono_bin
+
+from helpers import SRC, setup_task
+from helpers.transfer import mono_bin
 
 
 def denoising_task(corpus, *extra):

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
+
 
 pytestmark = pytest.mark.slow
 

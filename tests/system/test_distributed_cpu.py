@@ -9,8 +9,9 @@ import pytest
 from fairseq import checkpoint_utils
 
 from bt_trace import read_trace, state_checksum
-from bt_trace.helpers import BT, TRACED, run, torchrun, train_cmd
-from conftest import N_TRAIN, PLUGIN_DIR
+
+from helpers import N_TRAIN, PLUGIN_DIR
+from helpers.trace import BT, TRACED, run, torchrun, train_cmd
 
 N_SYN_EPOCH = round(0.3 * N_TRAIN / 0.7)  # --bt-synthetic-fraction 0.3: 214 synthetic pairs
 LS = ["--criterion", "bt_label_smoothed_cross_entropy", "--label-smoothing", "0.1"]

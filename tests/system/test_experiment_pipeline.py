@@ -11,8 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
 from fairseq_bt_plugin.experiment import loader
+
+from helpers import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
 
 #: the pipeline's settings, for a run where the environment sets none of them
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in loader.ENV}

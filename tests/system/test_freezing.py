@@ -9,7 +9,8 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from fairseq.optim.fp16_optimizer import FP16Optimizer
 
 from fairseq_bt_plugin.transfer import Freezing
-from transfer_helpers import check_frozen_until, fairseq_train, frozen_part, stock_child
+
+from helpers.transfer import check_frozen_until, fairseq_train, frozen_part, stock_child
 
 
 def model_at(save_dir, update):

@@ -7,7 +7,7 @@ import time
 
 from fairseq_bt_plugin.generate.cli import main
 
-from generate_helpers import generate_args, generate_cmd, make_input, outputs, run_generate
+from helpers.generate import generate_args, generate_cmd, make_input, outputs, run_generate
 
 SAMPLE = ["--mode", "sample", "--nbest", "2", "--batch-size", "4", "--chunk-size", "10",
           "--max-len-a", "0", "--max-len-b", "6", "--max-len-ratio", "0", "--seed", "7"]

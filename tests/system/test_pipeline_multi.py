@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
+from helpers import ROOT, SRC, TATOEBA, TGT, read_lines, write_lines
 
 pytestmark = pytest.mark.slow
 

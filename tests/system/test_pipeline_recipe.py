@@ -5,8 +5,8 @@ import math
 
 import torch
 
-from conftest import TGT
-from test_pipeline import TEST_SET, finish, lines, pipeline
+from helpers import TGT
+from helpers.pipeline import TEST_SET, finish, lines, pipeline
 
 
 def test_averaging_and_dual_filtering(tmp_path):

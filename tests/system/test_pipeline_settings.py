@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, TYPOED_SETTINGS
-from test_pipeline import pipeline
+from helpers import ROOT, TYPOED_SETTINGS
+from helpers.pipeline import pipeline
 
 STAGES = sorted((ROOT / "scripts" / "stages").glob("*.sh"))
 

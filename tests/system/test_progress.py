@@ -17,8 +17,9 @@ import pytest
 
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.report import markdown, stage_timings
-from conftest import ROOT, SRC, TGT
-from test_pipeline import TEST_SET
+
+from helpers import ROOT, SRC, TGT
+from helpers.pipeline import TEST_SET
 
 PROGRESS = ROOT / "fairseq_bt_plugin" / "progress.py"  # run by path, as the stage scripts do
 

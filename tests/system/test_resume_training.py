@@ -21,7 +21,8 @@ from fairseq import checkpoint_utils
 from fairseq.file_io import PathManager
 
 from bt_trace import read_trace, state_checksum
-from bt_trace.helpers import BT, TRACED, env, run, train_cmd
+
+from helpers.trace import BT, TRACED, env, run, train_cmd
 
 SAVE_EVERY, MAX_UPDATE = 5, 45  # about 2 epochs of 22 updates, a checkpoint every 5
 TIMING = {"wps", "ups", "wall", "train_wall", "gb_free"}

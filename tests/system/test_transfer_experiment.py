@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED_DATA
+from helpers import ROOT, SHARED_DATA
 
 #: the experiment's child is Multi30K de-en: an optional extra (README, "Tests and CI")
 pytestmark = pytest.mark.shared_data("multi30k")

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from conftest import N_SYN, N_TRAIN, SRC, TGT, setup_task
 from fairseq_bt_plugin.data.bt_mix_dataset import epoch_plan
+
+from helpers import N_SYN, N_TRAIN, SRC, TGT, setup_task
 
 
 def test_upsampling_plan_counts_every_pair_exactly():

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SRC, TGT, TINY_MODEL, setup_task
 from fairseq_bt_plugin.errors import BTUserError
+
+from helpers import SRC, TGT, TINY_MODEL, setup_task
 
 BASE = ["--task", "bt_translation", "-s", SRC, "-t", TGT]
 

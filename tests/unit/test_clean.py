@@ -13,8 +13,8 @@ import pytest
 from fairseq_bt_plugin.cleaning.clean import Normaliser, main as clean_main
 from fairseq_bt_plugin.cleaning.guard import Guard, guard_key
 
-from conftest import SRC, TATOEBA, TGT, write_lines
-from tool_runner import snapshot
+from helpers import SRC, TATOEBA, TGT, write_lines
+from helpers.tool_runner import snapshot
 
 LANGS = ["--source-lang", SRC, "--target-lang", TGT]
 TOO_LONG = " ".join(["word"] * 50)  # 249 characters: over --max-chars 200

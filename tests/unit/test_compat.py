@@ -10,6 +10,8 @@ import torch
 
 import fairseq_bt_plugin  # noqa: F401
 
+from helpers import ROOT
+
 
 def test_other_callers_keep_torch_default(tmp_path):
     path = tmp_path / "ckpt.pt"
@@ -62,7 +64,7 @@ def test_trainer_batches_keep_the_remainder_except_in_half_precision(corpus, pre
     training keeps fairseq's own batches, all multiples of --required-batch-size-multiple."""
     from fairseq.trainer import Trainer
 
-    from conftest import N_TRAIN, N_VALID, setup_task
+    from helpers import N_TRAIN, N_VALID, setup_task
 
     mult = 8
     task, cfg = setup_task([str(corpus.bin), "--task", "translation", "-s", corpus.src,
@@ -103,11 +105,10 @@ def test_version_guard_skips_every_fairseq_patch_with_a_warning():
 def test_docs_patches_lists_every_patch_in_order():
     """docs/patches.md's table names every entry of compat.PATCHES, in order."""
     import re
-    from pathlib import Path
 
     from fairseq_bt_plugin.compat import PATCHES
 
-    page = (Path(__file__).resolve().parents[2] / "docs" / "patches.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs" / "patches.md").read_text(encoding="utf-8")
     rows = re.findall(r"^\| `(\w+)` \| `([^`]+)` \|", page, flags=re.M)
     assert rows == [(p.name, p.replaces) for p in PATCHES]
 

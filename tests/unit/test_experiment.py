@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (ROOT, SHARED_DATA, SRC, TATOEBA, TGT, TYPOED_SETTINGS, read_lines,
-                      write_lines)
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.experiment import cli, config, loader
 from fairseq_bt_plugin.experiment.raw import materialise
+
+from helpers import ROOT, SHARED_DATA, SRC, TATOEBA, TGT, TYPOED_SETTINGS, read_lines, write_lines
 
 EXPERIMENTS = ROOT / "configs" / "experiments"
 

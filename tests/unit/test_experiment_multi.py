@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SRC, TATOEBA, TGT, read_lines, write_lines
-
 from fairseq_bt_plugin.errors import BTUserError
 from fairseq_bt_plugin.experiment import loader
 from fairseq_bt_plugin.experiment.cli import shell_settings
 from fairseq_bt_plugin.experiment.raw import materialise
+
+from helpers import SRC, TATOEBA, TGT, read_lines, write_lines
 
 OTHER = "de"
 

@@ -6,9 +6,8 @@ not match; the same number after the bare word for a work item does. The example
 built from their words, so that this file holds none of them as text."""
 import re
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import ROOT
 
 # each word written with a character class, so that the pattern's own text never matches it
 PATTERNS = [

@@ -6,11 +6,12 @@ import pytest
 import torch
 from fairseq.data import Dictionary
 
-from conftest import setup_task
 from fairseq_bt_plugin.data.noising import WordNoiser, local_shuffle_order
 from fairseq_bt_plugin.data.synthetic_source_dataset import SyntheticSourceDataset, example_rng
 from fairseq_bt_plugin.errors import BTUserError
-from transfer_helpers import mono_bin
+
+from helpers import setup_task
+from helpers.transfer import mono_bin
 
 W = "\u2581"
 

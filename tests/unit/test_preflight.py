@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from conftest import ROOT, SRC, TATOEBA, TGT
 from fairseq_bt_plugin.experiment import cli, loader, preflight
+
+from helpers import ROOT, SRC, TATOEBA, TGT
 
 CONFIGS = ROOT / "configs"
 EXPERIMENTS = CONFIGS / "experiments"
@@ -203,7 +204,7 @@ def test_fairseq_composes_as_before_after_the_check(corpus):
     """The check leaves hydra's process-wide version base as it was: fairseq's own
     composition (hydra.experimental, refused under version base 1.2 or later) still works in
     the same process."""
-    from conftest import setup_task
+    from helpers import setup_task
 
     exp = loader.load(str(ROOT / "configs" / "experiments" / "multi30k_demo.yaml"))
     preflight.check_overrides(exp, str(CONFIGS), lambda key: key)

@@ -3,11 +3,12 @@ reuse when settings and inputs match, one line naming the difference otherwise."
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-TOOL = Path(__file__).resolve().parents[2] / "fairseq_bt_plugin" / "provenance.py"
+from helpers import ROOT
+
+TOOL = ROOT / "fairseq_bt_plugin" / "provenance.py"
 
 
 def provenance(command, stamp, work, settings=(), inputs=(), redo="Delete it."):

@@ -4,7 +4,7 @@ from fairseq.criterions import CRITERION_REGISTRY
 from fairseq.models import ARCH_MODEL_REGISTRY
 from fairseq.tasks import TASK_REGISTRY
 
-from conftest import SRC, TGT, setup_task
+from helpers import SRC, TGT, setup_task
 
 
 def test_bt_names_resolve_to_plugin_classes():

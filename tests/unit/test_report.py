@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
-from conftest import SRC, TATOEBA, TGT, read_lines, write_lines
 
 from fairseq_bt_plugin.report import main
+
+from helpers import SRC, TATOEBA, TGT, read_lines, write_lines
 
 SETS = {"first": 40, "second": 25}
 

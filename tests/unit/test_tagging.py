@@ -1,5 +1,6 @@
 """Tagged back-translation: the tag starts every synthetic source and nothing else."""
-from conftest import N_SYN, setup_task
+
+from helpers import N_SYN, setup_task
 
 
 def test_tag_added_to_dictionary_and_only_to_synthetic_sources(corpus):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import SHARED_DATA, SRC, TATOEBA, TGT
+from helpers import SHARED_DATA, SRC, TATOEBA, TGT
 
 SIZES = {"train": 1000, "valid": 100, "test": 100}
 

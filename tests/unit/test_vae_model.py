@@ -7,8 +7,9 @@ from fairseq.criterions import CRITERION_REGISTRY
 from fairseq.logging import metrics
 from fairseq.models import ARCH_MODEL_REGISTRY
 
-from conftest import SRC, TGT, setup_task
 from fairseq_bt_plugin.models.bt_transformer_vae import BTTransformerVAEModel, reparameterize
+
+from helpers import SRC, TGT, setup_task
 
 
 def vae_setup(corpus, *extra):

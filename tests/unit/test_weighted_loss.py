@@ -8,11 +8,12 @@ from fairseq.criterions.label_smoothed_cross_entropy import (
     label_smoothed_nll_loss,
 )
 
-from conftest import SRC, TGT, setup_task
 from fairseq_bt_plugin.criterions.bt_label_smoothed_cross_entropy import (
     BTLabelSmoothedCrossEntropyCriterion,
 )
 from fairseq_bt_plugin.losses import weighted_label_smoothed_nll_loss
+
+from helpers import SRC, TGT, setup_task
 
 
 def test_hand_computed_weighted_loss():

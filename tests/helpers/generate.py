@@ -1,9 +1,10 @@
-"""Shared helpers for the fairseq-bt-generate tests (real decoding with the tiny reverse model)."""
+"""Shared helpers for the fairseq-bt-generate and fairseq-bt-evaluate tests (real decoding with
+the tiny reverse model)."""
 import sys
 from pathlib import Path
 from typing import List
 
-from conftest import SRC, TGT, preprocess, write_lines
+from helpers import SRC, TGT, preprocess, write_lines
 
 # Short outputs keep the untrained tiny model fast.
 # One torch thread: the test machine's 2 cores are shared (7x faster than 2 contending threads).
@@ -31,6 +32,14 @@ def generate_args(corpus, model, inputs, out, *extra) -> List[str]:
 def generate_cmd(corpus, model, inputs, out, *extra) -> List[str]:
     return [sys.executable, "-m", "fairseq_bt_plugin.generate"] + generate_args(
         corpus, model, inputs, out, *extra)
+
+
+def evaluate_args(corpus, model, inp, ref, prefix, *extra) -> List[str]:
+    """fairseq-bt-evaluate's arguments: ``inp`` decoded by ``model`` and scored against ``ref``."""
+    return ["--path", str(model), "--data-dir", str(corpus.bin), "--spm-model", str(corpus.spm),
+            "--source-lang", corpus.tgt, "--target-lang", corpus.src, "--input", str(inp),
+            "--reference", str(ref), "--output-prefix", str(prefix), "--cpu",
+            *[str(x) for x in extra]]
 
 
 def run_generate(corpus, model, inputs, out, *extra):

@@ -8,7 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from conftest import PLUGIN_DIR, SRC, TINY_MODEL, run
+
+from helpers import PLUGIN_DIR, SRC, TINY_MODEL, run
 
 VAE_TINY = ["--arch", "bt_transformer_vae_tiny"] + TINY_MODEL[2:]
 

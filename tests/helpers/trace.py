@@ -1,4 +1,4 @@
-"""Running real fairseq training with the ``bt_trace`` user dir, for the distributed and
+"""Running real fairseq training with the ``tests/bt_trace`` user dir, for the distributed and
 resume tests (test side only: fairseq does not import this module)."""
 import os
 import subprocess
@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 from typing import List
 
-from conftest import SRC, TGT
 from fairseq_bt_plugin.compat import free_port
 
+from helpers import SRC, TGT
+
 BIN = Path(sys.executable).parent
-TRACE_USER_DIR = str(Path(__file__).resolve().parent)
+TRACE_USER_DIR = str(Path(__file__).resolve().parents[1] / "bt_trace")
 # tiny model, one thread per process (the test machine's 2 cores are shared), no data loader
 # worker processes: what is tested here does not depend on them. --max-tokens 900: epochs of
 # 22 updates on the Tatoeba slice, so test_resume_training finds a checkpoint (every 5) with 3

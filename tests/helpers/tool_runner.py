@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import SRC, TGT
+from helpers import SRC, TGT
 
 #: console script -> entry point, read from the installed package (setup.py is the one list)
 ENTRY_POINTS = {e.name: e for e in entry_points(group="console_scripts")
