@@ -1,20 +1,11 @@
 """pytest's side of the suite: the shared fixtures (a tiny real corpus, the committed Tatoeba
 fr-en slice in tests/data/ binarized with fairseq; a tiny reverse model; one finished pipeline
 run), built by the helpers package (tests/helpers/); the test tiers, one per folder
-(:data:`TIERS`); pytest-xdist's groups."""
+(:data:`helpers.TIERS`); pytest-xdist's groups."""
 import pytest
 
-from helpers import ROOT, SHARED_DATA, SRC, TGT, make_corpus, train_tiny
+from helpers import ROOT, SHARED_DATA, SRC, TESTS, TGT, TIERS, make_corpus, train_tiny
 from helpers.pipeline import finish, pipeline
-
-TESTS = ROOT / "tests"
-
-#: the tiers, one folder of tests/ each and the marker of its tests (``pytest -m unit``):
-#: ``unit`` needs no training (tiny data at most), ``integration`` trains or decodes with tiny
-#: models, ``system`` runs whole commands end to end (the pipeline, distributed training, kill
-#: and resume). Every test file lives in one of them; ``slow`` is a marker of its own.
-TIERS = ("unit", "integration", "system")
-
 
 #: the longest groups of tests, started first when ``make test`` runs them side by side
 #: (pytest-xdist ``--dist loadgroup``): the users of ``finished_run``, then whole files

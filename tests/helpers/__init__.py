@@ -14,14 +14,21 @@ from pathlib import Path
 from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
+TESTS = ROOT / "tests"
 SHARED_DATA = Path(os.environ.get("BT_SHARED_DATA", ROOT.parent / "shared" / "data"))
-TATOEBA = ROOT / "tests" / "data" / "tatoeba"  # made by tests/data/make_tatoeba_slice.py
+TATOEBA = TESTS / "data" / "tatoeba"  # made by tests/data/make_tatoeba_slice.py
 SRC, TGT = "fr", "en"
 #: misspelt pipeline variables -> the setting each means (the tests of the settings check)
 TYPOED_SETTINGS = {"BT_UPDATE": "BT_UPDATES", "EVAL_BEEM": "EVAL_BEAM",
                    "REVERSE_CHECKPIONT": "REVERSE_CHECKPOINT"}
 PLUGIN_DIR = str(ROOT / "fairseq_bt_plugin")
 N_TRAIN, N_SYN, N_VALID, N_TEST = 500, 300, 64, 50
+
+#: the tiers, one folder of tests/ each and the marker of its tests (``pytest -m unit``):
+#: ``unit`` needs no training (tiny data at most), ``integration`` trains or decodes with tiny
+#: models, ``system`` runs whole commands end to end (the pipeline, distributed training, kill
+#: and resume). Every test file lives in one of them; ``slow`` is a marker of its own.
+TIERS = ("unit", "integration", "system")
 
 
 def read_lines(path: Path, n: int, skip: int = 0):
