@@ -9,7 +9,7 @@ setup:              ## create .venv and install torch, fairseq, this plugin (ide
 	VENV=$(VENV) bash scripts/setup_env.sh
 
 TEST_WORKERS ?= 2
-test: setup         ## the test suite (CPU, about 20 minutes on 2 cores): every tier but slow, TEST_WORKERS (2) processes side by side; CI runs exactly this
+test: setup         ## the test suite (CPU, about 20 minutes on 2 cores): every tier without the slow tests, TEST_WORKERS (2) processes side by side; CI runs exactly this
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
 
 test-quick: setup   ## the unit tier alone (under a minute)
