@@ -29,7 +29,7 @@ TIERS = {
     "test_report.py": "unit", "test_no_process_talk.py": "unit",
     "test_readme_commands.py": "integration",
     "test_pipeline_settings.py": "system", "test_configs.py": "integration",
-    "test_prepare_pairs.py": "integration", "test_transfer_experiment.py": "system",
+    "test_prepare_pairs.py": "integration", "test_transfer_study.py": "system",
     "test_generate_weights.py": "integration", "test_line_breaks.py": "integration",
     "test_freezing.py": "system", "test_evaluate.py": "integration",
     "test_progress.py": "system",
@@ -54,7 +54,7 @@ TIERS = {
 
 #: the longest groups of tests, started first when ``make test`` runs them side by side
 #: (pytest-xdist ``--dist loadgroup``): the users of ``finished_run``, then whole files
-HEAVY = ["finished_run", "test_pipeline.py", "test_transfer_experiment.py",
+HEAVY = ["finished_run", "test_pipeline.py", "test_transfer_study.py",
          "test_experiment_pipeline.py", "test_freezing.py", "test_bad_input.py",
          "test_distributed_cpu.py"]
 
