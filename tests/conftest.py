@@ -9,7 +9,7 @@ from helpers.pipeline import finish, pipeline
 
 #: the longest groups of tests, started first when ``make test`` runs them side by side
 #: (pytest-xdist ``--dist loadgroup``): the users of ``finished_run``, then whole files
-HEAVY = ["finished_run", "test_pipeline.py", "test_transfer_experiment.py",
+HEAVY = ["finished_run", "test_pipeline.py", "test_transfer_study.py",
          "test_experiment_pipeline.py", "test_freezing.py", "test_bad_input.py",
          "test_distributed_cpu.py"]
 

@@ -27,7 +27,6 @@ NOT_SETTINGS = {
     "BT_SHARED_DATA": "tests/, benchmarks/: the folder of the optional corpora",
     "BT_TRACE_DIR": "tests/bt_trace: where a traced training writes",
     "PROGRESS_PLAIN": "scripts/stages/train.sh: plain progress lines (no live line)",
-    "MULTI_CS_PAIRS": "scripts/transfer_experiment.sh: cs-en pairs of the multilingual parent",
 }
 #: keys holding a path: relative to the current directory when they come from an override,
 #: to this file's folder when they come from the file (work, cache_dir: always the former)

@@ -71,12 +71,12 @@ shown() { if [ "$1" = 0 ]; then echo all; else echo "$1"; fi; }
 updates() { awk -v m="$max_update" -v f="$1" 'BEGIN { printf "%d", m * f + 0.5 }'; }
 
 # report TITLE [fairseq-bt-report flags]: WORK/experiment.yaml becomes this run's experiment
-# file (it reached the report), then the report
+# file (it reached the report), then the report (the flags given win, e.g. a study's --command)
 report() {
   echo "== report: $WORK/report.{md,json,png}"
   if ! cmp -s "$EXPERIMENT_FILE" "$WORK/experiment.yaml"; then
     cp "$EXPERIMENT_FILE" "$WORK/experiment.yaml.tmp" && mv "$WORK/experiment.yaml.tmp" "$WORK/experiment.yaml"
   fi
-  fairseq-bt-report --work-dir "$WORK" --title "$1" "${@:2}" --experiment-file "$WORK/experiment.yaml" \
-    --command "bash scripts/pipeline.sh $WORK/experiment.yaml"
+  fairseq-bt-report --work-dir "$WORK" --title "$1" --experiment-file "$WORK/experiment.yaml" \
+    --command "bash scripts/pipeline.sh $WORK/experiment.yaml" "${@:2}"
 }

@@ -15,14 +15,17 @@ dir="$WORK/models/$name"
 # elsewhere is still finished; where it runs left out) and from (the binarized bitext, and every
 # file or folder an override names: a synthetic corpus, the checkpoint it starts from), in its
 # DONE: a finished model asked for with other settings, e.g. more updates, or whose inputs were
-# made again since, is an error, never silently the old model.
+# made again since, is an error, never silently the old model. The data: WORK/prep/bin, or
+# the folder of a task.data=DIR override (e.g. bt_denoising's monolingual data)
+data="$WORK/prep/bin"
+for a in "$@"; do case $a in task.data=*) data=${a#task.data=} ;; esac; done
 made_with=("profile=$PROFILE")
-made_from=("$WORK/prep/bin")
+made_from=("$data")
 for a in "$@"; do
   case ${a#"${a%%[!+]*}"} in common.cpu=*|common.tensorboard_logdir=*|common.log_*|\
     dataset.num_workers=*|distributed_training.*) continue ;; esac
   made_with+=("${a//"$WORK/"/WORK/}")
-  case $a in *=*) [ ! -e "${a#*=}" ] || made_from+=("${a#*=}") ;; esac
+  case $a in task.data=*) ;; *=*) [ ! -e "${a#*=}" ] || made_from+=("${a#*=}") ;; esac
 done
 if stamped "$dir/DONE" "Delete $dir to train it again (for more updates only its DONE: fairseq goes on from checkpoint_last.pt) and its scores $WORK/eval/*/$name.*, or give it a new name."; then
   echo "== train $name: done already"; exit 0
@@ -34,7 +37,7 @@ mkdir -p "$dir"
 "${progress[@]}" --stage train --name "$name" --timings "$WORK/timings.jsonl" \
   --log "$dir/train.stdout" --interval "$PROGRESS_INTERVAL" ${PROGRESS_PLAIN:+--plain} -- \
   "${launcher[@]}" fairseq-bt-hydra-train --config-dir "$here/configs" --config-name "$PROFILE" \
-  task.data="$WORK/prep/bin" task.source_lang="$src" task.target_lang="$tgt" \
+  task.data="$data" task.source_lang="$src" task.target_lang="$tgt" \
   checkpoint.save_dir="$dir" common.tensorboard_logdir="$WORK/tensorboard/$name" "$@" \
   || { echo "error: training $name failed (fairseq's log: $dir/train.stdout)" >&2; exit 1; }
 [ -f "$dir/checkpoint_best.pt" ] || { echo "error: $dir/checkpoint_best.pt missing" >&2; exit 1; }

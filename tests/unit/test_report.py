@@ -186,7 +186,7 @@ def test_errors_are_one_line(case, work, capsys):
 
 def test_validation_curves_from_both_log_formats(work, capsys):
     """Validation lines of fairseq-hydra-train's log (the pipeline's models) and of
-    fairseq-train --log-format json (transfer_experiment.sh's children): each model's curve in
+    fairseq-train --log-format json (a model trained outside the stages): each model's curve in
     report.json, and in report.md its length, last update and best loss with its update. A
     model whose last validation is its best (child) is named as still improving in
     report.json, report.md and a warning on stderr; one past its best (baseline) is not."""

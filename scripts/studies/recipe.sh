@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recipe table (docs/results/recipe.md): each back-translation ingredient against the default recipe, per seed.
-#   bash scripts/recipe_experiment.sh [EXPERIMENT.yaml] [SEED ...]      (default: the demo; 1 2)
+#   bash scripts/studies/recipe.sh [EXPERIMENT.yaml] [SEED ...]      (default: the demo; 1 2)
 # For each seed S, in RECIPE_WORK/sS (RECIPE_WORK default runs/recipe) the pipeline's default
 # run (baseline, reverse, bt, bt_ft), then every variant of ARMS (bt_rev10: the same with the
 # reverse-score filter) beside it on the same
@@ -13,8 +13,8 @@
 # default 1: one after the other; on a GPU host, all).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-here=$(cd "$(dirname "$0")" && pwd)
-experiment=${1:-$here/../configs/experiments/multi30k_demo.yaml}
+scripts=$(cd "$(dirname "$0")/.." && pwd)
+experiment=${1:-$scripts/../configs/experiments/multi30k_demo.yaml}
 shift || true
 seeds=("$@")
 [ ${#seeds[@]} -gt 0 ] || seeds=(1 2)
@@ -38,7 +38,7 @@ run() {  # run LOG WORK SEED [VAR=VALUE ...]: one pipeline, its output in LOG
     case $v in BT_ARGS=*) args=${v#BT_ARGS=} ;; *) vars+=("$v") ;; esac
   done
   env WORK="$work" TRAIN_ARGS="common.seed=$seed ${TRAIN_ARGS:-}" "${vars[@]}" \
-    BT_ARGS="${args:+$args }${BT_ARGS:-}" bash "$here/pipeline.sh" "$experiment" > "$log" 2>&1 \
+    BT_ARGS="${args:+$args }${BT_ARGS:-}" bash "$scripts/pipeline.sh" "$experiment" > "$log" 2>&1 \
     || { echo "error: $log" >&2; tail -n 5 "$log" >&2; return 1; }
 }
 throttle() { while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done; }
