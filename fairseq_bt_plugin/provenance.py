@@ -16,6 +16,7 @@ WORK moved elsewhere stays finished). Before it does anything, a re-run checks t
 
     python provenance.py check STAMP --work WORK [--setting K=V]... [--input PATH]... [--redo HOW]
     python provenance.py record STAMP --work WORK [--setting K=V]... [--input PATH]... [--note K=V]...
+    python provenance.py dependents OUTPUT --work WORK   (the stamps of what was made from it)
 
 File digests are cached in ``WORK/.digests.json`` by path, size and modification time, so a
 re-run reads only files that changed. Run by its path it needs the standard library only.
@@ -202,11 +203,43 @@ def record(stamp_path: str, work: str, settings: Sequence[str], inputs: Sequence
     return stamp
 
 
+def made_by(stamp_path: str, work: str) -> str:
+    """What a stamp stands for, as inputs are recorded: a ``DONE``'s folder (``WORK/bt/X/``),
+    or an evaluation's files (``WORK/eval/SET/X.`` for ``X.done``)."""
+    if stamp_path.endswith(".done"):
+        return relative(stamp_path[:-len("done")], work) + "."
+    return relative(os.path.dirname(stamp_path), work) + "/"
+
+
+def dependents(output: str, work: str) -> List[str]:
+    """The stamps of every output of WORK made from ``output`` (a folder or file), directly
+    or through other outputs, in the order found."""
+    stamps = sorted(os.path.join(d, f) for d, _, files in os.walk(work) for f in files
+                    if f == "DONE" or f.endswith(".done"))
+    made = {relative(output, work).rstrip("/") + ("/" if os.path.isdir(output) else "")}
+    found: List[str] = []
+    grew = True
+    while grew:
+        grew = False
+        for path in stamps:
+            if path in found:
+                continue
+            inputs = (read_stamp(path) or {}).get("inputs", {})
+            if any(name.startswith(m) or name == m.rstrip("/") for name in inputs
+                   for m in made):
+                found.append(path)
+                made.add(made_by(path, work))
+                grew = True
+    return found
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["check", "record"],
+    parser.add_argument("command", choices=["check", "record", "dependents"],
                         help="check: exit 0 finished as asked, 1 not finished, 2 finished from "
-                        "something else (one line on stderr); record: write the stamp")
+                        "something else (one line on stderr); record: write the stamp; "
+                        "dependents: print the stamps of the outputs made from STAMP (here an "
+                        "output: a model's folder), one per line")
     parser.add_argument("stamp", help="the stamp file (a model's or corpus's DONE)")
     parser.add_argument("--work", required=True, help="the run directory (WORK)")
     parser.add_argument("--setting", action="append", default=[], metavar="KEY=VALUE",
@@ -218,6 +251,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--note", action="append", default=[], metavar="KEY=VALUE",
                         help="record: kept in the stamp, not compared")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "dependents":
+        print("\n".join(dependents(args.stamp, args.work)))
+        return
     if args.command == "check":
         code, message = check(args.stamp, args.work, args.setting, args.input, args.redo)
         if message:

@@ -127,8 +127,8 @@ def not_converged(results: List[Dict]) -> List[str]:
 def not_converged_warning(names: List[str]) -> str:
     return (f"not converged: {', '.join(names)} stopped at the cap (optimization.max_update), "
             "not by patience: the differences to and between them may be training length. "
-            "Raise the cap (e.g. `TRAIN_ARGS=optimization.max_update=N`) until patience "
-            "stops every compared model.")
+            "Train each on with a higher cap (`bash scripts/continue.sh WORK NAME "
+            "optimization.max_update=N`) until patience stops every compared model.")
 
 
 def stage_timings(path: str) -> Dict:

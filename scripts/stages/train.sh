@@ -11,6 +11,9 @@ source "$(dirname "$0")/common.sh"
 name=$1 src=$2 tgt=$3; shift 3
 here=$(cd "$(dirname "$0")/../.." && pwd)
 dir="$WORK/models/$name"
+# a model trained on by scripts/continue.sh: its raised cap or patience, after the run's own
+# settings (and recorded with them: a rerun of the pipeline finds it finished as continued)
+if [ -f "$dir/continued.txt" ]; then mapfile -t more < "$dir/continued.txt"; set -- "$@" "${more[@]}"; fi
 # What the model is trained with (WORK's paths relative to it, so that a WORK moved or copied
 # elsewhere is still finished; where it runs left out) and from (the binarized bitext, and every
 # file or folder an override names: a synthetic corpus, the checkpoint it starts from), in its
