@@ -22,7 +22,7 @@ from .cli import run_reporting_user_errors
 from .errors import check
 from .inference.config import DecodingConfig, absolute_model_path, model_paths, other_default
 from .inference.reader import input_files, read_chunks
-from .inference.translator import build_translator
+from .inference.factory import build_translator
 from .options import parse_dataclass
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
 

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..data.noising import build_noiser
-from ..inference.translator import Noise, Translator, build_translator, derived_seed
+from ..inference.factory import build_translator
+from ..inference.translator import Noise, Translator, derived_seed
 from .config import BTGenerateConfig
 
 
