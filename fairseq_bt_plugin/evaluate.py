@@ -18,8 +18,7 @@ from typing import Dict, List, Optional
 from omegaconf import MISSING
 
 from .atomic import atomic_open
-from .cli import run_reporting_user_errors
-from .errors import check
+from .errors import check, run_reporting_user_errors
 from .inference.config import DecodingConfig, absolute_model_path, model_paths, other_default
 from .inference.reader import input_files, read_chunks
 from .inference.factory import build_translator

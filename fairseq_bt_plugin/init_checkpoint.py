@@ -23,8 +23,8 @@ import os
 import sys
 from typing import List, Optional
 
-from .cli import PLUGIN_DIR, run_reporting_user_errors
-from .errors import check
+from .cli import PLUGIN_DIR
+from .errors import check, run_reporting_user_errors
 
 logger = logging.getLogger("fairseq_bt_plugin.init_checkpoint")
 

@@ -45,8 +45,7 @@ if not __package__:  # run by path: this package's modules without its __init__ 
     sys.modules.setdefault("fairseq_bt_plugin", _package)
     __package__ = "fairseq_bt_plugin"
 
-from .cli import run_reporting_user_errors  # noqa: E402  (both: standard library only)
-from .errors import check  # noqa: E402
+from .errors import check, run_reporting_user_errors  # noqa: E402  (standard library only)
 
 PROG = "fairseq_bt_plugin.progress"
 FAILURE_LINES = 5  # log lines shown when the command fails

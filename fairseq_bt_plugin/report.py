@@ -21,9 +21,8 @@ from typing import Dict, List, Optional
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
-from .cli import run_reporting_user_errors
 from .atomic import atomic_open
-from .errors import BTUserError, check
+from .errors import BTUserError, check, run_reporting_user_errors
 from .options import parse_dataclass
 from .progress import clock
 from .provenance import read_stamp

@@ -27,7 +27,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ..atomic import atomic_open
-from ..cli import run_reporting_user_errors
+from ..errors import run_reporting_user_errors
 from ..options import to_argv
 from . import loader, preflight
 from .config import DERIVED, ExperimentConfig, FileConfig, ParallelConfig, shell_only

@@ -22,8 +22,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from ..atomic import atomic_open, remove_files, replace_all
-from ..cli import run_reporting_user_errors
-from ..errors import check
+from ..errors import check, run_reporting_user_errors
 from ..generate.config import BTGenerateConfig, model_data_dir
 from ..generate.writer import BinarizeSpec, OutputNames, write_binarized_tokens, write_scores
 from ..inference.config import DecodingConfig, absolute_model_path, model_paths, same_field

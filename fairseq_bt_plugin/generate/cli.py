@@ -5,8 +5,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
-from ..cli import run_reporting_user_errors
-from ..errors import check
+from ..errors import check, run_reporting_user_errors
 from ..fingerprint import fingerprint, same_contents
 from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks

@@ -15,8 +15,7 @@ import sys
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..cli import run_reporting_user_errors
-from ..errors import BTUserError, check
+from ..errors import BTUserError, check, run_reporting_user_errors
 from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, read_raw_lines
 from .config import BTConvertConfig, options_dict, parse
 from ..inference.translator import Hypothesis

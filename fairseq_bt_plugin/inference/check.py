@@ -7,7 +7,7 @@ before any work (``REVERSE_CHECKPOINT``)."""
 import sys
 from typing import List, Optional
 
-from ..cli import run_reporting_user_errors
+from ..errors import run_reporting_user_errors
 from ..options import parse_dataclass
 from .config import DecodingConfig
 from .translator import Translator
