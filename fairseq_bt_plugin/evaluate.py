@@ -23,6 +23,7 @@ from .inference.config import DecodingConfig, absolute_model_path, model_paths, 
 from .inference.reader import input_files, read_chunks
 from .inference.factory import build_translator
 from .options import parse_dataclass
+from .progress_line import TRANSLATED
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
 
 PROG = "fairseq-bt-evaluate"
@@ -58,8 +59,8 @@ class SentenceProgress:
         if self.interval > 0 and (now - self.last >= self.interval or self.done >= self.total):
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            print(f"{PROG}: {self.done} of {self.total} sentences translated, {rate:.1f} "
-                  "sentences/s", file=sys.stderr, flush=True)
+            print(TRANSLATED.format(PROG, done=self.done, total=self.total, rate=rate),
+                  file=sys.stderr, flush=True)
 
 
 def translate_file(cfg: EvaluateConfig, num_inputs: int) -> List[str]:

@@ -45,12 +45,12 @@ if not __package__:  # run by path: this package's modules without its __init__ 
     sys.modules.setdefault("fairseq_bt_plugin", _package)
     __package__ = "fairseq_bt_plugin"
 
-from .errors import check, run_reporting_user_errors  # noqa: E402  (standard library only)
+from .errors import check, run_reporting_user_errors  # noqa: E402  (both: standard library only)
+from .progress_line import TRANSLATED  # noqa: E402
 
 PROG = "fairseq_bt_plugin.progress"
 FAILURE_LINES = 5  # log lines shown when the command fails
 _JSON_LINE = re.compile(r"\]\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
-_SENTENCES = re.compile(r"(\d+) of (\d+) sentences translated, ([\d.]+) sentences/s")
 _MAX_UPDATE = re.compile(r"'max_update': (\d+)")
 
 
@@ -114,9 +114,9 @@ class TrainingLog:
         self.sentences: Optional[Tuple[int, int, float]] = None  # done, total, per second
 
     def feed(self, line: str, now: float) -> None:
-        m = _SENTENCES.search(line)  # fairseq-bt-evaluate --log-interval
-        if m:
-            self.sentences = (int(m.group(1)), int(m.group(2)), float(m.group(3)))
+        translated = TRANSLATED.parse(line)  # fairseq-bt-evaluate --log-interval
+        if translated:
+            self.sentences = (translated["done"], translated["total"], translated["rate"])
             return
         if self.max_update is None and "'optimization': {" in line:
             m = _MAX_UPDATE.search(line)

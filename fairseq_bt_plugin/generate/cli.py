@@ -9,6 +9,7 @@ from ..errors import check, run_reporting_user_errors
 from ..fingerprint import fingerprint, same_contents
 from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
+from ..progress_line import DECODED
 from ..text_processing import TextProcessor, same_sentencepiece_model
 from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
                      model_data_dir, options_dict, options_hash, parse, target_languages)
@@ -59,9 +60,8 @@ class Progress:
     def log(self, chunk: int) -> None:
         decoded = self.decoded + self.in_chunk
         rate = decoded / max(time.time() - self.start, 1e-9)
-        print(f"{PROG}: chunk {chunk}: {self.lines + self.in_chunk} input lines, {decoded} "
-              f"sentences decoded in this run, {rate:.1f} sentences/s", file=sys.stderr,
-              flush=True)
+        print(DECODED.format(PROG, chunk=chunk, lines=self.lines + self.in_chunk,
+                             decoded=decoded, rate=rate), file=sys.stderr, flush=True)
 
     def close(self, chunk: int) -> None:
         if self.bar is not None:
