@@ -39,7 +39,7 @@ setup(
             "fairseq-bt-evaluate = fairseq_bt_plugin.evaluate:main",
             "fairseq-bt-report = fairseq_bt_plugin.report:main",
             "fairseq-bt-experiment = fairseq_bt_plugin.experiment.cli:main",
-            "fairseq-bt-init-checkpoint = fairseq_bt_plugin.init_checkpoint:cli_main",
+            "fairseq-bt-init-checkpoint = fairseq_bt_plugin.transfer.init_checkpoint:cli_main",
             "fairseq-bt-average = fairseq_bt_plugin.average:main",
             "fairseq-bt-filter = fairseq_bt_plugin.filtering.cli:main",
         ]

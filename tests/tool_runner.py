@@ -51,7 +51,7 @@ SEEDS = {"prepare": [f"bin/dict.{SRC}.txt"], "generate": BT_OUT, "convert": BT_O
 FAIRSEQ = 1  # exit status of a failure fairseq owns (traceback)
 
 PRELOAD = ["fairseq_bt_plugin", "fairseq_cli.train", "fairseq_bt_plugin.prepare",
-           "fairseq_bt_plugin.evaluate", "fairseq_bt_plugin.init_checkpoint",
+           "fairseq_bt_plugin.evaluate", "fairseq_bt_plugin.transfer.init_checkpoint",
            "fairseq_bt_plugin.generate.cli", "fairseq_bt_plugin.generate.convert",
            "fairseq_bt_plugin.generate.decoder", "sacremoses", "sentencepiece", "sacrebleu"]
 
