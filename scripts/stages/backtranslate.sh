@@ -47,7 +47,7 @@ generate=(fairseq-bt-generate --input "$WORK/raw/mono.$mono" --path "$ckpt" --da
 progress+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
 if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
-  "${progress[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
+  "${run_stage[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
     "${binarize[@]}"
   done_corpus
   exit 0
@@ -70,7 +70,7 @@ for ((i = 0; i < BT_SHARDS; i++)); do
   elif [ ${#devices[@]} -gt 0 ]; then place=(CUDA_VISIBLE_DEVICES="${devices[i % ${#devices[@]}]}")
   else place=(OMP_NUM_THREADS="$threads") share=(--workers "$threads" --ct2-inter-threads "$threads"); fi
   echo "== shard $i of $4 ($BT_SHARDS shards; ${place[*]:-placed by LAUNCHER})"
-  env "${place[@]}" "${progress[@]}" --name "$4 shard $i" --plain -- "${launcher[@]}" \
+  env "${place[@]}" "${run_stage[@]}" --name "$4 shard $i" --plain -- "${launcher[@]}" \
     "${generate[@]}" "${share[@]}" --num-shards "$BT_SHARDS" --shard-id "$i" \
     --output-dir "$out/shards/$i" &
   pids+=($!)
@@ -84,6 +84,6 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 shards=$(IFS=,; echo "${dirs[*]}")
-"${progress[@]}" --name "$4 merge" -- fairseq-bt-generate merge --shards "$shards" \
+"${run_stage[@]}" --name "$4 merge" -- fairseq-bt-generate merge --shards "$shards" \
   --output-dir "$out" "${binarize[@]}"
 done_corpus
