@@ -32,7 +32,9 @@ setup(
             "fairseq-bt-decode = fairseq_bt_plugin.cli:decode",
             "fairseq-bt-interactive = fairseq_bt_plugin.cli:interactive",
             "fairseq-bt-preprocess = fairseq_bt_plugin.cli:preprocess",
-            "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:main",
+            "fairseq-bt-backtranslate = fairseq_bt_plugin.generate.cli:main",
+            # the former name of fairseq-bt-backtranslate (deprecated): the same, after a notice
+            "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:former_main",
             "fairseq-bt-convert = fairseq_bt_plugin.generate.convert:main",
             "fairseq-bt-prepare = fairseq_bt_plugin.prepare:main",
             "fairseq-bt-clean = fairseq_bt_plugin.cleaning.clean:main",

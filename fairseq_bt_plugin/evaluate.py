@@ -1,6 +1,6 @@
 """``fairseq-bt-evaluate``: translate a raw test set and score it with sacrebleu.
 
-Decodes with the translator and decoding options of ``fairseq-bt-generate``
+Decodes with the translator and decoding options of ``fairseq-bt-backtranslate``
 (:mod:`fairseq_bt_plugin.inference`: every line, in order; an input line that cannot be
 translated gives an empty hypothesis, never a shifted one), detokenises, and scores BLEU and
 chrF against the raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with

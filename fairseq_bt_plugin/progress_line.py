@@ -1,6 +1,6 @@
 """The progress lines the translating tools print on stderr, each format defined once:
 :data:`TRANSLATED` (``fairseq-bt-evaluate --log-interval``) and :data:`DECODED`
-(``fairseq-bt-generate`` when stderr is no terminal). :meth:`LineFormat.format` writes a line
+(``fairseq-bt-backtranslate`` when stderr is no terminal). :meth:`LineFormat.format` writes a line
 and :meth:`LineFormat.parse` reads its values back (the stage runner's status line reads
 ``fairseq-bt-evaluate``'s), both from the one template. Standard library only: the stage
 runner imports it when run by its path.
@@ -51,7 +51,7 @@ class LineFormat:
 #: ``fairseq-bt-evaluate``: sentences translated so far, of all, and the rate
 TRANSLATED = LineFormat("{done} of {total} sentences translated, {rate} sentences/s",
                         done=COUNT, total=COUNT, rate=RATE)
-#: ``fairseq-bt-generate``: the current chunk, input lines read and sentences decoded so far
+#: ``fairseq-bt-backtranslate``: the current chunk, input lines read and sentences decoded so far
 #: (in this run: a resumed run skips finished chunks), and the rate
 DECODED = LineFormat("chunk {chunk}: {lines} input lines, {decoded} sentences decoded in this "
                      "run, {rate} sentences/s", chunk=COUNT, lines=COUNT, decoded=COUNT,

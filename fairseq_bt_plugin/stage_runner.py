@@ -8,7 +8,7 @@ training (``log_format: json``) the line gives updates done / planned (``max_upd
 the configuration fairseq logs at start), elapsed time, estimated time left and the last
 validation loss; for any other command the elapsed time. A final line always says how the
 stage ended; on failure the last lines of FILE follow. Without ``--log`` the command writes to
-the terminal itself (``fairseq-bt-generate`` draws its own progress bar).
+the terminal itself (``fairseq-bt-backtranslate`` draws its own progress bar).
 
 Each run that ends (``status`` done, failed, or stopped: by SIGTERM, SIGINT or SIGHUP, which
 go on to the command) appends one JSON line to ``--timings``

@@ -1,4 +1,4 @@
-"""``fairseq-bt-evaluate``: decodes with the same translator as ``fairseq-bt-generate``."""
+"""``fairseq-bt-evaluate``: decodes with the same translator as ``fairseq-bt-backtranslate``."""
 import json
 
 import pytest

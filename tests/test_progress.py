@@ -184,8 +184,8 @@ def test_every_stage_shows_its_progress_off_a_terminal(finished_run):
         assert (work / "models" / name / "train.stdout").exists()  # fairseq's whole log
         assert "BLEU" in (work / "eval" / TEST_SET / f"{name}.log").read_text()  # evaluation's
     # the generator's own lines, every PROGRESS_INTERVAL seconds and at its end
-    assert re.search(r"^fairseq-bt-generate: chunk \d+: \d+ input lines, \d+ sentences decoded "
-                     r"in this run, [\d.]+ sentences/s$", out, re.M)
+    assert re.search(r"^fairseq-bt-backtranslate: chunk \d+: \d+ input lines, \d+ sentences "
+                     r"decoded in this run, [\d.]+ sentences/s$", out, re.M)
 
 
 def test_the_report_says_where_the_time_went(finished_run):

@@ -1,4 +1,4 @@
-"""The progress lines of fairseq-bt-evaluate and fairseq-bt-generate: exact text, and the
+"""The progress lines of fairseq-bt-evaluate and fairseq-bt-backtranslate: exact text, and the
 values read back from it."""
 from fairseq_bt_plugin.progress_line import DECODED, TRANSLATED
 
@@ -11,8 +11,8 @@ def test_translated_line_and_its_values():
 
 
 def test_decoded_line_and_its_values():
-    line = DECODED.format("fairseq-bt-generate", chunk=2, lines=300, decoded=120, rate=0.04)
-    assert line == ("fairseq-bt-generate: chunk 2: 300 input lines, 120 sentences decoded in "
+    line = DECODED.format("fairseq-bt-backtranslate", chunk=2, lines=300, decoded=120, rate=0.04)
+    assert line == ("fairseq-bt-backtranslate: chunk 2: 300 input lines, 120 sentences decoded in "
                     "this run, 0.0 sentences/s")
     assert DECODED.parse(line) == {"chunk": 2, "lines": 300, "decoded": 120, "rate": 0.0}
     assert TRANSLATED.parse(line) is None and DECODED.parse(TRANSLATED.format(

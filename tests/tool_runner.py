@@ -46,7 +46,7 @@ INIT = ["--task", "translation", "-s", SRC, "-t", TGT, "--arch", "bt_transformer
 
 #: earlier output each tool finds in its output folder: a failed run must leave it as it is
 BT_OUT = [f"bt.{SRC}", f"bt.{TGT}", "bt.summary.json"]
-SEEDS = {"prepare": [f"bin/dict.{SRC}.txt"], "generate": BT_OUT, "convert": BT_OUT,
+SEEDS = {"prepare": [f"bin/dict.{SRC}.txt"], "backtranslate": BT_OUT, "convert": BT_OUT,
          "evaluate": ["sys.hyp", "sys.json"], "init-checkpoint": ["child.pt"], "train": []}
 FAIRSEQ = 1  # exit status of a failure fairseq owns (traceback)
 

@@ -1,7 +1,7 @@
 """Criterion ``bt_label_smoothed_cross_entropy``: per-pair weighted loss, split logging.
 
 The loss of pair i is multiplied by its weight ``w_i`` (``batch["bt_weights"]``, 1 for
-bitext). With the weights of ``fairseq-bt-generate --weights sequence`` (for each monolingual
+bitext). With the weights of ``fairseq-bt-backtranslate --weights sequence`` (for each monolingual
 sentence y, the reverse model's ``q(x|y)`` renormalised over its kept synthetic sources x:
 they sum to 1 per sentence) the synthetic part is ``L = -sum_y sum_x q(x|y) log p(y|x)``,
 each sentence's expected loss over its synthetic sources; with one source per sentence every

@@ -1,5 +1,5 @@
 """``fairseq-bt-convert``: the stdout of a plain ``fairseq-generate`` / ``fairseq-interactive``
-run with a reverse model -> the aligned files of ``fairseq-bt-generate``.
+run with a reverse model -> the aligned files of ``fairseq-bt-backtranslate``.
 
 Pairs are matched by the sentence id of the ``S-``, ``H-`` and ``D-`` lines, never by the order
 of the log lines (fairseq prints batches in length order, and workers interleave). Ids with no

@@ -1,4 +1,4 @@
-"""The reverse model of ``fairseq-bt-generate``: the shared translator
+"""The reverse model of ``fairseq-bt-backtranslate``: the shared translator
 (:mod:`fairseq_bt_plugin.inference`) with back-translation's search modes (``--mode``,
 ``--nbest``), its seed and ``noised_beam``'s noise."""
 import os

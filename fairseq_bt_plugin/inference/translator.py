@@ -91,7 +91,7 @@ def load_state(path: str, data: str, source_lang: str, target_lang: str) -> Dict
     check(None in saved or saved == (source_lang, target_lang),
           f"{path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
           f"-s {source_lang} -t {target_lang} was given (for "
-          "fairseq-bt-generate, the reverse model translates the monolingual language into "
+          "fairseq-bt-backtranslate, the reverse model translates the monolingual language into "
           "the synthetic one)")
     if getattr(task_cfg, "lang_pairs", None) and state.get("cfg") is not None:
         # a multilingual model (translation_multi_simple_epoch): fairseq's inference mode
