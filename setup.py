@@ -44,6 +44,8 @@ setup(
             "fairseq-bt-init-checkpoint = fairseq_bt_plugin.transfer.init_checkpoint:cli_main",
             "fairseq-bt-average = fairseq_bt_plugin.average:main",
             "fairseq-bt-filter = fairseq_bt_plugin.filtering.cli:main",
+            "fairseq-bt-check-model = fairseq_bt_plugin.inference.check:main",
+            "fairseq-bt-stage = fairseq_bt_plugin.stage_runner:main",
         ]
     },
 )

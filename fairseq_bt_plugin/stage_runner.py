@@ -1,5 +1,5 @@
-"""``python -m fairseq_bt_plugin.stage_runner [options] -- COMMAND...``: run one pipeline stage,
-show how far it is, and record its wall time.
+"""``fairseq-bt-stage [options] -- COMMAND...``: run one pipeline stage, show how far it is,
+and record its wall time.
 
 With ``--log FILE`` the command's output (stdout and stderr) goes to FILE and one status line
 is shown instead: on a terminal (stderr) it is rewritten in place every second, otherwise a
@@ -16,9 +16,10 @@ go on to the command) appends one JSON line to ``--timings``
 so stages running side by side never interleave; :mod:`fairseq_bt_plugin.report` turns them
 into the report's timing table. The exit status is the command's.
 
-The stage scripts run this file by its path (``python .../fairseq_bt_plugin/stage_runner.py``):
-it needs the standard library only, and so starts in a tenth of a second, where importing the
-package (and with it fairseq) takes 2 to 3 seconds on every stage.
+The stage scripts run this file by its path (``python .../fairseq_bt_plugin/stage_runner.py``),
+not as ``fairseq-bt-stage``: by its path it needs the standard library only, and so starts in
+a tenth of a second, where the console script imports the package (and with it fairseq), 2 to
+3 seconds on every stage.
 """
 import argparse
 import dataclasses
@@ -48,7 +49,7 @@ if not __package__:  # run by path: this package's modules without its __init__ 
 from .errors import check, run_reporting_user_errors  # noqa: E402  (both: standard library only)
 from .progress_line import TRANSLATED  # noqa: E402
 
-PROG = "fairseq_bt_plugin.stage_runner"
+PROG = "fairseq-bt-stage"
 FAILURE_LINES = 5  # log lines shown when the command fails
 _JSON_LINE = re.compile(r"\]\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
 _MAX_UPDATE = re.compile(r"'max_update': (\d+)")

@@ -25,7 +25,7 @@ fi
 echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
 "${run_stage[@]}" --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
-  "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
+  "${launcher[@]}" fairseq-bt-filter --bt-dir "$WORK/bt/$1" \
   --output-dir "$out" --method "$method" --drop-worst "$fraction" \
   "${reverse[@]}" "${forward[@]}"
 stamp "$out/DONE"

@@ -40,7 +40,7 @@ mkdir -p "$dir"
 [ -f "$dir/checkpoint_best.pt" ] || { echo "error: $dir/checkpoint_best.pt missing" >&2; exit 1; }
 if [ "$AVERAGE_LAST" -gt 1 ]; then  # checkpoint_avg.pt: evaluation and BT decode with it
   "${run_stage[@]}" --stage average --name "$name" --timings "$WORK/timings.jsonl" \
-    --interval "$PROGRESS_INTERVAL" -- python -m fairseq_bt_plugin.average --checkpoint-dir "$dir" \
+    --interval "$PROGRESS_INTERVAL" -- fairseq-bt-average --checkpoint-dir "$dir" \
     --last "$AVERAGE_LAST" --skip-if-fewer
 fi
 stamp "$dir/DONE"
