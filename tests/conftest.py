@@ -49,7 +49,7 @@ TIERS = {
     "test_experiment.py": "unit", "test_experiment_pipeline.py": "system",
     "test_experiment_multi.py": "unit", "test_pipeline_multi.py": "slow",
     "test_suite_groups.py": "unit", "test_preflight.py": "unit", "test_provenance.py": "unit",
-    "test_progress_line.py": "unit",
+    "test_progress_line.py": "unit", "test_import_graph.py": "unit",
 }
 
 
