@@ -44,7 +44,7 @@ esac
 generate=(fairseq-bt-backtranslate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
           --spm-model "$spm" -s "$mono" "${langs[@]}" --mode "$BT_MODE" --beam "$BT_BEAM"
           --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_GENERATE_FLAGS)
-progress+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
+run_stage+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
 if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
   "${run_stage[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
