@@ -32,16 +32,20 @@ setup(
             "fairseq-bt-decode = fairseq_bt_plugin.cli:decode",
             "fairseq-bt-interactive = fairseq_bt_plugin.cli:interactive",
             "fairseq-bt-preprocess = fairseq_bt_plugin.cli:preprocess",
-            "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:main",
+            "fairseq-bt-backtranslate = fairseq_bt_plugin.generate.cli:main",
+            # the former name of fairseq-bt-backtranslate (deprecated): the same, after a notice
+            "fairseq-bt-generate = fairseq_bt_plugin.generate.cli:former_main",
             "fairseq-bt-convert = fairseq_bt_plugin.generate.convert:main",
             "fairseq-bt-prepare = fairseq_bt_plugin.prepare:main",
             "fairseq-bt-clean = fairseq_bt_plugin.cleaning.clean:main",
             "fairseq-bt-evaluate = fairseq_bt_plugin.evaluate:main",
             "fairseq-bt-report = fairseq_bt_plugin.report:main",
             "fairseq-bt-experiment = fairseq_bt_plugin.experiment.cli:main",
-            "fairseq-bt-init-checkpoint = fairseq_bt_plugin.init_checkpoint:cli_main",
+            "fairseq-bt-init-checkpoint = fairseq_bt_plugin.transfer.init_checkpoint:cli_main",
             "fairseq-bt-average = fairseq_bt_plugin.average:main",
             "fairseq-bt-filter = fairseq_bt_plugin.filtering.cli:main",
+            "fairseq-bt-check-model = fairseq_bt_plugin.inference.check:main",
+            "fairseq-bt-stage = fairseq_bt_plugin.stage_runner:main",
         ]
     },
 )

@@ -1,4 +1,4 @@
-"""Back-translation speed, quality and memory: fairseq-bt-generate (fairseq and CTranslate2
+"""Back-translation speed, quality and memory: fairseq-bt-backtranslate (fairseq and CTranslate2
 backends) against plain fairseq-generate, in the same run.
 
 Speed: the same reverse model, monolingual lines, batch size and length limits, beam 5 and
@@ -180,7 +180,7 @@ class Table(list):
 
 
 class Runner:
-    """The commands of one model: fairseq-generate and fairseq-bt-generate per backend."""
+    """The commands of one model: fairseq-generate and fairseq-bt-backtranslate per backend."""
 
     def __init__(self, args, ckpt, data_dir, spm, src, tgt, work: Path, env):
         self.args, self.ckpt, self.data_dir, self.spm = args, ckpt, Path(data_dir), spm
@@ -188,7 +188,7 @@ class Runner:
         self.cpu = args.device == "cpu"
 
     def ours(self, inp: Path, out: Path, backend: str, *extra):
-        """fairseq-bt-generate; ``out`` emptied first (a re-run would resume, not decode)."""
+        """fairseq-bt-backtranslate; ``out`` emptied first (a re-run would resume, not decode)."""
         shutil.rmtree(out, ignore_errors=True)
         device = (["--cpu", "--workers", self.args.threads, "--ct2-inter-threads",
                    self.args.threads] if self.cpu else

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU side of the back-translation benchmark, one GPU, under 6 minutes: fairseq-bt-generate
+# GPU side of the back-translation benchmark, one GPU, under 6 minutes: fairseq-bt-backtranslate
 # (fairseq backend, --fp16) and CTranslate2 (float16) against fairseq-generate --fp16 with the
 # same batch, beam 5 and sampling, median of 3 alternating runs, and the BLEU of both backends
 # on the held-out set. The table goes to $OUT/bench_gpu.md (and stdout).

@@ -22,8 +22,7 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from .atomic import atomic_open
-from .cli import run_reporting_user_errors
-from .errors import BTUserError, check, checkpoint_error
+from .errors import BTUserError, check, checkpoint_error, run_reporting_user_errors
 from .options import parse_dataclass
 
 PROG = "fairseq-bt-average"

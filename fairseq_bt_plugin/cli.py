@@ -4,12 +4,15 @@
 ``--user-dir $(fairseq-bt-user-dir)`` added (every change to fairseq is made by importing the
 plugin, :mod:`fairseq_bt_plugin.compat`): both report plugin user errors
 (:class:`~fairseq_bt_plugin.errors.BTUserError`), unwritable outputs, missing files and
-unloadable checkpoints as one line with exit status 2 (see :func:`run_reporting_user_errors`).
+unloadable checkpoints as one line with exit status 2 (see
+:func:`~fairseq_bt_plugin.errors.run_reporting_user_errors`).
 """
 import functools
 import os
 import sys
-from typing import Callable, List, Optional
+from typing import Callable, List
+
+from .errors import run_reporting_user_errors
 
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -22,35 +25,6 @@ def print_user_dir() -> None:
               "  fairseq-hydra-train common.user_dir=\"$(fairseq-bt-user-dir)\" ...")
         return
     print(PLUGIN_DIR)
-
-
-def user_error_message(e: Exception) -> Optional[str]:
-    """The one-line message of an error the user must act on: a :class:`BTUserError` (bad
-    input, flags, an unloadable checkpoint), an output that cannot be written or an input that
-    is missing (``OSError``: disk full, file size limit, read-only or unwritable folder; the
-    message names the path); None for every other error (a bug: its traceback is shown)."""
-    from .errors import BTUserError, os_error_message
-
-    if isinstance(e, BTUserError):
-        return str(e)
-    if isinstance(e, OSError):
-        return os_error_message(e)
-    return None
-
-
-def run_reporting_user_errors(main: Callable[[], None], prog: str) -> None:
-    """Run ``main``; report a user error (:func:`user_error_message`) as
-    ``prog: error: message`` and exit 2. (Importing the plugin reports uncaught ones the same
-    way, for fairseq's own commands: ``compat.patch_excepthook``.)"""
-    try:
-        main()
-        return
-    except Exception as e:
-        message = user_error_message(e)
-        if message is None:
-            raise
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def _with_user_dir(argv: List[str]) -> List[str]:

@@ -88,6 +88,7 @@ import torch
 from omegaconf import open_dict
 
 from .atomic import atomic_open
+from .errors import BTUserError, checkpoint_error, naming, user_error_message
 
 #: the fairseq series every fairseq patch below was written (and tested) for
 FAIRSEQ_SERIES = "0.12"
@@ -239,8 +240,6 @@ def configure_cpu_launch(cfg) -> bool:
     if world <= 1 or torch.cuda.device_count() > 0 or cfg.distributed_init_method is not None:
         return False
     if cfg.distributed_world_size not in (1, world):
-        from .errors import BTUserError
-
         raise BTUserError(
             f"torchrun started {world} processes (WORLD_SIZE={world}) but "
             f"--distributed-world-size is {cfg.distributed_world_size}: drop the flag or make "
@@ -337,8 +336,6 @@ def patch_checkpoint_errors() -> None:
     stays as it was). Idempotent."""
     from fairseq import checkpoint_utils
 
-    from .errors import checkpoint_error, naming
-
     load, save = checkpoint_utils.load_checkpoint_to_cpu, checkpoint_utils.torch_persistent_save
     if getattr(load, "_fairseq_bt_patched", False):
         return
@@ -368,7 +365,7 @@ def patch_checkpoint_errors() -> None:
 
 
 def patch_excepthook() -> None:
-    """An uncaught user error (what :func:`fairseq_bt_plugin.cli.user_error_message` reports:
+    """An uncaught user error (what :func:`fairseq_bt_plugin.errors.user_error_message` reports:
     a ``BTUserError``, an unloadable checkpoint, an output that cannot be written) ends the
     program as ``PROG: error: message`` with exit status 2, as the ``fairseq-bt-*`` wrappers
     report it; every other exception keeps Python's report (idempotent)."""
@@ -377,8 +374,6 @@ def patch_excepthook() -> None:
     original = sys.excepthook
 
     def excepthook(exc_type, exc, tb):
-        from .cli import user_error_message
-
         message = user_error_message(exc) if isinstance(exc, Exception) else None
         if message is None:
             return original(exc_type, exc, tb)
@@ -460,7 +455,8 @@ def stop_background_consumers(timeout: float = 10.0) -> None:
 
 def patch_trainer_freezing() -> None:
     """The Trainer hook of :mod:`fairseq_bt_plugin.transfer` (it lives there, with the rest of
-    freezing)."""
+    freezing; imported when the patch is applied, not with this module, which stands below the
+    feature code)."""
     from .transfer import install_trainer_hook as install
 
     install()

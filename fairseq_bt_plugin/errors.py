@@ -1,4 +1,5 @@
-"""One exception type for user errors, reported by the command-line tools as one line.
+"""One exception type for user errors, reported by the command-line tools as one line
+(:func:`run_reporting_user_errors`; standard library only).
 
 Also the one-line forms of two other failures the user must act on: an output that cannot be
 written (disk full, file size limit, read-only or unwritable folder) and a checkpoint file
@@ -6,7 +7,8 @@ that cannot be loaded (truncated, or not a checkpoint at all).
 """
 import contextlib
 import errno
-from typing import Optional
+import sys
+from typing import Callable, Optional
 
 
 class BTUserError(ValueError):
@@ -53,3 +55,30 @@ def checkpoint_error(path: str, e: Exception) -> BTUserError:
     first = (str(e).splitlines() or [""])[0].split(". ")[0]
     return BTUserError(f"{path}: not a fairseq checkpoint, or truncated ({type(e).__name__}: "
                        f"{first})")
+
+
+def user_error_message(e: Exception) -> Optional[str]:
+    """The one-line message of an error the user must act on: a :class:`BTUserError` (bad
+    input, flags, an unloadable checkpoint), an output that cannot be written or an input that
+    is missing (``OSError``: disk full, file size limit, read-only or unwritable folder; the
+    message names the path); None for every other error (a bug: its traceback is shown)."""
+    if isinstance(e, BTUserError):
+        return str(e)
+    if isinstance(e, OSError):
+        return os_error_message(e)
+    return None
+
+
+def run_reporting_user_errors(main: Callable[[], None], prog: str) -> None:
+    """Run ``main``; report a user error (:func:`user_error_message`) as
+    ``prog: error: message`` and exit 2. (Importing the plugin reports uncaught ones the same
+    way, for fairseq's own commands: ``compat.patch_excepthook``.)"""
+    try:
+        main()
+        return
+    except Exception as e:
+        message = user_error_message(e)
+        if message is None:
+            raise
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(2)

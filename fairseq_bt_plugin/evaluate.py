@@ -1,6 +1,6 @@
 """``fairseq-bt-evaluate``: translate a raw test set and score it with sacrebleu.
 
-Decodes with the translator and decoding options of ``fairseq-bt-generate``
+Decodes with the translator and decoding options of ``fairseq-bt-backtranslate``
 (:mod:`fairseq_bt_plugin.inference`: every line, in order; an input line that cannot be
 translated gives an empty hypothesis, never a shifted one), detokenises, and scores BLEU and
 chrF and chrF++ against the raw references. Writes ``PREFIX.hyp`` and ``PREFIX.json`` (scores with
@@ -18,12 +18,12 @@ from typing import Dict, List, Optional
 from omegaconf import MISSING
 
 from .atomic import atomic_open
-from .cli import run_reporting_user_errors
-from .errors import check
+from .errors import check, run_reporting_user_errors
 from .inference.config import DecodingConfig, absolute_model_path, model_paths, other_default
 from .inference.reader import input_files, read_chunks
-from .inference.translator import build_translator
+from .inference.factory import build_translator
 from .options import parse_dataclass
+from .progress_line import TRANSLATED
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
 
 PROG = "fairseq-bt-evaluate"
@@ -59,8 +59,8 @@ class SentenceProgress:
         if self.interval > 0 and (now - self.last >= self.interval or self.done >= self.total):
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            print(f"{PROG}: {self.done} of {self.total} sentences translated, {rate:.1f} "
-                  "sentences/s", file=sys.stderr, flush=True)
+            print(TRANSLATED.format(PROG, done=self.done, total=self.total, rate=rate),
+                  file=sys.stderr, flush=True)
 
 
 def translate_file(cfg: EvaluateConfig, num_inputs: int) -> List[str]:

@@ -22,8 +22,7 @@ from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from .atomic import atomic_open
-from .cli import run_reporting_user_errors
-from .errors import BTUserError, check, naming
+from .errors import BTUserError, check, naming, run_reporting_user_errors
 from .options import parse_dataclass
 from .text_processing import (LINE_BREAKS_KEY, TextProcessor, moses_normalizer, read_text_lines,
                               train_sentencepiece)

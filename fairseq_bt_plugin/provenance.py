@@ -40,7 +40,7 @@ if not __package__:  # run by path: this package's modules without its __init__ 
     __package__ = "fairseq_bt_plugin"
 
 from .atomic import atomic_open  # noqa: E402  (all three: standard library only)
-from .cli import run_reporting_user_errors  # noqa: E402
+from .errors import run_reporting_user_errors  # noqa: E402
 from .fingerprint import content_digest  # noqa: E402
 
 PROG = "provenance"

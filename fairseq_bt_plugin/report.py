@@ -3,7 +3,7 @@
 Reads every ``WORK/eval/SET/SYSTEM.json`` written by ``fairseq-bt-evaluate`` (one folder per
 test set; a multilingual run's ``WORK/eval/SET/PAIR/SYSTEM.json``) with its hypotheses, the validation lines of each model's ``hydra_train.log``
 (``log_format: json``), the stage timings of ``WORK/timings.jsonl``
-(:mod:`fairseq_bt_plugin.progress`), the cleaning counts of ``WORK/raw/clean.json`` and the
+(:mod:`fairseq_bt_plugin.stage_runner`), the cleaning counts of ``WORK/raw/clean.json`` and the
 back-translation counts of ``WORK/bt/*/bt.summary.json``, and writes ``WORK/report.md``,
 ``WORK/report.json`` and ``WORK/report.png``: every system on every test set (BLEU, chrF,
 sacrebleu signatures, paired bootstrap p-value against the baseline), the data counts, what
@@ -23,11 +23,10 @@ from typing import Dict, List, Optional
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
-from .cli import run_reporting_user_errors
 from .atomic import atomic_open
-from .errors import BTUserError, check
+from .errors import BTUserError, check, run_reporting_user_errors
 from .options import parse_dataclass
-from .progress import clock
+from .stage_runner import clock
 from .provenance import read_stamp
 from .text_processing import read_text_lines
 

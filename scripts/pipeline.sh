@@ -33,7 +33,7 @@ fi
 echo "== data: $EXPERIMENT_NAME ($(shown "$BITEXT") bitext pairs, $(shown "$MONO") monolingual $TGT sentences; test sets: $TEST_SETS)"
 clean() {  # RAW: the bitext cleaned, guarded against the valid and test sets
   # shellcheck disable=SC2086
-  python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$1" --source-lang "$SRC" \
+  fairseq-bt-clean --raw-dir "$1" --source-lang "$SRC" \
     --target-lang "$TGT" $CLEAN_ARGS || exit 2
 }
 make_data clean

@@ -28,11 +28,11 @@ clean() {  # RAW: raw/PAIR/ per pair (cleaned), raw/mono.TGT kept by all
   for i in "${!pairs[@]}"; do  # every pair's valid and test sets guard every pair's text
     others=$(printf '%s\n' "${pairs[@]}" | { grep -vxF "${pairs[i]}" || true; } | paste -sd,)
     # shellcheck disable=SC2086
-    python -m fairseq_bt_plugin.cleaning.clean --raw-dir "$1/${pairs[i]}" \
+    fairseq-bt-clean --raw-dir "$1/${pairs[i]}" \
       --source-lang "${srcs[i]}" --target-lang "$TGT" --protect-also "$others" $CLEAN_ARGS || exit 2
     monos+=("$1/${pairs[i]}/mono.$TGT")
   done
-  python -m fairseq_bt_plugin.experiment common-mono "${monos[@]}" --out "$1/mono.$TGT"
+  fairseq-bt-experiment common-mono "${monos[@]}" --out "$1/mono.$TGT"
 }
 make_data clean
 

@@ -24,8 +24,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from omegaconf import MISSING
 
 from ..atomic import atomic_open, remove_files, replace_all, temp_name
-from ..cli import run_reporting_user_errors
-from ..errors import check, naming
+from ..errors import check, naming, run_reporting_user_errors
 from ..options import parse_dataclass
 from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, moses_normalizer
 from .config import CleanConfig

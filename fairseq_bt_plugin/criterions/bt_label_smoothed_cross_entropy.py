@@ -1,7 +1,7 @@
 """Criterion ``bt_label_smoothed_cross_entropy``: per-pair weighted loss, split logging.
 
 The loss of pair i is multiplied by its weight ``w_i`` (``batch["bt_weights"]``, 1 for
-bitext). With the weights of ``fairseq-bt-generate --weights`` (for each monolingual sentence
+bitext). With the weights of ``fairseq-bt-backtranslate --weights`` (for each monolingual sentence
 y, weights summing to 1 over its kept synthetic sources x: the reverse model's ``q(x|y)``
 renormalised over a beam's n-best list, or 1/K for K sources sampled from it) the synthetic
 part estimates ``L = -sum_y E_{x ~ q(x|y)} log p(y|x)``, each sentence's expected loss over its

@@ -29,7 +29,7 @@ from ..errors import BTUserError
 SP_WORD_START = "\u2581"
 BPE_CONTINUATION = "@@"
 
-# Defaults of the noise options. Where noise is the point (bt_denoising, fairseq-bt-generate
+# Defaults of the noise options. Where noise is the point (bt_denoising, fairseq-bt-backtranslate
 # --mode noised_beam): the values of Edunov et al. (2018). bt_translation: off unless asked.
 EDUNOV_2018 = {"word_dropout": 0.1, "word_blank": 0.1, "shuffle_distance": 3}
 NO_NOISE = {"word_dropout": 0.0, "word_blank": 0.0, "shuffle_distance": 0}

@@ -27,7 +27,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ..atomic import atomic_open
-from ..cli import run_reporting_user_errors
+from ..errors import run_reporting_user_errors
 from ..options import to_argv
 from . import loader, preflight
 from .config import DERIVED, ExperimentConfig, FileConfig, ParallelConfig, shell_only
@@ -47,7 +47,7 @@ def as_dict(exp: ExperimentConfig) -> Dict:
 
 
 def generate_args(exp: ExperimentConfig) -> str:
-    """fairseq-bt-generate's flags: the bt keys that are set, then bt.generate_args."""
+    """fairseq-bt-backtranslate's flags: the bt keys that are set, then bt.generate_args."""
     bt = exp.bt
     flags = ([f"--nbest {bt.nbest}"] if bt.nbest is not None else []) \
         + ([f"--weights {bt.weights}"] if bt.weights is not None else [])

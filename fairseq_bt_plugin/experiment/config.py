@@ -82,11 +82,11 @@ class MonoConfig(FairseqDataclass):
 class BTConfig(FairseqDataclass):
     """How the monolingual text is back-translated and mixed into training."""
     mode: MODE_CHOICES = field(
-        default="beam", metadata={"env": "BT_MODE", "help": "fairseq-bt-generate --mode"})
-    beam: int = field(default=2, metadata={"env": "BT_BEAM", "help": "fairseq-bt-generate --beam"})
+        default="beam", metadata={"env": "BT_MODE", "help": "fairseq-bt-backtranslate --mode"})
+    beam: int = field(default=2, metadata={"env": "BT_BEAM", "help": "fairseq-bt-backtranslate --beam"})
     nbest: Optional[int] = field(
         default=None,
-        metadata={"help": "synthetic sentences per monolingual sentence: fairseq-bt-generate "
+        metadata={"help": "synthetic sentences per monolingual sentence: fairseq-bt-backtranslate "
                   "--nbest (null: the generator's default)"})
     tag: str = field(
         default="<BT>",
@@ -94,11 +94,11 @@ class BTConfig(FairseqDataclass):
                   "every synthetic source sentence; empty: untagged"})
     backend: BACKEND_CHOICES = field(
         default="ctranslate2",
-        metadata={"env": "BT_BACKEND", "help": "fairseq-bt-generate --backend (ctranslate2: int8 on CPU, the same "
+        metadata={"env": "BT_BACKEND", "help": "fairseq-bt-backtranslate --backend (ctranslate2: int8 on CPU, the same "
                   "held-out BLEU as fairseq's and several times faster: README, Benchmarks)"})
     weights: Optional[WEIGHTS_CHOICES] = field(
         default=None,
-        metadata={"help": "weight each synthetic pair's loss: fairseq-bt-generate --weights "
+        metadata={"help": "weight each synthetic pair's loss: fairseq-bt-backtranslate --weights "
                   "(auto: 1/K for K sampled sources, the posterior over a beam's n-best list) "
                   "and task.bt_weighted=true (null: unweighted)"})
     synthetic_fraction: Optional[float] = field(
@@ -137,7 +137,7 @@ class BTConfig(FairseqDataclass):
                   "GPU, or processes on CPU)"})
     generate_args: str = field(
         default="",
-        metadata={"env": "BT_ARGS", "help": "more fairseq-bt-generate flags, e.g. --fp16 --max-tokens 16000"})
+        metadata={"env": "BT_ARGS", "help": "more fairseq-bt-backtranslate flags, e.g. --fp16 --max-tokens 16000"})
     train_args: str = field(
         default="",
         metadata={"env": "BT_TRAIN_ARGS", "help": "more hydra overrides of the +BT model, e.g. "
@@ -314,7 +314,7 @@ DERIVED = {
     "PAIRS": "with pairs: SRC-TGT of each pair (empty: one pair)",
     "SRC_LANGS": "with pairs: their source languages",
     "TEST_SETS": "the names of the test sets",
-    "BT_GENERATE_FLAGS": "fairseq-bt-generate's flags: bt.nbest, bt.weights, bt.generate_args",
+    "BT_GENERATE_FLAGS": "fairseq-bt-backtranslate's flags: bt.nbest, bt.weights, bt.generate_args",
     "BT_OVERRIDES": "the +BT model's hydra overrides: bt.synthetic_fraction, "
                     "bt.upsample_primary, bt.weights, bt.train_args",
     "MULTI_BT_OVERRIDES": "the same for the multilingual +BT model",

@@ -1,7 +1,8 @@
 """Settings checked before any work against the tools that will use them (``fairseq-bt-experiment
 settings --configs``, which ``scripts/pipeline.sh`` runs first).
 
-- The generator's flags (``BT_ARGS``) parsed by ``fairseq-bt-generate``'s own parser and checks.
+- The generator's flags (``BT_ARGS``) parsed by ``fairseq-bt-backtranslate``'s own parser and
+  checks.
 - Every hydra override list a model of the run trains with, composed as
   ``fairseq-bt-hydra-train`` composes it (the profile, fairseq's schema) and each key checked
   against fairseq's groups and the dataclass (or the options) of the task, model (architecture),
@@ -33,7 +34,7 @@ from .config import ExperimentConfig
 Override = Tuple[Optional[str], str]
 #: a placeholder for the paths the drivers pass (checked where they are used)
 PATH = "/work"
-GENERATOR = "fairseq-bt-generate"
+GENERATOR = "fairseq-bt-backtranslate"
 OWN = "the pipeline's own override"  # (a bug: tests/ compose every one the drivers pass)
 
 
@@ -54,8 +55,8 @@ def bt_train_overrides(exp: ExperimentConfig, upsample: str = "upsample_primary"
 
 def check_generate_args(exp: ExperimentConfig, flags: str, origin: Callable[[str], str]) -> None:
     """``flags`` (BT_ARGS) as ``scripts/stages/backtranslate.sh`` passes them, parsed and
-    checked by fairseq-bt-generate (``origin(key)``: where an experiment key's value came from).
-    The shell splits them at spaces, as here."""
+    checked by fairseq-bt-backtranslate (``origin(key)``: where an experiment key's value came
+    from). The shell splits them at spaces, as here."""
     from ..generate.config import BTGenerateConfig, parse
     from ..options import build_parser
 

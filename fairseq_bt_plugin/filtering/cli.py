@@ -1,4 +1,4 @@
-"""``fairseq-bt-filter``: drop the synthetic pairs of a ``fairseq-bt-generate`` output that
+"""``fairseq-bt-filter``: drop the synthetic pairs of a ``fairseq-bt-backtranslate`` output that
 the models score worst; writes the kept pairs in the generator's format (a corpus for
 ``bt_translation --bt-data``).
 
@@ -22,8 +22,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from ..atomic import atomic_open, remove_files, replace_all
-from ..cli import run_reporting_user_errors
-from ..errors import check
+from ..errors import check, run_reporting_user_errors
 from ..generate.config import BTGenerateConfig, model_data_dir
 from ..generate.writer import BinarizeSpec, OutputNames, write_binarized_tokens, write_scores
 from ..inference.config import DecodingConfig, absolute_model_path, model_paths, same_field
@@ -38,7 +37,7 @@ METHOD_CHOICES = ChoiceEnum(["dual", "reverse"])
 class BTFilterConfig(FairseqDataclass):
     bt_dir: str = field(
         default=MISSING,
-        metadata={"help": "output folder of fairseq-bt-generate (PREFIX.SYN, PREFIX.ORIG, "
+        metadata={"help": "output folder of fairseq-bt-backtranslate (PREFIX.SYN, PREFIX.ORIG, "
                   "PREFIX.scores, PREFIX.summary.json), generated with --binarize-to"})
     prefix: str = same_field(BTGenerateConfig, "prefix")
     bt_bin: str = field(
@@ -92,7 +91,7 @@ class BTFilterConfig(FairseqDataclass):
 
 @dataclass
 class GeneratorOutput:
-    """What the filter reads of a fairseq-bt-generate output."""
+    """What the filter reads of a fairseq-bt-backtranslate output."""
     names: OutputNames
     summary: Dict
     bin: str
@@ -101,7 +100,7 @@ class GeneratorOutput:
     @classmethod
     def read(cls, cfg: BTFilterConfig) -> "GeneratorOutput":
         path = os.path.join(cfg.bt_dir, f"{cfg.prefix}.summary.json")
-        check(os.path.isfile(path), f"{path} not found: not a finished fairseq-bt-generate "
+        check(os.path.isfile(path), f"{path} not found: not a finished fairseq-bt-backtranslate "
               "output (--bt-dir, --prefix)")
         with open(path, encoding="utf-8") as f:
             summary = json.load(f)

@@ -1,4 +1,4 @@
-"""``fairseq-bt-generate``: back-translate target-language monolingual text.
+"""``fairseq-bt-backtranslate``: back-translate target-language monolingual text.
 
 A reverse (target->source) fairseq model turns each input sentence into one or more synthetic
 source sentences. Modules: :mod:`.config` (options), :mod:`.decoder` (the reverse model: the

@@ -1,25 +1,26 @@
-"""``fairseq-bt-generate`` (decode) and ``fairseq-bt-generate merge`` (join shards)."""
+"""``fairseq-bt-backtranslate`` (decode) and ``fairseq-bt-backtranslate merge`` (join shards)."""
 import dataclasses
 import os
 import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
-from ..cli import run_reporting_user_errors
-from ..errors import check
+from ..errors import check, run_reporting_user_errors
 from ..fingerprint import fingerprint, same_contents
 from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
+from ..progress_line import DECODED
 from ..text_processing import TextProcessor, same_sentencepiece_model
 from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
                      model_data_dir, options_dict, options_hash, parse, resolved_weights,
                      target_languages)
 from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
 
-PROG = "fairseq-bt-generate"
+PROG = "fairseq-bt-backtranslate"
+FORMER_PROG = "fairseq-bt-generate"  # the deprecated name, still installed (:func:`former_main`)
 DESCRIPTION = ("Back-translate target-language monolingual text with a reverse fairseq model "
                "into line-aligned synthetic source / original target files (resumable, "
-               "shardable). 'fairseq-bt-generate merge --help': join shard outputs.")
+               "shardable). 'fairseq-bt-backtranslate merge --help': join shard outputs.")
 
 
 class Progress:
@@ -61,9 +62,8 @@ class Progress:
     def log(self, chunk: int) -> None:
         decoded = self.decoded + self.in_chunk
         rate = decoded / max(time.time() - self.start, 1e-9)
-        print(f"{PROG}: chunk {chunk}: {self.lines + self.in_chunk} input lines, {decoded} "
-              f"sentences decoded in this run, {rate:.1f} sentences/s", file=sys.stderr,
-              flush=True)
+        print(DECODED.format(PROG, chunk=chunk, lines=self.lines + self.in_chunk,
+                             decoded=decoded, rate=rate), file=sys.stderr, flush=True)
 
     def close(self, chunk: int) -> None:
         if self.bar is not None:
@@ -190,7 +190,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
               f"sentencepiece model or dictionaries) than {dirs[0]}")
     options = infos[0]["options"]
     check("weights" in options and "files" in infos[0],
-          f"{dirs[0]}: made by an older fairseq-bt-generate (no --weights, no file "
+          f"{dirs[0]}: made by an older fairseq-bt-backtranslate (no --weights, no file "
           "fingerprints): generate the shards again")
     n = options["num_shards"]
     by_id = {tuple(i["shard"])[0]: s for i, s in zip(infos, stores)}
@@ -231,8 +231,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     if argv and argv[0] == "merge":
         prog = f"{PROG} merge"
         run_reporting_user_errors(lambda: _print_result(merge(parse(
-            BTMergeConfig, argv[1:], prog, "Join shard outputs of fairseq-bt-generate into "
+            BTMergeConfig, argv[1:], prog, "Join shard outputs of fairseq-bt-backtranslate into "
             "the single-process output"))), prog)
     else:
         run_reporting_user_errors(lambda: [_print_result(s) for s in generate_all(parse(
             BTGenerateConfig, argv, PROG, DESCRIPTION))], PROG)
+
+
+def former_main() -> None:
+    """``fairseq-bt-generate``, the former name: :func:`main` after one line on stderr."""
+    print(f"{FORMER_PROG} is now {PROG}", file=sys.stderr, flush=True)
+    main()

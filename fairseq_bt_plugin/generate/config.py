@@ -1,4 +1,5 @@
-"""Options of ``fairseq-bt-generate``, ``fairseq-bt-generate merge`` and ``fairseq-bt-convert``.
+"""Options of ``fairseq-bt-backtranslate``, ``fairseq-bt-backtranslate merge`` and
+``fairseq-bt-convert``.
 
 Each dataclass is the one place for defaults and help text; :func:`parse` turns it into an
 argparse parser (:mod:`fairseq_bt_plugin.options`). The decoding options (model, languages,
@@ -47,7 +48,7 @@ class BTWeightsConfig(FairseqDataclass):
 
 @dataclass
 class BTBinarizeConfig(FairseqDataclass):
-    """The binarized corpus (``fairseq-bt-generate`` and ``merge``)."""
+    """The binarized corpus (``fairseq-bt-backtranslate`` and ``merge``)."""
     binarize_to: str = field(
         default="",
         metadata={"help": "also write a fairseq mmap corpus here: split 'train' in the forward "
@@ -118,7 +119,7 @@ class BTGenerateConfig(DecodingConfig, BTWeightsConfig, BTBinarizeConfig,
                              "and the chunk / line index"})
     num_shards: int = field(
         default=1, metadata={"help": "split the work into this many shards (chunk i belongs "
-                             "to shard i mod N); join them with 'fairseq-bt-generate merge'"})
+                             "to shard i mod N); join them with 'fairseq-bt-backtranslate merge'"})
     shard_id: int = field(default=0, metadata={"help": "which shard to decode, 0..N-1"})
     max_input_chars: int = field(
         default=1000, metadata={"help": "skip (and count) input lines longer than this many "

@@ -1,5 +1,5 @@
 """``fairseq-bt-convert``: the stdout of a plain ``fairseq-generate`` / ``fairseq-interactive``
-run with a reverse model -> the aligned files of ``fairseq-bt-generate``.
+run with a reverse model -> the aligned files of ``fairseq-bt-backtranslate``.
 
 Pairs are matched by the sentence id of the ``S-``, ``H-`` and ``D-`` lines, never by the order
 of the log lines (fairseq prints batches in length order, and workers interleave). Ids with no
@@ -15,8 +15,7 @@ import sys
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from ..cli import run_reporting_user_errors
-from ..errors import BTUserError, check
+from ..errors import BTUserError, check, run_reporting_user_errors
 from ..text_processing import LINE_BREAKS_KEY, bad_line_error, decode_lines, read_raw_lines
 from .config import BTConvertConfig, options_dict, parse, resolved_weights
 from ..inference.translator import Hypothesis

@@ -1,4 +1,4 @@
-"""The reverse model of ``fairseq-bt-generate``: the shared translator
+"""The reverse model of ``fairseq-bt-backtranslate``: the shared translator
 (:mod:`fairseq_bt_plugin.inference`) with back-translation's search modes (``--mode``,
 ``--nbest``), its seed and ``noised_beam``'s noise."""
 import os
@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from ..data.noising import build_noiser
-from ..inference.translator import Noise, Translator, build_translator, derived_seed
+from ..inference.factory import build_translator
+from ..inference.translator import Noise, Translator, derived_seed
 from .config import BTGenerateConfig
 
 

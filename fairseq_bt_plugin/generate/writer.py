@@ -83,7 +83,7 @@ class WorkStore:
 
     def options(self) -> Dict:
         path = os.path.join(self.dir, "options.json")
-        check(os.path.exists(path), f"{path} not found: not a fairseq-bt-generate output")
+        check(os.path.exists(path), f"{path} not found: not a fairseq-bt-backtranslate output")
         with open(path, encoding="utf-8") as f:
             return json.load(f)
 

@@ -1,18 +1,17 @@
-"""``python -m fairseq_bt_plugin.inference.check --path CKPT --data DIR --spm-model SPM -s S -t T``:
-load a model as every tool that translates does (on CPU) and stop with one line when it
-cannot translate ``-s`` into ``-t``: checkpoint not found or not a translation model, other
+"""``fairseq-bt-check-model --path CKPT --data DIR --spm-model SPM -s S -t T``: load a model
+as every tool that translates does (on CPU) and stop with one line when it cannot translate ``-s`` into ``-t``: checkpoint not found or not a translation model, other
 languages, a dictionary missing or not matching the checkpoint, a sentencepiece model that
 does not belong to the dictionaries. The pipeline checks a reused reverse model with it
 before any work (``REVERSE_CHECKPOINT``)."""
 import sys
 from typing import List, Optional
 
-from ..cli import run_reporting_user_errors
+from ..errors import run_reporting_user_errors
 from ..options import parse_dataclass
 from .config import DecodingConfig
 from .translator import Translator
 
-PROG = "python -m fairseq_bt_plugin.inference.check"
+PROG = "fairseq-bt-check-model"
 
 
 def main(argv: Optional[List[str]] = None) -> None:

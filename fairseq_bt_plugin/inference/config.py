@@ -1,4 +1,4 @@
-"""Decoding options shared by every tool that translates (``fairseq-bt-generate``,
+"""Decoding options shared by every tool that translates (``fairseq-bt-backtranslate``,
 ``fairseq-bt-evaluate``): the one place for their defaults and help text. A tool's config
 inherits :class:`DecodingConfig`; a tool that needs another default for one of them states it
 once with :func:`other_default`.
@@ -23,7 +23,7 @@ class DecodingConfig(FairseqDataclass):
     path: str = field(
         default=MISSING,
         metadata={"help": "fairseq checkpoint that translates --source-lang into --target-lang "
-                  "(fairseq-bt-generate: the reverse, target->source model); several "
+                  "(fairseq-bt-backtranslate: the reverse, target->source model); several "
                   "separated by ':' decode as an ensemble (fairseq's convention: their "
                   "probabilities averaged at each step; --backend fairseq only)"})
     data_dir: str = field(
@@ -40,14 +40,14 @@ class DecodingConfig(FairseqDataclass):
     source_lang: str = field(
         default=MISSING,
         metadata={"help": "source language of the model: the language of the input "
-                  "(fairseq-bt-generate: the forward model's target)", "argparse_alias": "-s"})
+                  "(fairseq-bt-backtranslate: the forward model's target)", "argparse_alias": "-s"})
     target_lang: str = field(
         default=MISSING,
         metadata={"help": "target language of the model: the language of the output "
-                  "(fairseq-bt-generate: the synthetic sentences, the forward model's source)",
+                  "(fairseq-bt-backtranslate: the synthetic sentences, the forward model's source)",
                   "argparse_alias": "-t"})
     beam: int = field(
-        default=5, metadata={"help": "beam size (fairseq-bt-generate: modes beam and "
+        default=5, metadata={"help": "beam size (fairseq-bt-backtranslate: modes beam and "
                              "noised_beam)"})
     lenpen: float = field(default=1.0, metadata={"help": "length penalty of beam search"})
     max_len_a: float = field(
@@ -67,7 +67,7 @@ class DecodingConfig(FairseqDataclass):
                   "CTranslate2 (pip install ctranslate2); outputs differ slightly"})
     ct2_model_dir: str = field(
         default="", metadata={"help": "--backend ctranslate2: where the converted model is "
-                              "kept (default: fairseq-bt-generate: PREFIX.work/ct2_model in "
+                              "kept (default: fairseq-bt-backtranslate: PREFIX.work/ct2_model in "
                               "--output-dir; fairseq-bt-evaluate: OUTPUT_PREFIX.ct2_model)"})
     ct2_compute_type: CT2_COMPUTE_TYPES = field(
         default="auto",

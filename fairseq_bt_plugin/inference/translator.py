@@ -91,7 +91,7 @@ def load_state(path: str, data: str, source_lang: str, target_lang: str) -> Dict
     check(None in saved or saved == (source_lang, target_lang),
           f"{path}: the checkpoint translates {saved[0]}->{saved[1]}, but "
           f"-s {source_lang} -t {target_lang} was given (for "
-          "fairseq-bt-generate, the reverse model translates the monolingual language into "
+          "fairseq-bt-backtranslate, the reverse model translates the monolingual language into "
           "the synthetic one)")
     if getattr(task_cfg, "lang_pairs", None) and state.get("cfg") is not None:
         # a multilingual model (translation_multi_simple_epoch): fairseq's inference mode
@@ -343,13 +343,3 @@ _FORKED: Optional[Translator] = None  # the translator of the process that forke
 
 def _translate_in_worker(batch) -> Tuple[List[Hypothesis], float]:
     return _FORKED._translate_seeded(batch)
-
-
-def build_translator(cfg: DecodingConfig, ct2_model_dir: str, **kwargs) -> Translator:
-    """The translator of ``--backend`` (``kwargs``: :class:`Translator`'s). CTranslate2 keeps
-    its converted model in ``--ct2-model-dir``, or else in ``ct2_model_dir`` (the tool's)."""
-    if cfg.backend == "ctranslate2":
-        from .translator_ct2 import CT2Translator
-
-        return CT2Translator(cfg, cfg.ct2_model_dir or ct2_model_dir, **kwargs)
-    return Translator(cfg, **kwargs)

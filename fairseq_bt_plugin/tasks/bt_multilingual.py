@@ -6,7 +6,7 @@ Everything multilingual is fairseq's: ``--lang-pairs``, ``--langs`` / ``--lang-d
 (``--sampling-method temperature --sampling-temperature T``). The synthetic corpora are fairseq's
 extra-data category ``bt``: ``--extra-data '{"bt": "DIR"}' --extra-lang-pairs '{"bt":
 "de-en,fr-en"}'``, DIR holding ``train.SRC-TGT.{SRC,TGT}`` per pair (binarized with the bitext
-dictionary; ``fairseq-bt-generate --target-langs ... --binarize-to DIR`` writes it); a
+dictionary; ``fairseq-bt-backtranslate --target-langs ... --binarize-to DIR`` writes it); a
 colon-separated list of such directories is used one per epoch, as fairseq does for ``main``.
 Per pair the task adds what ``bt_translation`` has: mixing (``--bt-upsample-primary``,
 ``--bt-synthetic-fraction``), a tag (``--bt-tag``), noise (``--bt-noise-*``) and weights
@@ -63,7 +63,7 @@ class BTMultilingualConfig(noise_options("bt_noise_", NO_NOISE, "synthetic sourc
         default=False,
         metadata={"help": "multiply the loss of each synthetic pair by its weight, read from "
                   "train.SRC-TGT.weights beside each synthetic corpus (as written by "
-                  "fairseq-bt-generate --target-langs --binarize-to); bitext pairs weigh 1"})
+                  "fairseq-bt-backtranslate --target-langs --binarize-to); bitext pairs weigh 1"})
 
 
 def per_pair(value, pairs, flag: str, kind) -> Dict[str, object]:

@@ -54,7 +54,7 @@ class BTTranslationConfig(TranslationConfig, TransferConfig,
         default=False,
         metadata={"help": "multiply the loss of each synthetic pair by its weight, read from "
                   "SPLIT.weights (one float per line) beside each synthetic corpus, as written "
-                  "by fairseq-bt-generate; bitext pairs weigh 1"},
+                  "by fairseq-bt-backtranslate; bitext pairs weigh 1"},
     )
 
 
@@ -79,7 +79,7 @@ def check_same_dictionaries(data_path: str, main: str, langs, option: str) -> No
         # token ids mean nothing without their dictionary: it must be there to compare
         check(os.path.exists(theirs), f"{theirs}: not found; a synthetic corpus from "
               f"{option} must come with the dictionaries it was binarized with "
-              "(fairseq-preprocess and fairseq-bt-generate --binarize-to write them)")
+              "(fairseq-preprocess and fairseq-bt-backtranslate --binarize-to write them)")
         diff = _dict_difference(os.path.join(main, f"dict.{lang}.txt"), theirs)
         check(diff is None, f"{theirs}: differs from the bitext dictionary "
               f"{os.path.join(main, f'dict.{lang}.txt')} ({diff}); synthetic corpora "

@@ -1,8 +1,9 @@
 """Initialise a freshly built model from a parent checkpoint (transfer learning).
 
 Modules: :mod:`.config` (the ``--init-*`` options), :mod:`.initialise` (copying and
-remapping), :mod:`.freezing`, :mod:`.task_mixin` (the tasks' side) and :mod:`.trainer_hook`
-(the patch to fairseq's ``Trainer``, installed by :func:`install_trainer_hook`).
+remapping), :mod:`.freezing`, :mod:`.task_mixin` (the tasks' side), :mod:`.trainer_hook`
+(the patch to fairseq's ``Trainer``, installed by :func:`install_trainer_hook`) and
+:mod:`.init_checkpoint` (``fairseq-bt-init-checkpoint``).
 
 Applied after the model is built (:class:`TransferTaskMixin` does it for ``bt_translation``
 and ``bt_denoising``; ``fairseq-bt-init-checkpoint`` does it offline for stock tasks):

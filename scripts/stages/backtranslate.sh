@@ -8,7 +8,7 @@
 # (CUDA_VISIBLE_DEVICES, round robin over the GPUs torch sees) or, without a GPU, cores/N
 # threads (OMP_NUM_THREADS); with a LAUNCHER neither: the launcher places each one.
 # A model of its own vocabulary (reuse.sh) has its output re-encoded with the pipeline's
-# (fairseq-bt-generate --binarize-spm-model). SYN_LANG a list LANG,LANG,...: a multilingual
+# (fairseq-bt-backtranslate --binarize-spm-model). SYN_LANG a list LANG,LANG,...: a multilingual
 # model (trained here) back-translates into each (--target-langs; OUT/LANG/ per language, one
 # corpus OUT/bin for bt_multilingual; BT_SHARDS=1 and BT_BACKEND=fairseq).
 set -euo pipefail
@@ -41,13 +41,13 @@ case "$syn" in *,*)  # the model's dictionaries are the pipeline's: each languag
   [ "$BT_SHARDS" = 1 ] || { echo "error: $0: SYN_LANG $syn needs BT_SHARDS=1" >&2; exit 2; } ;;
 esac
 # shellcheck disable=SC2206
-generate=(fairseq-bt-generate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
+generate=(fairseq-bt-backtranslate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
           --spm-model "$spm" -s "$mono" "${langs[@]}" --mode "$BT_MODE" --beam "$BT_BEAM"
           --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_GENERATE_FLAGS)
-progress+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
+run_stage+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
 if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
-  "${progress[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
+  "${run_stage[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \
     "${binarize[@]}"
   done_corpus
   exit 0
@@ -70,7 +70,7 @@ for ((i = 0; i < BT_SHARDS; i++)); do
   elif [ ${#devices[@]} -gt 0 ]; then place=(CUDA_VISIBLE_DEVICES="${devices[i % ${#devices[@]}]}")
   else place=(OMP_NUM_THREADS="$threads") share=(--workers "$threads" --ct2-inter-threads "$threads"); fi
   echo "== shard $i of $4 ($BT_SHARDS shards; ${place[*]:-placed by LAUNCHER})"
-  env "${place[@]}" "${progress[@]}" --name "$4 shard $i" --plain -- "${launcher[@]}" \
+  env "${place[@]}" "${run_stage[@]}" --name "$4 shard $i" --plain -- "${launcher[@]}" \
     "${generate[@]}" "${share[@]}" --num-shards "$BT_SHARDS" --shard-id "$i" \
     --output-dir "$out/shards/$i" &
   pids+=($!)
@@ -84,6 +84,6 @@ if [ ${#failed[@]} -gt 0 ]; then
   exit 1
 fi
 shards=$(IFS=,; echo "${dirs[*]}")
-"${progress[@]}" --name "$4 merge" -- fairseq-bt-generate merge --shards "$shards" \
+"${run_stage[@]}" --name "$4 merge" -- fairseq-bt-backtranslate merge --shards "$shards" \
   --output-dir "$out" "${binarize[@]}"
 done_corpus

@@ -7,9 +7,9 @@
 # shellcheck disable=SC2206
 launcher=($LAUNCHER)
 
-# The stage wrapper (status line, the stage's wall time in WORK/timings.jsonl): run by its
+# The stage runner (status line, the stage's wall time in WORK/timings.jsonl): run by its
 # path it needs no fairseq, and starts in 0.1 s instead of 2 to 3 s a stage
-progress=(python "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/fairseq_bt_plugin/progress.py")
+run_stage=(python "$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/fairseq_bt_plugin/stage_runner.py")
 
 # What an output was made from (fairseq_bt_plugin/provenance.py, by its path too): the stage
 # fills made_with (settings, KEY=VALUE) and made_from (input files and folders), then

@@ -17,7 +17,7 @@ trap 'case $BASH_COMMAND in *stages/*|*baseline*) ;;
 # values of its own (MONO holds mono.max_lines, while the variable sets mono_source's too).
 load_settings() {
   local settings
-  settings=$(python -m fairseq_bt_plugin.experiment settings "$@" --configs "$root/configs" \
+  settings=$(fairseq-bt-experiment settings "$@" --configs "$root/configs" \
     --save) || exit 2
   eval "$settings"  # VAR=VALUE, each, and SETTING_NAMES
   # shellcheck disable=SC2206
@@ -57,7 +57,7 @@ make_data() {
     return
   fi
   rm -rf "$WORK/raw.tmp"
-  python -m fairseq_bt_plugin.experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
+  fairseq-bt-experiment raw "$EXPERIMENT_FILE" --out "$WORK/raw.tmp" \
     --origin "$experiment" || exit 2
   "$1" "$WORK/raw.tmp"
   mapfile -t made_from < "$WORK/raw.tmp/sources.txt"

@@ -29,7 +29,7 @@ for input in "${sets[@]}"; do
   fi
   echo "== evaluate $name on $set ($src->$tgt, beam $EVAL_BEAM)"
   mkdir -p "$(dirname "$out")"
-  "${progress[@]}" --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
+  "${run_stage[@]}" --stage evaluate --name "${out#"$WORK/eval/$set/"} $set" \
     --timings "$WORK/timings.jsonl" --log "$out.log" --interval "$PROGRESS_INTERVAL" ${PROGRESS_PLAIN:+--plain} -- \
     "${launcher[@]}" fairseq-bt-evaluate --path "$ckpt" --data-dir "$data" --spm-model "$spm" \
     --source-lang "$src" --target-lang "$tgt" --input "$input" \

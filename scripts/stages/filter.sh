@@ -23,9 +23,9 @@ if stamped "$out/DONE" "Delete $out to filter again."; then
   echo "== filter $2: done already"; exit 0
 fi
 echo "== filter $1 -> $2 ($method, drop the worst $fraction)"
-"${progress[@]}" --stage filter --name "$2" \
+"${run_stage[@]}" --stage filter --name "$2" \
   --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" -- \
-  "${launcher[@]}" python -m fairseq_bt_plugin.filtering --bt-dir "$WORK/bt/$1" \
+  "${launcher[@]}" fairseq-bt-filter --bt-dir "$WORK/bt/$1" \
   --output-dir "$out" --method "$method" --drop-worst "$fraction" \
   "${reverse[@]}" "${forward[@]}"
 stamp "$out/DONE"

@@ -20,7 +20,7 @@ if stamped "$WORK/prep/DONE" "Delete $WORK/prep and what was made from it ($WORK
   echo "== prepare: done already"; exit 0
 fi
 rm -f "$WORK/prep/prepare.json"  # not finished here (or without a record of its inputs): again
-"${progress[@]}" --stage prepare --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" \
+"${run_stage[@]}" --stage prepare --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL" \
   -- fairseq-bt-prepare "$@" --destdir "$WORK/prep" \
   --spm-vocab-size "$SPM_VOCAB" ${BT_TAG:+--tag "$BT_TAG"} > /dev/null
 stamp "$WORK/prep/DONE"

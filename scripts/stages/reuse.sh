@@ -26,7 +26,7 @@ if [ -e "$dir" ]; then  # made by this stage (moved into place complete) or by t
   exit 2
 fi
 echo "== reuse $name ($src->$tgt): $4"
-python -m fairseq_bt_plugin.inference.check --path "$4" --data "$5" --spm-model "$6" \
+fairseq-bt-check-model --path "$4" --data "$5" --spm-model "$6" \
   -s "$src" -t "$tgt" > /dev/null || exit 2  # its one-line error said why
 rm -rf "$dir.tmp"
 mkdir -p "$dir.tmp"

@@ -37,7 +37,7 @@ echo "== train $name ($src->$tgt, profile $PROFILE)"
 mkdir -p "$dir"
 # fairseq's log to train.stdout, a status line on the terminal; every model's curves (with
 # the plugin's per-source losses) in WORK/tensorboard/NAME
-"${progress[@]}" --stage train --name "$name" --timings "$WORK/timings.jsonl" \
+"${run_stage[@]}" --stage train --name "$name" --timings "$WORK/timings.jsonl" \
   --log "$dir/train.stdout" --interval "$PROGRESS_INTERVAL" ${PROGRESS_PLAIN:+--plain} -- \
   "${launcher[@]}" fairseq-bt-hydra-train --config-dir "$here/configs" --config-name "$PROFILE" \
   task.data="$data" task.source_lang="$src" task.target_lang="$tgt" \
@@ -45,8 +45,8 @@ mkdir -p "$dir"
   || { echo "error: training $name failed (fairseq's log: $dir/train.stdout)" >&2; exit 1; }
 [ -f "$dir/checkpoint_best.pt" ] || { echo "error: $dir/checkpoint_best.pt missing" >&2; exit 1; }
 if [ "$AVERAGE_LAST" -gt 1 ]; then  # checkpoint_avg.pt: evaluation and BT decode with it
-  "${progress[@]}" --stage average --name "$name" --timings "$WORK/timings.jsonl" \
-    --interval "$PROGRESS_INTERVAL" -- python -m fairseq_bt_plugin.average --checkpoint-dir "$dir" \
+  "${run_stage[@]}" --stage average --name "$name" --timings "$WORK/timings.jsonl" \
+    --interval "$PROGRESS_INTERVAL" -- fairseq-bt-average --checkpoint-dir "$dir" \
     --last "$AVERAGE_LAST" --skip-if-fewer
 fi
 stamp "$dir/DONE"

@@ -1,5 +1,5 @@
-"""Shared helpers for the fairseq-bt-generate and fairseq-bt-evaluate tests (real decoding with
-the tiny reverse model)."""
+"""Shared helpers for the fairseq-bt-backtranslate and fairseq-bt-evaluate tests (real
+decoding with the tiny reverse model)."""
 import sys
 from pathlib import Path
 from typing import List
@@ -52,7 +52,7 @@ def run_generate(corpus, model, inputs, out, *extra):
     threads = torch.get_num_threads()
     try:
         return generate(parse(BTGenerateConfig, generate_args(corpus, model, inputs, out, *extra),
-                              "fairseq-bt-generate", ""))
+                              "fairseq-bt-backtranslate", ""))
     finally:
         torch.set_num_threads(threads)
 

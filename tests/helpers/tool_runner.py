@@ -46,12 +46,12 @@ INIT = ["--task", "translation", "-s", SRC, "-t", TGT, "--arch", "bt_transformer
 
 #: earlier output each tool finds in its output folder: a failed run must leave it as it is
 BT_OUT = [f"bt.{SRC}", f"bt.{TGT}", "bt.summary.json"]
-SEEDS = {"prepare": [f"bin/dict.{SRC}.txt"], "generate": BT_OUT, "convert": BT_OUT,
+SEEDS = {"prepare": [f"bin/dict.{SRC}.txt"], "backtranslate": BT_OUT, "convert": BT_OUT,
          "evaluate": ["sys.hyp", "sys.json"], "init-checkpoint": ["child.pt"], "train": []}
 FAIRSEQ = 1  # exit status of a failure fairseq owns (traceback)
 
 PRELOAD = ["fairseq_bt_plugin", "fairseq_cli.train", "fairseq_bt_plugin.prepare",
-           "fairseq_bt_plugin.evaluate", "fairseq_bt_plugin.init_checkpoint",
+           "fairseq_bt_plugin.evaluate", "fairseq_bt_plugin.transfer.init_checkpoint",
            "fairseq_bt_plugin.generate.cli", "fairseq_bt_plugin.generate.convert",
            "fairseq_bt_plugin.generate.decoder", "sacremoses", "sentencepiece", "sacrebleu"]
 

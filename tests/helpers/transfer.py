@@ -65,7 +65,7 @@ def stock_child(corpus, tmp_path: Path, freeze_updates: int = 2) -> SimpleNamesp
     lang = ["-s", corpus.src, "-t", corpus.tgt]
     model = ["--task", "translation", *lang, "--arch", "bt_transformer_tiny",
              "--share-all-embeddings"]
-    cmd = [sys.executable, "-m", "fairseq_bt_plugin.init_checkpoint", "--init-from",
+    cmd = [sys.executable, "-m", "fairseq_bt_plugin.transfer.init_checkpoint", "--init-from",
            str(parent.checkpoint), "--output", str(init), "--init-parts", "encoder,embeddings",
            "--init-freeze-updates", str(freeze_updates), str(child_bin), *model]
     run(cmd)

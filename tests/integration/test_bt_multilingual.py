@@ -1,5 +1,5 @@
 """bt_multilingual (fairseq's multilingual task + back-translation per pair) and
-fairseq-bt-generate --target-langs, on a 3-"language" toy made from the Tatoeba slice: the
+fairseq-bt-backtranslate --target-langs, on a 3-"language" toy made from the Tatoeba slice: the
 source language, the same sentences with their words in reverse order (language "rv") and
 uppercased (language "up"), each paired with the target language."""
 import json
@@ -366,7 +366,7 @@ def generate_multi(m, model, out: Path, *extra):
             str(out), "--cpu", "--cpu-threads", "1", "--max-len-a", "1.2", "--max-len-b", "5",
             "--chunk-size", "10", "--log-interval", "1000", "--max-len-ratio", "0", *extra]
     try:
-        return generate_all(parse(BTGenerateConfig, args, "fairseq-bt-generate", ""))
+        return generate_all(parse(BTGenerateConfig, args, "fairseq-bt-backtranslate", ""))
     finally:
         torch.set_num_threads(threads)
 
@@ -432,7 +432,7 @@ def test_generator_forces_each_language_token(multi, reverse_multi):
         cfg = parse(BTGenerateConfig, [
             "--input", str(multi.mono), "--path", str(reverse_multi), "--data", str(multi.bin),
             "--spm-model", str(multi.spm), "-s", multi.tgt, "-t", lang, "--output-dir", "unused",
-            "--cpu", "--max-len-b", "5"], "fairseq-bt-generate", "")
+            "--cpu", "--max-len-b", "5"], "fairseq-bt-backtranslate", "")
         translator = reverse_model(cfg)
         tok = translator.tgt_dict.index(f"__{lang}__")
         assert tok != translator.tgt_dict.unk()
@@ -472,11 +472,11 @@ def test_generate_language_options_are_checked():
                            (["--target-langs", "de,fr", "--backend", "ctranslate2"],
                             "needs --backend fairseq")):
         with pytest.raises(BTUserError, match=message):
-            parse(BTGenerateConfig, base + extra, "fairseq-bt-generate", "")
+            parse(BTGenerateConfig, base + extra, "fairseq-bt-backtranslate", "")
     # a -t run keeps the options (and hash) of runs made before --target-langs: they resume
     from fairseq_bt_plugin.generate.config import hashed_options
 
-    one = parse(BTGenerateConfig, base + ["-t", "de"], "fairseq-bt-generate", "")
+    one = parse(BTGenerateConfig, base + ["-t", "de"], "fairseq-bt-backtranslate", "")
     assert "target_langs" not in hashed_options(one)
 
 

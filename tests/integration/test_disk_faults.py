@@ -18,14 +18,14 @@ from helpers.tool_runner import (BT, CONVERT, EVALUATE, GENERATE, INIT, PREPARE,
 # 40 chunks of 5 lines; every pair kept (no length-ratio filter), so the final files are large
 MONO = ["{in}/mono.{tgt}", "--chunk-size", "5", "--max-len-ratio", "0"]
 CASES = [  # id, tool, arguments, exit status, expected last line; fault in FAULTS
-    ("generate-fsize-chunk", "generate",
+    ("generate-fsize-chunk", "backtranslate",
      GENERATE + ["{in}/mono.{tgt}", "--chunk-size", "50", "--max-len-ratio", "0"], 2,
      "{out}/bt.work/chunk-000000.jsonl: File too large"),
-    ("generate-enospc", "generate", GENERATE + MONO + ["--output-dir", "{full}/gen"], 2,
+    ("generate-enospc", "backtranslate", GENERATE + MONO + ["--output-dir", "{full}/gen"], 2,
      ": No space left on device"),
-    ("generate-readonly", "generate", GENERATE + MONO + ["--output-dir", "{ro}/gen"], 2,
+    ("generate-readonly", "backtranslate", GENERATE + MONO + ["--output-dir", "{ro}/gen"], 2,
      "{ro}/gen: Read-only file system"),
-    ("generate-readonly-binarize", "generate", GENERATE + MONO + ["--binarize-to", "{ro}/bin"],
+    ("generate-readonly-binarize", "backtranslate", GENERATE + MONO + ["--binarize-to", "{ro}/bin"],
      2, "{ro}/bin: Read-only file system"),
     ("prepare-fsize-text", "prepare", PREPARE + ["{in}/good"], 2,
      "{out}/work.tmp/norm/train.{src}: File too large"),
@@ -108,12 +108,12 @@ def test_generator_finishes_once_space_is_freed(inputs, corpus, reverse_model, t
     out = tmp_path / "out"
     values = {"in": inputs, "out": out, "model": reverse_model, "bin": corpus.bin,
               "spm": corpus.spm}
-    run_case("generate", GENERATE + MONO, 2, ".part: File too large", values,
+    run_case("backtranslate", GENERATE + MONO, 2, ".part: File too large", values,
              tmp_path / "logs", fsize=4000)
     assert not [k for k in snapshot(out) if k.endswith(".part") or ".tmp" in k]
     work = snapshot(out / "bt.work")  # every chunk decoded before the final files
     assert len([k for k in work if k.startswith("chunk-")]) == 40
-    r = run_case("generate", GENERATE + MONO, 0, "from 200 input lines", values,
+    r = run_case("backtranslate", GENERATE + MONO, 0, "from 200 input lines", values,
                  tmp_path / "logs2")
     assert "0 sentences decoded in this run" in r.stderr  # nothing decoded twice
     pairs = json.loads((out / "bt.summary.json").read_text())["output_pairs"]

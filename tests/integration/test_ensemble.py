@@ -1,4 +1,4 @@
-"""Ensembles: ``--path a.pt:b.pt`` in ``fairseq-bt-generate`` and ``fairseq-bt-evaluate``
+"""Ensembles: ``--path a.pt:b.pt`` in ``fairseq-bt-backtranslate`` and ``fairseq-bt-evaluate``
 (fairseq's convention, one ``SequenceGenerator`` over the model list)."""
 import json
 
@@ -77,7 +77,7 @@ def other_dictionary_model(corpus, tmp_path_factory):
     return train_tiny(d / "bin", d / "model", updates=2, src=corpus.tgt, tgt=corpus.src)
 
 
-@pytest.mark.parametrize("tool", ["evaluate", "generate"])
+@pytest.mark.parametrize("tool", ["evaluate", "backtranslate"])
 def test_other_dictionaries_are_one_line_error(corpus, reverse_model, other_dictionary_model,
                                                tmp_path, tool):
     """An ensemble member trained with other dictionaries: one line naming that checkpoint,
@@ -100,7 +100,7 @@ def test_ctranslate2_refuses_an_ensemble(corpus, reverse_model, tmp_path):
     write_lines(inp / f"mono.{corpus.tgt}", mono_lines(corpus, 5))
     values = {"in": inp, "out": tmp_path / "out", "bin": corpus.bin, "spm": corpus.spm,
               "model": f"{reverse_model}:{reverse_model}"}
-    run_case("generate", GENERATE + [f"{inp}/mono.{corpus.tgt}", "--backend", "ctranslate2"],
+    run_case("backtranslate", GENERATE + [f"{inp}/mono.{corpus.tgt}", "--backend", "ctranslate2"],
              2, "--backend ctranslate2 decodes one checkpoint (CTranslate2 has no ensembles)",
              values, tmp_path / "logs")
     assert not (tmp_path / "out" / "bt.work" / "ct2_model").exists()

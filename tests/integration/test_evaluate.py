@@ -1,4 +1,4 @@
-"""``fairseq-bt-evaluate``: decodes with the same translator as ``fairseq-bt-generate``."""
+"""``fairseq-bt-evaluate``: decodes with the same translator as ``fairseq-bt-backtranslate``."""
 import json
 
 import pytest
@@ -66,9 +66,9 @@ def test_ctranslate2_backend(corpus, reverse_model, tmp_path):
 
 def test_progress_lines_feed_the_pipelines_status_line(corpus, reverse_model, tmp_path, capsys):
     """--log-interval: 'N of M sentences translated, R sentences/s' on stderr, the last with
-    every sentence; none by default; the pipeline's status line (fairseq_bt_plugin.progress)
+    every sentence; none by default; the pipeline's status line (fairseq_bt_plugin.stage_runner)
     turns them into sentence N/M, sentences/s and time left."""
-    from fairseq_bt_plugin.progress import TrainingLog
+    from fairseq_bt_plugin.stage_runner import TrainingLog
 
     n = 14
     inp = make_input(corpus, tmp_path / "test.txt", n)

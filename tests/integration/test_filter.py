@@ -1,5 +1,6 @@
 """``fairseq-bt-filter``: dual conditional cross-entropy filtering of a real
-``fairseq-bt-generate`` output (tiny reverse and forward models), and the reverse-score mode."""
+``fairseq-bt-backtranslate`` output (tiny reverse and forward models), and the reverse-score
+mode."""
 import json
 import math
 import subprocess
@@ -200,7 +201,7 @@ def reused(corpus, tmp_path_factory):
 
 def own_pieces_binarized(reused, bdir):
     """The generator output's pairs encoded with the reused model's own sentencepiece model
-    and dictionaries (as fairseq-bt-generate --binarize-to encodes), binarized in ``bdir``."""
+    and dictionaries (as fairseq-bt-backtranslate --binarize-to encodes), binarized in ``bdir``."""
     from fairseq.data import Dictionary, indexed_dataset
 
     from fairseq_bt_plugin.text_processing import TextProcessor

@@ -4,10 +4,12 @@ import gzip
 import json
 import re
 import shutil
+import sys
+from importlib.metadata import entry_points
 
 import pytest
 
-from fairseq_bt_plugin.generate.cli import main
+from fairseq_bt_plugin.generate.cli import former_main, main
 from fairseq_bt_plugin.inference.translator import make_batches
 from fairseq_bt_plugin.generate.filters import DuplicateFilter, pair_filter_reason
 
@@ -20,7 +22,7 @@ def fails(args, capsys):
         main(args)
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("fairseq-bt-generate: error: ") and "\n" not in err, err
+    assert err.startswith("fairseq-bt-backtranslate: error: ") and "\n" not in err, err
     return err
 
 
@@ -230,3 +232,20 @@ def test_sentencepiece_model_of_another_dictionary(corpus, reverse_model, tmp_pa
     assert e.value.code == 2
     assert "does not belong to the dictionary" in capsys.readouterr().err
     assert not (tmp_path / "sys.json").exists()
+
+
+def test_former_name_is_the_same_tool_after_one_notice(monkeypatch, capsys):
+    """``fairseq-bt-generate`` (deprecated) is ``fairseq-bt-backtranslate`` after one line."""
+    scripts = {e.name: e for e in entry_points(group="console_scripts")}
+    assert scripts["fairseq-bt-generate"].load() is former_main
+    assert scripts["fairseq-bt-backtranslate"].load() is main
+    shown = []
+    for name, entry in (("fairseq-bt-backtranslate", main), ("fairseq-bt-generate", former_main)):
+        monkeypatch.setattr(sys, "argv", [name, "--help"])
+        with pytest.raises(SystemExit) as e:
+            entry()
+        assert e.value.code == 0
+        shown.append(capsys.readouterr())
+    assert shown[0].out.startswith("usage: fairseq-bt-backtranslate ")
+    assert shown[1].out == shown[0].out and shown[0].err == ""
+    assert shown[1].err == "fairseq-bt-generate is now fairseq-bt-backtranslate\n"

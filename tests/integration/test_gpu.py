@@ -74,7 +74,7 @@ def test_bt_translation_trains_in_fp16_on_gpu_with_every_source_logged(corpus, t
 
 @pytest.mark.parametrize("backend", ["fairseq", "ctranslate2"])
 def test_generation_on_gpu_writes_every_line(corpus, reverse_model, tmp_path, backend):
-    """fairseq-bt-generate on the GPU in half precision, a batch size that is no multiple of
+    """fairseq-bt-backtranslate on the GPU in half precision, a batch size that is no multiple of
     8 (fairseq-generate's #5036 trap): 37 lines in, 37 pairs out."""
     inp = make_input(corpus, tmp_path / "mono.txt", 37)
     out = tmp_path / "out"
@@ -89,7 +89,7 @@ def test_generation_on_gpu_writes_every_line(corpus, reverse_model, tmp_path, ba
             p = subprocess.run(cmd, capture_output=True, text=True)
             assert p.returncode != 0
             assert p.stderr.strip().splitlines()[-1].startswith(
-                "fairseq-bt-generate: error: --backend ctranslate2 on the GPU:"), p.stderr
+                "fairseq-bt-backtranslate: error: --backend ctranslate2 on the GPU:"), p.stderr
             pytest.skip("ctranslate2 4.x on a GPU needs CUDA 12's libcublas.so.12 (the one-line "
                         "error without it checked)")
     run(cmd)

@@ -548,8 +548,8 @@ exec "$@"
     commands = sorted(c.split()[1] + (" shard " + c.split("--shard-id ")[1].split()[0]
                                       if "--shard-id" in c else "") for c in recorded)
     # bt trained (reverse and baseline were done); 2 shards; 3 systems x 2 test sets
-    assert commands == ["fairseq-bt-evaluate"] * 6 + [
-        "fairseq-bt-generate shard 0", "fairseq-bt-generate shard 1", "fairseq-bt-hydra-train"]
+    assert commands == ["fairseq-bt-backtranslate shard 0", "fairseq-bt-backtranslate shard 1"] + [
+        "fairseq-bt-evaluate"] * 6 + ["fairseq-bt-hydra-train"]
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["test_sets"] == ["second", TEST_SET]
     scores = {(s["test_set"], s["system"]): s for s in report["systems"]}

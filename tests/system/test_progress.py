@@ -1,4 +1,4 @@
-"""Progress of the pipeline's stages (fairseq_bt_plugin.progress), the report's timing table,
+"""Progress of the pipeline's stages (fairseq_bt_plugin.stage_runner), the report's timing table,
 TensorBoard event files: the status line alone on a fake growing fairseq log (terminal through
 a pseudo-terminal, and off a terminal), then the tiny pipeline run of conftest's
 ``finished_run`` (two rounds; a re-run keeps its times: tests/system/test_pipeline.py)."""
@@ -21,7 +21,7 @@ from fairseq_bt_plugin.report import markdown, stage_timings
 from helpers import ROOT, SRC, TGT
 from helpers.pipeline import TEST_SET
 
-PROGRESS = ROOT / "fairseq_bt_plugin" / "progress.py"  # run by path, as the stage scripts do
+PROGRESS = ROOT / "fairseq_bt_plugin" / "stage_runner.py"  # run by path, as the stage scripts do
 
 FAKE_TRAINING = r"""
 import json, sys, time
@@ -113,7 +113,7 @@ def test_a_stopped_stage_stops_its_command(tmp_path):
     the progress line must stop with it, not run on alone."""
     pid_file = tmp_path / "child.pid"
     child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
-    p = subprocess.Popen([sys.executable, "-m", "fairseq_bt_plugin.progress", "--stage", "x",
+    p = subprocess.Popen([sys.executable, "-m", "fairseq_bt_plugin.stage_runner", "--stage", "x",
                           "--timings", str(tmp_path / "t.jsonl"), "--log", str(tmp_path / "log"),
                           "--interval", "60", "--", sys.executable, "-c", child],
                          stderr=subprocess.PIPE, text=True)
@@ -185,8 +185,8 @@ def test_every_stage_shows_its_progress_off_a_terminal(finished_run):
         assert (work / "models" / name / "train.stdout").exists()  # fairseq's whole log
         assert "BLEU" in (work / "eval" / TEST_SET / f"{name}.log").read_text()  # evaluation's
     # the generator's own lines, every PROGRESS_INTERVAL seconds and at its end
-    assert re.search(r"^fairseq-bt-generate: chunk \d+: \d+ input lines, \d+ sentences decoded "
-                     r"in this run, [\d.]+ sentences/s$", out, re.M)
+    assert re.search(r"^fairseq-bt-backtranslate: chunk \d+: \d+ input lines, \d+ sentences "
+                     r"decoded in this run, [\d.]+ sentences/s$", out, re.M)
 
 
 def test_the_report_says_where_the_time_went(finished_run):
@@ -244,7 +244,7 @@ def test_run_by_path_without_fairseq(tmp_path):
              sys.executable, "-c", "pass"]
     by_path = subprocess.run([sys.executable, "-X", "importtime", str(PROGRESS), *stage],
                              capture_output=True, text=True, cwd=tmp_path)
-    as_module = subprocess.run([sys.executable, "-m", "fairseq_bt_plugin.progress", *stage],
+    as_module = subprocess.run([sys.executable, "-m", "fairseq_bt_plugin.stage_runner", *stage],
                                capture_output=True, text=True)
     assert by_path.returncode == 0 and as_module.returncode == 0, by_path.stderr[-2000:]
     modules = {line.rsplit("|", 1)[-1].strip().split(".")[0]

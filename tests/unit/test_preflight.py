@@ -1,7 +1,7 @@
 """The settings step checks what the tools will get before any work
 (fairseq_bt_plugin/experiment/preflight.py): every hydra override list composed against the
 profile, fairseq's schema and the selected task/model/criterion (fairseq's ``++`` adds an
-unknown key without a word), and the generator's flags parsed by fairseq-bt-generate. Each
+unknown key without a word), and the generator's flags parsed by fairseq-bt-backtranslate. Each
 error is one line naming where the value came from and the closest valid key or flag; every
 shipped profile and experiment, with the overrides the drivers add, passes."""
 import functools
@@ -126,15 +126,15 @@ def test_an_unknown_profile_key_names_the_profile(tmp_path):
 
 @pytest.mark.parametrize("keys, env, message", [
     ({}, {"BT_ARGS": "--sampling-topkk 10"}, "bt.generate_args (environment variable BT_ARGS): "
-     "fairseq-bt-generate --sampling-topkk 10: unrecognized arguments: --sampling-topkk 10 "
+     "fairseq-bt-backtranslate --sampling-topkk 10: unrecognized arguments: --sampling-topkk 10 "
      "(did you mean --sampling-topk?)"),
-    ({"bt": "{generate_args: --nbest 4}"}, {}, "bt.generate_args: fairseq-bt-generate --nbest "
+    ({"bt": "{generate_args: --nbest 4}"}, {}, "bt.generate_args: fairseq-bt-backtranslate --nbest "
      "4: --nbest 4 is larger than --beam 2"),
     ({"bt": "{mode: beam, generate_args: --sampling-topk 10}"}, {}, "bt.generate_args: "
-     "fairseq-bt-generate --sampling-topk 10: --sampling-topk/--sampling-topp need --mode "
+     "fairseq-bt-backtranslate --sampling-topk 10: --sampling-topk/--sampling-topp need --mode "
      "sample"),
     ({}, {"BT_ARGS": "--max-tokens"}, "bt.generate_args (environment variable BT_ARGS): "
-     "fairseq-bt-generate --max-tokens: argument "
+     "fairseq-bt-backtranslate --max-tokens: argument "
      "--max-tokens: expected one argument"),
 ])
 def test_the_generator_flags_are_parsed_before_any_work(keys, env, message, tmp_path):

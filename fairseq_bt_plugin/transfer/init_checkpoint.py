@@ -15,7 +15,7 @@ With ``--init-freeze-updates N`` the checkpoint records the loaded parameters: t
 starts from it with the plugin loaded (``--user-dir $(fairseq-bt-user-dir)`` or
 ``fairseq-bt-train``) keeps them fixed for the first N updates, whatever the task; without the
 plugin fairseq ignores the record. On torch >= 2.6 load the checkpoint with the plugin
-imported, see :mod:`.compat`.
+imported, see :mod:`fairseq_bt_plugin.compat`.
 """
 import argparse
 import logging
@@ -23,16 +23,17 @@ import os
 import sys
 from typing import List, Optional
 
-from .cli import PLUGIN_DIR, run_reporting_user_errors
-from .errors import check
+from ..cli import PLUGIN_DIR
+from ..errors import check, run_reporting_user_errors
+from .config import TransferConfig
+from .freezing import freeze_record
+from .initialise import init_from_parent
 
-logger = logging.getLogger("fairseq_bt_plugin.init_checkpoint")
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from fairseq.dataclass.utils import gen_parser_from_dataclass
-
-    from .transfer import TransferConfig
 
     parser = argparse.ArgumentParser(
         prog="fairseq-bt-init-checkpoint", allow_abbrev=False, add_help=False,
@@ -50,8 +51,6 @@ def init_checkpoint(own: argparse.Namespace, fairseq_args: List[str]) -> str:
     from fairseq import checkpoint_utils, options, tasks, utils
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from omegaconf import OmegaConf
-
-    from .transfer import TransferConfig, freeze_record, init_from_parent
 
     check(bool(own.output), "--output CHILD.pt is required")
     check(bool(own.init_from), "--init-from PARENT.pt is required")

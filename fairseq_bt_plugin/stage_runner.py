@@ -1,5 +1,5 @@
-"""``python -m fairseq_bt_plugin.progress [options] -- COMMAND...``: run one pipeline stage,
-show how far it is, and record its wall time.
+"""``fairseq-bt-stage [options] -- COMMAND...``: run one pipeline stage, show how far it is,
+and record its wall time.
 
 With ``--log FILE`` the command's output (stdout and stderr) goes to FILE and one status line
 is shown instead: on a terminal (stderr) it is rewritten in place every second, otherwise a
@@ -8,7 +8,7 @@ training (``log_format: json``) the line gives updates done / planned (``max_upd
 the configuration fairseq logs at start), elapsed time, estimated time left and the last
 validation loss; for any other command the elapsed time. A final line always says how the
 stage ended; on failure the last lines of FILE follow. Without ``--log`` the command writes to
-the terminal itself (``fairseq-bt-generate`` draws its own progress bar).
+the terminal itself (``fairseq-bt-backtranslate`` draws its own progress bar).
 
 Each run that ends (``status`` done, failed, or stopped: by SIGTERM, SIGINT or SIGHUP, which
 go on to the command) appends one JSON line to ``--timings``
@@ -16,9 +16,10 @@ go on to the command) appends one JSON line to ``--timings``
 so stages running side by side never interleave; :mod:`fairseq_bt_plugin.report` turns them
 into the report's timing table. The exit status is the command's.
 
-The stage scripts run this file by its path (``python .../fairseq_bt_plugin/progress.py``):
-it needs the standard library only, and so starts in a tenth of a second, where importing the
-package (and with it fairseq) takes 2 to 3 seconds on every stage.
+The stage scripts run this file by its path (``python .../fairseq_bt_plugin/stage_runner.py``),
+not as ``fairseq-bt-stage``: by its path it needs the standard library only, and so starts in
+a tenth of a second, where the console script imports the package (and with it fairseq), 2 to
+3 seconds on every stage.
 """
 import argparse
 import dataclasses
@@ -45,13 +46,12 @@ if not __package__:  # run by path: this package's modules without its __init__ 
     sys.modules.setdefault("fairseq_bt_plugin", _package)
     __package__ = "fairseq_bt_plugin"
 
-from .cli import run_reporting_user_errors  # noqa: E402  (both: standard library only)
-from .errors import check  # noqa: E402
+from .errors import check, run_reporting_user_errors  # noqa: E402  (both: standard library only)
+from .progress_line import TRANSLATED  # noqa: E402
 
-PROG = "fairseq_bt_plugin.progress"
+PROG = "fairseq-bt-stage"
 FAILURE_LINES = 5  # log lines shown when the command fails
 _JSON_LINE = re.compile(r"\]\[(train_inner|valid)\]\[INFO\] - (\{.*\})\s*$")
-_SENTENCES = re.compile(r"(\d+) of (\d+) sentences translated, ([\d.]+) sentences/s")
 _MAX_UPDATE = re.compile(r"'max_update': (\d+)")
 
 
@@ -115,9 +115,9 @@ class TrainingLog:
         self.sentences: Optional[Tuple[int, int, float]] = None  # done, total, per second
 
     def feed(self, line: str, now: float) -> None:
-        m = _SENTENCES.search(line)  # fairseq-bt-evaluate --log-interval
-        if m:
-            self.sentences = (int(m.group(1)), int(m.group(2)), float(m.group(3)))
+        translated = TRANSLATED.parse(line)  # fairseq-bt-evaluate --log-interval
+        if translated:
+            self.sentences = (translated["done"], translated["total"], translated["rate"])
             return
         if self.max_update is None and "'optimization': {" in line:
             m = _MAX_UPDATE.search(line)
