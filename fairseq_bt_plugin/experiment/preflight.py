@@ -106,6 +106,8 @@ def training_runs(exp: ExperimentConfig, origin: Callable[[str], str]
                 f"common.tensorboard_logdir={PATH}"]) + user("train_args", exp.train_args)
     if exp.average_last > 1:
         base += own([f"checkpoint.keep_interval_updates={exp.average_last}"])
+    if exp.patience is not None:
+        base += own([f"checkpoint.patience={exp.patience}"])
     tag = own([f"++task.bt_tag='{exp.bt.tag}'"] if exp.bt.tag else [])
     init = [f"checkpoint.finetune_from_model={PATH}"] if str(exp.bt.init) == "baseline" else []
     runs = {

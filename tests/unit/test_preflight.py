@@ -165,7 +165,7 @@ def test_the_flags_the_tests_and_readme_use_pass(tmp_path):
 
 #: keys that add the drivers' conditional overrides
 EVERY_OVERRIDE = ["average_last=3", "bt.weights=sequence", "bt.upsample_primary=2",
-                  "bt.synthetic_fraction=0.5"]
+                  "bt.synthetic_fraction=0.5", "patience=3"]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
