@@ -214,19 +214,17 @@ def made_by(stamp_path: str, work: str) -> str:
 def dependents(output: str, work: str) -> List[str]:
     """The stamps of every output of WORK made from ``output`` (a folder or file), directly
     or through other outputs, in the order found."""
-    stamps = sorted(os.path.join(d, f) for d, _, files in os.walk(work) for f in files
-                    if f == "DONE" or f.endswith(".done"))
+    inputs = {os.path.join(d, f): list((read_stamp(os.path.join(d, f)) or {}).get("inputs", {}))
+              for d, _, files in sorted(os.walk(work)) for f in sorted(files)
+              if f == "DONE" or f.endswith(".done")}  # each stamp read once
     made = {relative(output, work).rstrip("/") + ("/" if os.path.isdir(output) else "")}
     found: List[str] = []
     grew = True
     while grew:
         grew = False
-        for path in stamps:
-            if path in found:
-                continue
-            inputs = (read_stamp(path) or {}).get("inputs", {})
-            if any(name.startswith(m) or name == m.rstrip("/") for name in inputs
-                   for m in made):
+        for path, names in inputs.items():
+            if path not in found and any(name.startswith(m) or name == m.rstrip("/")
+                                         for name in names for m in made):
                 found.append(path)
                 made.add(made_by(path, work))
                 grew = True
