@@ -4,13 +4,14 @@
 # (make demo: configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml;
 # a file with pairs: runs scripts/pipeline_multi.sh)
 #   data -> clean -> prepare -> train reverse (TGT->SRC) -> back-translate TGT monolingual text
+#   (BT_MODE=copy: each sentence its own source, no reverse model: the control BT must beat)
 #   -> train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
 #   bitext (bt_ft) -> evaluate -> report. Every stage skips finished work and resumes after a kill.
 # Environment variables override the file (WORK, PROFILE, BITEXT, MONO, BT_MODE, ...: README),
 # KEY=VALUE both:   WORK=runs/x bash scripts/pipeline.sh my.yaml bt.beam=4
 set -euo pipefail
 
-usage() { sed -n '2,10p' "$0" >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
@@ -55,7 +56,10 @@ fi
 wait_baseline() {  # the baseline trained beside the others has finished (waited for once)
   if [ -n "${baseline_pid:-}" ]; then wait "$baseline_pid"; baseline_pid=; trap - EXIT; fi
 }
-[ -n "$REVERSE_CHECKPOINT" ] || "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
+# BT_MODE=copy (the copied-text control) reads no model: no reverse model for it
+if [ -z "$REVERSE_CHECKPOINT" ] && [ "$BT_MODE" != copy ]; then
+  "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
+fi
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"
 bt_updates=$(updates "$BT_UPDATES")
 ft_updates=$(updates "$BT_FINETUNE")

@@ -17,10 +17,12 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from ..cleaning import CleanConfig
-from ..generate.config import MODE_CHOICES, WEIGHTS_CHOICES
+from ..generate.config import MODES, WEIGHTS_CHOICES
 from ..inference.config import BACKEND_CHOICES
 
 INIT_CHOICES = ChoiceEnum(["scratch", "baseline"])
+#: the generator's modes, and copy: the copied-text control (fairseq-bt-backtranslate copy)
+BT_MODE_CHOICES = ChoiceEnum(MODES + ["copy"])
 
 
 @dataclass
@@ -81,8 +83,14 @@ class MonoConfig(FairseqDataclass):
 @dataclass
 class BTConfig(FairseqDataclass):
     """How the monolingual text is back-translated and mixed into training."""
-    mode: MODE_CHOICES = field(
-        default="beam", metadata={"env": "BT_MODE", "help": "fairseq-bt-backtranslate --mode"})
+    mode: BT_MODE_CHOICES = field(
+        default="beam",
+        metadata={"env": "BT_MODE", "help": "fairseq-bt-backtranslate --mode; copy: no "
+                  "back-translation but the control it must beat (Currey et al. 2017): each "
+                  "monolingual sentence is its own source, tagged like synthetic ones "
+                  "(fairseq-bt-backtranslate copy; no reverse model is trained for it, and "
+                  "the generator's keys, bt.beam, bt.backend and bt.generate_args, are not "
+                  "read)"})
     beam: int = field(default=2, metadata={"env": "BT_BEAM", "help": "fairseq-bt-backtranslate --beam"})
     nbest: Optional[int] = field(
         default=None,

@@ -302,7 +302,8 @@ def _check_pairs(exp: ExperimentConfig, where: str) -> None:
     for key, ok in (("systems.rounds", exp.systems.rounds == 1), ("bt.filter", not exp.bt.filter),
                     ("bt.init", exp.bt.init == "scratch"),
                     ("reverse_model", not exp.reverse_model.checkpoint),
-                    ("mono_source", not exp.mono_source.files)):
+                    ("mono_source", not exp.mono_source.files),
+                    ("bt.mode copy", str(exp.bt.mode) != "copy")):
         check(ok, f"{where}: {key}: an experiment with pairs has no {key} (one pair only)")
     m = exp.multilingual
     for key, value in (("updates", m.updates), ("sampling_temperature", m.sampling_temperature)):
@@ -357,6 +358,12 @@ def validate(exp: ExperimentConfig, where: str) -> None:
             ("bt.filter", bt.filter, not bt.filter or filter_parts(bt.filter) is not None,
              "METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)")):
         check(ok, f"{where}: {key} must be {want}, got {value}")
+    if str(bt.mode) == "copy":  # no model reads the monolingual text
+        for key, ok in (("bt.filter", not bt.filter), ("systems.rounds", sysm.rounds == 1),
+                        ("reverse_model", not exp.reverse_model.checkpoint),
+                        ("bt.weights", bt.weights is None), ("bt.nbest", bt.nbest is None)):
+            check(ok, f"{where}: {key} with bt.mode copy (copied text, no reverse model): "
+                  f"leave {key} unset")
     beams = str(bt.mode) in ("beam", "noised_beam")
     check(bt.nbest is None or not beams or bt.nbest <= bt.beam, f"{where}: bt.nbest "
           f"{bt.nbest} is larger than bt.beam {bt.beam} (the best bt.nbest of the beam)")

@@ -61,6 +61,8 @@ def check_generate_args(exp: ExperimentConfig, flags: str, origin: Callable[[str
     from ..options import build_parser
 
     bt = exp.bt
+    if str(bt.mode) == "copy":  # no generator runs: its flags are not read
+        return
     where = origin("bt.generate_args") if bt.generate_args else origin("bt")
     langs = list(exp.pairs) or [exp.source_lang]
     runs = [(str(bt.backend), ["-t", langs[0]])]  # a bilingual reverse model

@@ -1,4 +1,5 @@
-"""``fairseq-bt-backtranslate`` (decode) and ``fairseq-bt-backtranslate merge`` (join shards)."""
+"""``fairseq-bt-backtranslate`` (decode), ``fairseq-bt-backtranslate merge`` (join shards) and
+``fairseq-bt-backtranslate copy`` (the copied-text control, :mod:`.copied`)."""
 import dataclasses
 import os
 import sys
@@ -10,17 +11,18 @@ from ..fingerprint import fingerprint, same_contents
 from ..inference.config import absolute_model_path, model_paths
 from ..inference.reader import count_lines, input_files, read_chunks
 from ..progress_line import DECODED
-from ..text_processing import TextProcessor, same_sentencepiece_model
-from .config import (BTBinarizeConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
+from .config import (BTCopyConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
                      model_data_dir, options_dict, options_hash, parse, resolved_weights,
                      target_languages)
-from .writer import BinarizeSpec, ChunkHeader, OutputNames, WorkStore, assemble
+from .writer import ChunkHeader, OutputNames, WorkStore, assemble, binarize_spec
 
 PROG = "fairseq-bt-backtranslate"
 FORMER_PROG = "fairseq-bt-generate"  # the deprecated name, still installed (:func:`former_main`)
 DESCRIPTION = ("Back-translate target-language monolingual text with a reverse fairseq model "
                "into line-aligned synthetic source / original target files (resumable, "
-               "shardable). 'fairseq-bt-backtranslate merge --help': join shard outputs.")
+               "shardable). 'fairseq-bt-backtranslate merge --help': join shard outputs; "
+               "'fairseq-bt-backtranslate copy --help': each sentence its own source (the "
+               "copied-text control).")
 
 
 class Progress:
@@ -72,42 +74,13 @@ class Progress:
             self.log(chunk)
 
 
-def _binarize_spec(cfg: BTBinarizeConfig, data: str, options: Dict) -> Optional[BinarizeSpec]:
-    """What ``--binarize-to`` writes (``options``: the generation's, for its languages and
-    noise filler; ``data``: the reverse model's dictionaries), every file checked."""
-    if not cfg.binarize_to:
-        return None
-    check(not cfg.binarize_spm_model or (cfg.srcdict and cfg.tgtdict),
-          "--binarize-spm-model needs --srcdict and --tgtdict (the dictionaries made with it)")
-    spm = cfg.binarize_spm_model
-    synthetic, original = options["target_lang"], options["source_lang"]
-    spec = BinarizeSpec(
-        cfg.binarize_to, cfg.srcdict or os.path.join(data, f"dict.{synthetic}.txt"),
-        cfg.tgtdict or os.path.join(data, f"dict.{original}.txt"),
-        # several languages in one corpus (bt_multilingual): one weights file per pair
-        weights_name=(f"train.{synthetic}-{original}.weights" if options.get("target_langs")
-                      else "train.weights"),
-        spm_model=spm, keep=frozenset({options["noise_filler"]}))
-    for path in (spec.srcdict, spec.tgtdict):
-        check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
-    if spm:
-        for lang, path in ((options["target_lang"], spec.srcdict),
-                           (options["source_lang"], spec.tgtdict)):
-            TextProcessor(spm, lang).check_dictionary(path, spm)
-        decoded_with = options["target_spm_model"] or options["spm_model"]
-        spec.encode_synthetic = not same_sentencepiece_model(spm, decoded_with)
-        spec.encode_original = not same_sentencepiece_model(spm, options["spm_model"])
-    os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
-    return spec
-
-
 def generate(cfg: BTGenerateConfig) -> Dict:
     """Decode every chunk of this shard not yet done, then assemble the final files."""
     from .decoder import reverse_model
 
     files = input_files(cfg.input)
     model = reverse_model(cfg)  # every model / dictionary / spm error before anything is written
-    binarize = _binarize_spec(cfg, model.data, options_dict(cfg))
+    binarize = binarize_spec(cfg, model.data, options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
     used = [*model_paths(cfg.path), *files, cfg.spm_model, cfg.target_spm_model,
             *(os.path.join(model.data, f"dict.{lang}.txt")
@@ -212,7 +185,7 @@ def merge(cfg: BTMergeConfig) -> Dict:
     summary = {"command": "merge", "model": absolute_model_path(options["path"]),
                "seed": options["seed"], "merged_from": dirs, "options": options}
     return assemble(chunks, names, options["keep_duplicates"],
-                    _binarize_spec(cfg, data, options),
+                    binarize_spec(cfg, data, options),
                     summary, resolved_weights(options["weights"], options.get("mode")))
 
 
@@ -220,15 +193,24 @@ def _print_result(summary: Dict) -> None:
     options = summary["options"]
     lang = f"{options['target_lang']}: " if options.get("target_langs") else ""
     print(f"{PROG}: {lang}{summary['output_pairs']} pairs from {summary['input_lines']} input "
-          f"lines (skipped {summary['skipped_input'] or 0}, filtered {summary['filtered'] or 0}); "
-          f"{summary['sentences_per_second']} sentences/s"
+          f"lines (skipped {summary['skipped_input'] or 0}, filtered {summary['filtered'] or 0})"
+          + (f"; {summary['sentences_per_second']} sentences/s"
+             if summary.get("sentences_per_second") else "")
           + (f"; CTranslate2 conversion {summary['ct2_convert_seconds']} s"
              if summary.get("ct2_convert_seconds") else ""), file=sys.stderr)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] == "merge":
+    if argv and argv[0] == "copy":
+        from .copied import copy_corpus
+
+        prog = f"{PROG} copy"
+        run_reporting_user_errors(lambda: _print_result(copy_corpus(parse(
+            BTCopyConfig, argv[1:], prog, "The copied-monolingual-text control (Currey et al. "
+            "2017): every sentence of --input as its own synthetic source, in the files and "
+            "binarized corpus fairseq-bt-backtranslate writes; no model"))), prog)
+    elif argv and argv[0] == "merge":
         prog = f"{PROG} merge"
         run_reporting_user_errors(lambda: _print_result(merge(parse(
             BTMergeConfig, argv[1:], prog, "Join shard outputs of fairseq-bt-backtranslate into "

@@ -1,5 +1,5 @@
-"""Options of ``fairseq-bt-backtranslate``, ``fairseq-bt-backtranslate merge`` and
-``fairseq-bt-convert``.
+"""Options of ``fairseq-bt-backtranslate``, ``fairseq-bt-backtranslate merge``,
+``fairseq-bt-backtranslate copy`` and ``fairseq-bt-convert``.
 
 Each dataclass is the one place for defaults and help text; :func:`parse` turns it into an
 argparse parser (:mod:`fairseq_bt_plugin.options`). The decoding options (model, languages,
@@ -21,7 +21,8 @@ from ..errors import check
 from ..inference.config import DecodingConfig, model_paths, other_default, validate_decoding
 from ..options import parse_dataclass
 
-MODE_CHOICES = ChoiceEnum(["beam", "greedy", "sample", "noised_beam"])
+MODES = ["beam", "greedy", "sample", "noised_beam"]
+MODE_CHOICES = ChoiceEnum(MODES)
 WEIGHTS_CHOICES = ChoiceEnum(["auto", "uniform", "sequence", "length_normalized"])
 #: modes whose synthetic sources are draws from the reverse model's distribution p(x|y)
 SAMPLED_MODES = ("sample",)
@@ -160,6 +161,39 @@ class BTMergeConfig(BTBinarizeConfig):
 
 
 @dataclass
+class BTCopyConfig(BTBinarizeConfig):
+    input: str = field(
+        default=MISSING,
+        metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
+                  "or .gz; several files separated by commas are read in order"})
+    output_dir: str = field(
+        default=MISSING, metadata={"help": "where the aligned files are written (as "
+                                   "fairseq-bt-backtranslate writes them)"})
+    prefix: str = field(default="bt", metadata={"help": "file name prefix of the outputs"})
+    source_lang: str = field(
+        default=MISSING, metadata={"help": "language of the input (the forward target)",
+                                   "argparse_alias": "-s"})
+    target_lang: str = field(
+        default=MISSING,
+        metadata={"help": "language the copies stand in for (the forward source)",
+                  "argparse_alias": "-t"})
+    spm_model: str = field(
+        default=MISSING, metadata={"help": "sentencepiece model that encodes the input (both "
+                                   "sides get the same pieces)"})
+    chunk_size: int = field(
+        default=10000, metadata={"help": "input lines read and saved at a time (the unit of "
+                                 "resuming)"})
+    max_input_chars: int = field(
+        default=1000, metadata={"help": "skip (and count) input lines longer than this many "
+                                "characters (0: off)"})
+    skip_invalid: bool = field(
+        default=False, metadata={"help": "skip (and count) lines that are not text (invalid "
+                                 "UTF-8, NUL bytes) instead of stopping with an error"})
+    keep_duplicates: bool = field(
+        default=False, metadata={"help": "keep repeated input sentences"})
+
+
+@dataclass
 class BTConvertConfig(BTWeightsConfig):
     log: str = field(
         default=MISSING,
@@ -197,6 +231,13 @@ def parse(cls: Type[C], argv: List[str], prog: str, description: str) -> C:
         validate(cfg)
     if isinstance(cfg, BTConvertConfig):
         check(cfg.nbest >= 1, f"--nbest must be >= 1, got {cfg.nbest}")
+    if isinstance(cfg, BTCopyConfig):
+        check(cfg.source_lang != cfg.target_lang, f"-s and -t are both {cfg.source_lang!r}")
+        check(cfg.chunk_size >= 1, f"--chunk-size must be >= 1, got {cfg.chunk_size}")
+        check(cfg.max_input_chars >= 0,
+              f"--max-input-chars must be >= 0 (0: off), got {cfg.max_input_chars}")
+        check(not cfg.binarize_to or (cfg.srcdict and cfg.tgtdict),
+              "--binarize-to needs --srcdict and --tgtdict (no reverse model to take them from)")
     return cfg
 
 

@@ -20,6 +20,8 @@ from typing import Callable, Dict, FrozenSet, Iterable, Iterator, List, Optional
 from ..atomic import atomic_open, remove_files, replace_all
 from ..errors import BTUserError, check, naming
 from ..inference.translator import Hypothesis
+from ..text_processing import TextProcessor, same_sentencepiece_model
+from .config import BTBinarizeConfig
 from .filters import DuplicateFilter
 
 CHUNK_FORMAT = "chunk-{:06d}.jsonl"
@@ -141,8 +143,6 @@ class BinarizeSpec:
         """``hypothesis -> (synthetic pieces, original pieces)`` in the forward model's
         vocabulary: the reverse model's own pieces, or (``encode_*``) the raw sentence
         encoded with ``spm_model``."""
-        from ..text_processing import TextProcessor
-
         syn = TextProcessor(self.spm_model, names.synthetic_lang) \
             if self.encode_synthetic else None
         orig = TextProcessor(self.spm_model, names.original_lang) \
@@ -150,6 +150,35 @@ class BinarizeSpec:
         return lambda h: (syn.encode_keeping(h.synthetic, self.keep) if syn else
                           h.synthetic_pieces, orig.encode(h.original) if orig else
                           h.original_pieces)
+
+
+def binarize_spec(cfg: BTBinarizeConfig, data: str, options: Dict) -> Optional[BinarizeSpec]:
+    """What ``--binarize-to`` writes (``options``: the generation's, for its languages and
+    noise filler; ``data``: the reverse model's dictionaries), every file checked."""
+    if not cfg.binarize_to:
+        return None
+    check(not cfg.binarize_spm_model or (cfg.srcdict and cfg.tgtdict),
+          "--binarize-spm-model needs --srcdict and --tgtdict (the dictionaries made with it)")
+    spm = cfg.binarize_spm_model
+    synthetic, original = options["target_lang"], options["source_lang"]
+    spec = BinarizeSpec(
+        cfg.binarize_to, cfg.srcdict or os.path.join(data, f"dict.{synthetic}.txt"),
+        cfg.tgtdict or os.path.join(data, f"dict.{original}.txt"),
+        # several languages in one corpus (bt_multilingual): one weights file per pair
+        weights_name=(f"train.{synthetic}-{original}.weights" if options.get("target_langs")
+                      else "train.weights"),
+        spm_model=spm, keep=frozenset({options["noise_filler"]}))
+    for path in (spec.srcdict, spec.tgtdict):
+        check(os.path.isfile(path), f"{path}: dictionary not found (--srcdict/--tgtdict)")
+    if spm:
+        for lang, path in ((options["target_lang"], spec.srcdict),
+                           (options["source_lang"], spec.tgtdict)):
+            TextProcessor(spm, lang).check_dictionary(path, spm)
+        decoded_with = options["target_spm_model"] or options["spm_model"]
+        spec.encode_synthetic = not same_sentencepiece_model(spm, decoded_with)
+        spec.encode_original = not same_sentencepiece_model(spm, options["spm_model"])
+    os.makedirs(spec.destdir, exist_ok=True)  # an unwritable folder fails before decoding
+    return spec
 
 
 def sentence_weights(scores: Sequence[float], how: str = "sequence") -> List[float]:

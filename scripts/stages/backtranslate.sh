@@ -11,6 +11,8 @@
 # (fairseq-bt-backtranslate --binarize-spm-model). SYN_LANG a list LANG,LANG,...: a multilingual
 # model (trained here) back-translates into each (--target-langs; OUT/LANG/ per language, one
 # corpus OUT/bin for bt_multilingual; BT_SHARDS=1 and BT_BACKEND=fairseq).
+# BT_MODE=copy: no model (NAME unused): each sentence its own source, the control a
+# back-translation must beat (fairseq-bt-backtranslate copy).
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_BEAM, BT_BACKEND, BT_GENERATE_FLAGS, BT_SHARDS, LAUNCHER, PROGRESS_INTERVAL)" >&2; exit 2; }
@@ -21,20 +23,33 @@ usage() { echo "usage: $0 NAME MONO_LANG SYN_LANG OUT   (env: WORK, BT_MODE, BT_
   "${PROGRESS_INTERVAL:?set PROGRESS_INTERVAL}"  # defaults: pipeline.sh
 source "$(dirname "$0")/common.sh"
 name=$1 mono=$2 syn=$3 out="$WORK/bt/$4"
-model_files "$name"
 # the corpus is made once per name, with what it was made with and from in OUT/DONE (the
 # model's path relative to WORK: a WORK moved elsewhere keeps its corpora): a finished corpus of
 # other settings, or of a model trained again since, is an error (not silently reused)
 prep="$WORK/prep"
-made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$BT_BACKEND" "args=$BT_GENERATE_FLAGS")
-made_from=("$ckpt" "$spm" "$WORK/raw/mono.$mono" "$data"/dict*.txt "$prep/bin"/dict*.txt "$prep/spm.model")
+if [ "$BT_MODE" = copy ]; then
+  made_with=("mode=copy")
+  made_from=("$WORK/raw/mono.$mono" "$prep/bin"/dict*.txt "$prep/spm.model")
+else
+  model_files "$name"
+  made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$BT_BACKEND" "args=$BT_GENERATE_FLAGS")
+  made_from=("$ckpt" "$spm" "$WORK/raw/mono.$mono" "$data"/dict*.txt "$prep/bin"/dict*.txt "$prep/spm.model")
+fi
 if stamped "$out/DONE" "Delete $out to back-translate again, or give these settings their own corpus name (bt.corpus / BT_CORPUS)."; then
   echo "== back-translate $4: done already"; exit 0
 fi
 done_corpus() { stamp "$out/DONE"; }
-echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
 binarize=(--binarize-to "$out/bin" --srcdict "$prep/bin/dict.$syn.txt"
           --tgtdict "$prep/bin/dict.$mono.txt" --binarize-spm-model "$prep/spm.model")
+run_stage+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
+if [ "$BT_MODE" = copy ]; then
+  echo "== copy $WORK/raw/mono.$mono as its own $syn source (the copied-text control)"
+  "${run_stage[@]}" --name "$4" -- fairseq-bt-backtranslate copy --input "$WORK/raw/mono.$mono" \
+    --spm-model "$prep/spm.model" -s "$mono" -t "$syn" --output-dir "$out" "${binarize[@]}"
+  done_corpus
+  exit 0
+fi
+echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
 langs=(-t "$syn")
 case "$syn" in *,*)  # the model's dictionaries are the pipeline's: each language's own
   langs=(--target-langs "$syn") binarize=(--binarize-to "$out/bin")
@@ -44,7 +59,6 @@ esac
 generate=(fairseq-bt-backtranslate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
           --spm-model "$spm" -s "$mono" "${langs[@]}" --mode "$BT_MODE" --beam "$BT_BEAM"
           --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_GENERATE_FLAGS)
-run_stage+=(--stage back-translate --timings "$WORK/timings.jsonl" --interval "$PROGRESS_INTERVAL")
 if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
   "${run_stage[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \

@@ -318,6 +318,40 @@ def test_bt_init_baseline_starts_from_the_baseline(finished_run, tmp_path):
     assert {"bt", "bt_warm", "baseline"} <= systems
 
 
+def test_copied_text_control(finished_run, tmp_path):
+    """BT_MODE=copy (key bt.mode): the control back-translation must beat (Currey et al. 2017).
+    No reverse model is trained or read; the synthetic corpus is every cleaned monolingual
+    sentence as its own source, both sides the same ids, encoded as the pipeline encodes its
+    target; the copy model trains on it tagged, and the report scores it beside bt."""
+    from fairseq.data import Dictionary, data_utils
+
+    from fairseq_bt_plugin.text_processing import TextProcessor
+
+    work = tmp_path / "work"
+    shutil.copytree(finished_run[0], work, symlinks=True)
+    out = finish(pipeline(work, extra_env={"BT_NAME": "copy", "BT_MODE": "copy",
+                                           "BT_FINETUNE": "0"}))
+    assert "== train reverse" not in out and "== copy " in out
+    corpus = work / "bt" / f"mono_{TGT}_copy"
+    mono = (work / "raw" / f"mono.{TGT}").read_text(encoding="utf-8").splitlines()
+    assert (corpus / f"bt.{SRC}").read_text(encoding="utf-8").splitlines() == mono
+    assert (corpus / f"bt.{TGT}").read_text(encoding="utf-8").splitlines() == mono
+    base = corpus / "bin" / f"train.{SRC}-{TGT}"
+    src, tgt = (data_utils.load_indexed_dataset(f"{base}.{lang}", None, "mmap")
+                for lang in (SRC, TGT))
+    d = Dictionary.load(str(work / "prep" / "bin" / f"dict.{TGT}.txt"))
+    tp = TextProcessor(str(work / "prep" / "spm.model"), TGT)
+    assert len(src) == len(tgt) == len(mono)
+    for i, line in enumerate(mono):
+        ids = d.encode_line(tp.encode(line), add_if_not_exist=False).tolist()
+        assert src[i].tolist() == tgt[i].tolist() == ids, (i, line)
+    made = json.loads((work / "models" / "copy" / "DONE").read_text())
+    assert f"++task.bt_data=WORK/bt/mono_{TGT}_copy/bin" in made["settings"]
+    assert "++task.bt_tag='<BT>'" in made["settings"]
+    systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
+    assert {"bt", "copy", "baseline"} <= systems
+
+
 def log_times(log: Path):
     """First and last timestamps of a fairseq hydra_train.log ('[2026-11-23 00:44:36,607]...')."""
     stamps = [line[1:24] for line in log.read_text().splitlines() if line.startswith("[20")]

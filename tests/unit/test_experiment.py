@@ -377,13 +377,19 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
         "rounds without mono_source": ({}, ["systems.rounds=2"],
                                        "mono_source.files: no files given"),
         "corpus name": ({}, ["bt.corpus=../x"], "bt.corpus: '../x': use letters"),
+        "copy filtered": ({}, ["bt.mode=copy", "bt.filter=reverse:0.1"],
+                          "bt.filter with bt.mode copy .*: leave bt.filter unset"),
+        "copy weighted": ({}, ["bt.mode=copy", "bt.weights=uniform"],
+                          "bt.weights with bt.mode copy"),
+        "unknown mode": ({}, ["bt.mode=copies"], "bt.mode: Invalid value 'copies'"),
     }
 
 
 CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty file", "not UTF-8",
          "out of range", "no patience",
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
-         "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name"]
+         "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name",
+         "copy filtered", "copy weighted", "unknown mode"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -76,6 +76,7 @@ def test_settings_and_raw_data_per_pair(folder):
     ({"pairs": {SRC: {**pair(SRC, 30), "bitxt": {}}}}, "bitxt"),
     ({"systems": {"rounds": 2}}, "systems.rounds: an experiment with pairs has no"),
     ({"bt": {"init": "baseline"}}, "bt.init: an experiment with pairs has no"),
+    ({"bt": {"mode": "copy"}}, "bt.mode copy: an experiment with pairs has no"),
     ({"multilingual": {"updates": 0}}, "multilingual.updates must be > 0, got 0"),
 ])
 def test_errors_name_the_file_and_key(folder, keys, message):
