@@ -121,6 +121,11 @@ class BTConfig(FairseqDataclass):
         default=2.0,
         metadata={"env": "BT_UPDATES", "help": "the +BT model trains this many times the profile's max_update (its "
                   "data is several times the bitext)"})
+    patience: Optional[int] = field(
+        default=None,
+        metadata={"env": "BT_PATIENCE", "help": "checkpoint.patience of the +BT model (its data "
+                  "are several times the bitext, its validation loss falls longer and more "
+                  "slowly; null: patience's)"})
     init: INIT_CHOICES = field(
         default="scratch",
         metadata={"env": "BT_INIT", "help": "the +BT model's first weights: scratch (random) or baseline (the "

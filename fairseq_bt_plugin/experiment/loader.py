@@ -355,6 +355,8 @@ def validate(exp: ExperimentConfig, where: str) -> None:
             ("average_last", exp.average_last, exp.average_last >= 0, ">= 0"),
             ("patience", exp.patience, exp.patience is None or exp.patience == -1
              or exp.patience >= 1, ">= 1, or -1 (none)"),
+            ("bt.patience", bt.patience, bt.patience is None or bt.patience == -1
+             or bt.patience >= 1, ">= 1, or -1 (none)"),
             ("bt.filter", bt.filter, not bt.filter or filter_parts(bt.filter) is not None,
              "METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)")):
         check(ok, f"{where}: {key} must be {want}, got {value}")

@@ -41,14 +41,16 @@ OWN = "the pipeline's own override"  # (a bug: tests/ compose every one the driv
 def bt_train_overrides(exp: ExperimentConfig, upsample: str = "upsample_primary"
                        ) -> List[Tuple[str, str]]:
     """``(experiment key, override)`` of the +BT model's own hydra overrides: the bt keys that
-    are set, then bt.train_args (``upsample``: the task's name of bt.upsample_primary;
+    are set (bt.patience after the experiment's patience: the later value wins), then
+    bt.train_args (``upsample``: the task's name of bt.upsample_primary;
     bt_multilingual's is bt_upsample_primary)."""
     bt = exp.bt
     tasks = (("bt.synthetic_fraction", "bt_synthetic_fraction", bt.synthetic_fraction),
              ("bt.upsample_primary", upsample, bt.upsample_primary),
              ("bt.weights", "bt_weighted", "true" if bt.weights is not None else None))
+    patience = [] if bt.patience is None else [("bt.patience", f"checkpoint.patience={bt.patience}")]
     return [(key, f"++task.{name}={value}") for key, name, value in tasks if value is not None] \
-        + [("bt.train_args", a) for a in bt.train_args.split()]
+        + patience + [("bt.train_args", a) for a in bt.train_args.split()]
 
 
 # ---- the generator's flags ---------------------------------------------------------------

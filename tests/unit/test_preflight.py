@@ -165,7 +165,7 @@ def test_the_flags_the_tests_and_readme_use_pass(tmp_path):
 
 #: keys that add the drivers' conditional overrides
 EVERY_OVERRIDE = ["average_last=3", "bt.weights=sequence", "bt.upsample_primary=2",
-                  "bt.synthetic_fraction=0.5", "patience=3"]
+                  "bt.synthetic_fraction=0.5", "patience=3", "bt.patience=5"]
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -198,6 +198,22 @@ def test_the_drivers_overrides_are_those_composed(tmp_path):
         for run in preflight.training_runs(exp, str).values():
             composed |= {preflight._key(item) for _, item in run}
     assert passed - composed == set()
+
+
+def test_the_bt_models_patience_is_its_own(tmp_path):
+    """bt.patience: the +BT model (and the multilingual one) stops after its own number of
+    validations; every other model after patience's (composed as fairseq-bt-hydra-train
+    composes the drivers' lists: the later value wins)."""
+    for path, expected in ((experiment(tmp_path), {"reverse, baseline": 3, "bt": 7, "bt_ft": 3}),
+                           (MULTI, {"multi, multi_reverse": 3, "multi_bt": 7})):
+        exp = loader.load(str(path), ["patience=3", "bt.patience=7"])
+        runs = preflight.training_runs(exp, str)
+        with preflight._hydra(str(CONFIGS), exp.profile) as compose:
+            got = {name: compose([item for _, item in run]).checkpoint.patience
+                   for name, run in runs.items()}
+        assert {k: got[k] for k in expected} == expected, got
+    with pytest.raises(loader.BTUserError, match=r"bt.patience must be >= 1, or -1"):
+        loader.load(str(experiment(tmp_path)), ["bt.patience=0"])
 
 
 def test_fairseq_composes_as_before_after_the_check(corpus):
