@@ -49,8 +49,8 @@ class SentenceProgress:
     """'N of M sentences translated, R sentences/s' on stderr at most every ``interval``
     seconds and at the end (``interval`` 0: silent); the pipeline's status line reads it."""
 
-    def __init__(self, total: int, interval: float):
-        self.total, self.interval, self.done = total, interval, 0
+    def __init__(self, total: int, interval: float, prog: str = PROG):
+        self.total, self.interval, self.done, self.prog = total, interval, 0, prog
         self.start = self.last = time.time()
 
     def batch(self, n: int) -> None:
@@ -59,7 +59,7 @@ class SentenceProgress:
         if self.interval > 0 and (now - self.last >= self.interval or self.done >= self.total):
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
-            print(TRANSLATED.format(PROG, done=self.done, total=self.total, rate=rate),
+            print(TRANSLATED.format(self.prog, done=self.done, total=self.total, rate=rate),
                   file=sys.stderr, flush=True)
 
 

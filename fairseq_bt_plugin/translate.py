@@ -1,0 +1,211 @@
+"""``fairseq-bt-translate``: raw text in, translations out, with a model the pipeline trained.
+
+One output line per input line, in order (an empty input line gives an empty line; with
+``--nbest N``, N lines per input line), made exactly as ``fairseq-bt-evaluate`` makes its
+hypotheses: the same normalisation, sentencepiece pieces, decoding options and
+detokenisation. The model is a checkpoint with its dictionaries and sentencepiece model, given
+(``--path --data --spm-model``) or found from the pipeline's run directory (``--run WORK
+--system NAME``, or a ``--path`` inside ``WORK/models/``); the languages default to the
+checkpoint's. The whole input is read and checked before anything is translated, and
+``--output`` is written atomically: a bad line (invalid UTF-8, a NUL byte) is one error naming
+the file and line, and leaves no output behind.
+"""
+import dataclasses
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from .atomic import atomic_open
+from .errors import check, run_reporting_user_errors
+from .evaluate import EvaluateConfig, SentenceProgress
+from .inference.config import DecodingConfig, same_field
+from .inference.reader import Chunk
+from .options import parse_dataclass
+from .text_processing import bad_line_error, decode_lines
+
+PROG = "fairseq-bt-translate"
+
+
+@dataclass
+class TranslateConfig(DecodingConfig):
+    path: str = field(
+        default="",
+        metadata={"help": "fairseq checkpoint (default with --run: the system's "
+                  "checkpoint_best.pt, or checkpoint_avg.pt where the run averaged)"})
+    run: str = field(
+        default="", metadata={"help": "a pipeline run directory (WORK): with --system, the "
+                              "model, dictionaries and sentencepiece model are found there"})
+    system: str = field(default="", metadata={"help": "--run: the system to translate with "
+                                              "(a folder of WORK/models/, e.g. bt_ft)"})
+    data_dir: str = field(
+        default="", metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
+                              "(default: the run's, for a model of a pipeline run; else the "
+                              "checkpoint's directory)", "argparse_alias": "--data"})
+    spm_model: str = field(
+        default="", metadata={"help": "sentencepiece model that encodes the input and decodes "
+                              "the output (default: the run's, for a model of a pipeline run)"})
+    source_lang: str = field(
+        default="", metadata={"help": "language of the input (default: the checkpoint's)",
+                              "argparse_alias": "-s"})
+    target_lang: str = field(
+        default="", metadata={"help": "language of the output (default: the checkpoint's)",
+                              "argparse_alias": "-t"})
+    ct2_model_dir: str = field(
+        default="", metadata={"help": "--backend ctranslate2: where the converted model is kept "
+                              "(default: beside the checkpoint, CKPT.ct2_model; converted again "
+                              "when the checkpoint or a dictionary changed)"})
+    max_len_a: float = same_field(EvaluateConfig, "max_len_a")
+    max_len_b: int = same_field(EvaluateConfig, "max_len_b")
+    input: str = field(default="-", metadata={"help": "raw text, one sentence per line, plain "
+                                              "or .gz ('-': stdin)"})
+    output: str = field(default="-", metadata={"help": "translations, one line per input "
+                                               "line ('-': stdout)"})
+    nbest: int = field(default=1, metadata={"help": "translations per input line: N "
+                                            "consecutive lines, best first"})
+    log_interval: float = field(
+        default=10.0, metadata={"help": "seconds between progress lines on stderr ('N of M "
+                                "sentences translated, R sentences/s'); 0: none"})
+
+
+def run_model_files(work: str, system: str) -> Tuple[str, str, str]:
+    """``(checkpoint, dictionary folder, sentencepiece model)`` of ``system`` in the pipeline
+    run ``work``, as the pipeline's stages use them (scripts/stages/common.sh model_files)."""
+    folder = os.path.join(work, "models", system)
+    systems = sorted(os.listdir(os.path.join(work, "models"))) \
+        if os.path.isdir(os.path.join(work, "models")) else []
+    check(os.path.isdir(folder), f"{work}: no system {system!r} (--system; trained: "
+          f"{' '.join(systems) or 'none'})")
+    check(os.path.isfile(os.path.join(folder, "DONE")),
+          f"{folder}: not finished training (its pipeline run finishes it)")
+    ckpt = os.path.join(folder, "checkpoint_best.pt")
+    if os.path.isfile(os.path.join(folder, "checkpoint_avg.pt")):
+        ckpt = os.path.join(folder, "checkpoint_avg.pt")
+    if os.path.exists(os.path.join(folder, "spm.model")):  # a reused model: its own files
+        return ckpt, folder, os.path.join(folder, "spm.model")
+    return ckpt, os.path.join(work, "prep", "bin"), os.path.join(work, "prep", "spm.model")
+
+
+def checkpoint_languages(path: str) -> Tuple[Optional[str], Optional[str]]:
+    """The source and target language a checkpoint was trained for (None: not recorded)."""
+    from fairseq import checkpoint_utils
+
+    from .errors import checkpoint_error
+
+    import fairseq_bt_plugin  # noqa: F401  (the torch.load fix)
+
+    check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
+    try:
+        state = checkpoint_utils.load_checkpoint_to_cpu(path)
+    except Exception as e:  # unpickling errors of all kinds
+        raise checkpoint_error(path, e) from None
+    task = state["cfg"]["task"] if state.get("cfg") is not None else state.get("args")
+    return getattr(task, "source_lang", None), getattr(task, "target_lang", None)
+
+
+def resolve(cfg: TranslateConfig) -> TranslateConfig:
+    """``cfg`` with the model's files and languages filled in; one-line errors."""
+    check(bool(cfg.run) == bool(cfg.system), "give --run WORK and --system NAME together")
+    check(not (cfg.run and cfg.path), "give --path or --run/--system, not both")
+    check(bool(cfg.run or cfg.path), "give the model: --path CKPT (with --data and "
+          "--spm-model unless it is in a pipeline run) or --run WORK --system NAME")
+    found: Dict[str, str] = {}
+    if cfg.run:
+        found["path"], found["data_dir"], found["spm_model"] = run_model_files(cfg.run,
+                                                                                cfg.system)
+    else:
+        models = os.path.dirname(os.path.dirname(os.path.abspath(cfg.path)))
+        if os.path.basename(models) == "models":  # WORK/models/NAME/checkpoint.pt
+            work, system = os.path.dirname(models), os.path.basename(os.path.dirname(
+                os.path.abspath(cfg.path)))
+            if os.path.isdir(os.path.join(work, "prep")):
+                _, found["data_dir"], found["spm_model"] = run_model_files(work, system)
+    values = {k: getattr(cfg, k) or v for k, v in found.items()}
+    cfg = dataclasses.replace(cfg, **values)
+    check(bool(cfg.spm_model), "--spm-model: not given, and the checkpoint is not in a "
+          "pipeline run (WORK/models/NAME/) to find it from")
+    if not (cfg.source_lang and cfg.target_lang):
+        src, tgt = checkpoint_languages(cfg.path)
+        check(bool(src and tgt), f"{cfg.path}: the checkpoint records no languages: give -s "
+              "and -t")
+        cfg = dataclasses.replace(cfg, source_lang=cfg.source_lang or src,
+                                  target_lang=cfg.target_lang or tgt)
+    check(cfg.nbest >= 1 and cfg.nbest <= cfg.beam,
+          f"--nbest must be in 1..--beam ({cfg.beam}), got {cfg.nbest}")
+    return cfg
+
+
+def read_input(path: str) -> Tuple[List[str], int]:
+    """Every line of ``path`` ('-': stdin), stripped and on one line; the number of lines
+    whose line-break characters became spaces. A line that is not text is an error naming the
+    file and the line, before anything is translated."""
+    counts: Counter = Counter()
+    name = "<stdin>" if path == "-" else path
+    if path == "-":
+        stream = decode_lines(sys.stdin.buffer, name, counts)
+    else:
+        from .text_processing import read_raw_lines
+
+        check(os.path.isfile(path), f"{path}: input not found (--input)")
+        stream = read_raw_lines(path, counts)
+    lines = []
+    for n, text, problem in stream:
+        if problem:
+            raise bad_line_error(name, n, problem)
+        lines.append(text.strip())
+    return lines, sum(counts.values())
+
+
+def translate_lines(cfg: TranslateConfig, lines: List[str], ct2_dir: str) -> List[List[str]]:
+    """The ``cfg.nbest`` translations of each line (empty lines: empty translations)."""
+    from .inference.factory import build_translator
+
+    search = {"nbest": cfg.nbest} if cfg.nbest > 1 else None
+    model = build_translator(cfg, ct2_dir, search=search)
+    progress = SentenceProgress(sum(1 for x in lines if x), cfg.log_interval, PROG)
+    out: Dict[int, List[str]] = {}
+    too_long = 0
+    try:
+        for start in range(0, len(lines), 1000):
+            chunk = Chunk(start // 1000, [(i, lines[i]) for i in range(start, min(
+                start + 1000, len(lines))) if lines[i]])
+            hyps, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
+            for h in hyps:
+                out.setdefault(h.line, []).append(h.synthetic)
+            too_long += sum(skipped.values())
+    finally:
+        model.close()
+    if too_long:
+        print(f"{PROG}: warning: {too_long} lines are longer than the model's "
+              f"{model.max_source_positions} tokens: empty translations", file=sys.stderr)
+    return [(out.get(i, []) + [""] * cfg.nbest)[:cfg.nbest] for i in range(len(lines))]
+
+
+def translate(cfg: TranslateConfig) -> int:
+    """Translate ``cfg.input`` into ``cfg.output``; the number of input lines."""
+    cfg = resolve(cfg)
+    lines, _ = read_input(cfg.input)
+    ct2_dir = os.path.splitext(os.path.abspath(cfg.path))[0] + ".ct2_model"
+    translations = translate_lines(cfg, lines, cfg.ct2_model_dir or ct2_dir)
+    text = "".join(t + "\n" for group in translations for t in group)
+    if cfg.output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        with atomic_open(cfg.output) as f:
+            f.write(text)
+    return len(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    def run() -> None:
+        cfg = parse_dataclass(TranslateConfig, sys.argv[1:] if argv is None else argv, PROG,
+                              __doc__.split("\n\n")[0])
+        translate(cfg)
+
+    run_reporting_user_errors(run, PROG)
+
+
+if __name__ == "__main__":
+    main()
