@@ -40,6 +40,7 @@ setup(
             "fairseq-bt-clean = fairseq_bt_plugin.cleaning.clean:main",
             "fairseq-bt-evaluate = fairseq_bt_plugin.evaluate:main",
             "fairseq-bt-translate = fairseq_bt_plugin.translate:main",
+            "fairseq-bt-export = fairseq_bt_plugin.export:main",
             "fairseq-bt-report = fairseq_bt_plugin.report:main",
             "fairseq-bt-experiment = fairseq_bt_plugin.experiment.cli:main",
             "fairseq-bt-init-checkpoint = fairseq_bt_plugin.transfer.init_checkpoint:cli_main",

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections import deque
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BTUserError, check
 from ..fingerprint import fingerprint, same_contents
@@ -105,54 +105,10 @@ class CT2Translator(Translator):
             inter_threads=inter_threads, intra_threads=self.cfg.ct2_intra_threads)
 
     def _convert(self, model_dir: str) -> None:
-        from ctranslate2.converters import FairseqConverter
-
         cfg = self.cfg
         self._load_state()  # a clear error for a wrong checkpoint or languages
-        tmp = f"{model_dir}.tmp{os.getpid()}"
-        os.makedirs(os.path.dirname(os.path.abspath(tmp)), exist_ok=True)
-        try:
-            FairseqConverter(self._argparse_checkpoint(tmp + ".ckpt.pt"), self.data,
-                             cfg.source_lang, cfg.target_lang,
-                             unsafe_deserialization=True).convert(tmp, force=True)
-            with open(os.path.join(tmp, SOURCES), "w", encoding="utf-8") as f:
-                json.dump([fingerprint(p) for p in self._sources()], f)
-        except RuntimeError as e:
-            raise mismatch_error(cfg.path, self.data, e) from None
-        except ValueError as e:  # unsupported architecture or option
-            raise BTUserError(f"{cfg.path}: CTranslate2 cannot convert this model "
-                              f"({str(e).splitlines()[0]})") from None
-        finally:
-            if os.path.exists(tmp + ".ckpt.pt"):
-                os.remove(tmp + ".ckpt.pt")
-            if not os.path.exists(os.path.join(tmp, "model.bin")):
-                shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(os.path.dirname(os.path.abspath(model_dir)), exist_ok=True)
-        shutil.rmtree(model_dir, ignore_errors=True)
-        os.replace(tmp, model_dir)
-
-    def _argparse_checkpoint(self, scratch: str) -> str:
-        """CTranslate2's converter sets attributes on the checkpoint's model config, which
-        only works for argparse-trained checkpoints; one from fairseq-hydra-train stores a
-        dict (or, written after fairseq's loading, e.g. by fairseq-bt-average, an omegaconf
-        DictConfig). Such a checkpoint is rewritten to ``scratch`` with the dict as a Namespace."""
-        import argparse
-
-        import torch
-
-        from omegaconf import DictConfig, OmegaConf
-
-        state = torch.load(self.cfg.path, map_location="cpu", weights_only=False)
-        if isinstance(state.get("cfg"), DictConfig):  # saved after fairseq's own loading
-            state["cfg"] = OmegaConf.to_container(state["cfg"], resolve=True)  # (an average)
-        model = (state.get("cfg") or {}).get("model") if state.get("args") is None else None
-        if not isinstance(model, dict):
-            return self.cfg.path
-        task = dict(state["cfg"].get("task") or {})
-        state["cfg"]["model"] = argparse.Namespace(
-            **{**task, **model, "arch": model.get("_name"), "task": task.get("_name")})
-        torch.save(state, scratch)
-        return scratch
+        convert_checkpoint(cfg.path, self.data, cfg.source_lang, cfg.target_lang, model_dir,
+                           sources=self._sources())
 
     def _seeded_translator(self, seed: int):
         """A one-thread translator whose sampling is seeded with ``seed``: CTranslate2 seeds a
@@ -229,3 +185,59 @@ class CT2Translator(Translator):
                                             sum(log_probs) / max(len(log_probs), 1),
                                             sum(log_probs)))
         return out
+
+
+def convert_checkpoint(path: str, data: str, source_lang: str, target_lang: str, model_dir: str,
+                       quantization: Optional[str] = None, sources: Sequence[str] = ()) -> None:
+    """The fairseq checkpoint ``path`` (dictionaries in ``data``) as a CTranslate2 model in
+    ``model_dir``, written under a temporary name and moved into place when complete (weights
+    as trained, or ``quantization``, e.g. int8); the fingerprints of ``sources`` in
+    ``converted_from.json``."""
+    from ctranslate2.converters import FairseqConverter
+
+    tmp = f"{model_dir}.tmp{os.getpid()}"
+    os.makedirs(os.path.dirname(os.path.abspath(tmp)), exist_ok=True)
+    try:
+        FairseqConverter(argparse_checkpoint(path, tmp + ".ckpt.pt"), data, source_lang,
+                         target_lang, unsafe_deserialization=True).convert(
+                             tmp, quantization=quantization, force=True)
+        if sources:
+            with open(os.path.join(tmp, SOURCES), "w", encoding="utf-8") as f:
+                json.dump([fingerprint(p) for p in sources], f)
+    except RuntimeError as e:
+        raise mismatch_error(path, data, e) from None
+    except ValueError as e:  # unsupported architecture or option
+        raise BTUserError(f"{path}: CTranslate2 cannot convert this model "
+                          f"({str(e).splitlines()[0]})") from None
+    finally:
+        if os.path.exists(tmp + ".ckpt.pt"):
+            os.remove(tmp + ".ckpt.pt")
+        if not os.path.exists(os.path.join(tmp, "model.bin")):
+            shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(os.path.abspath(model_dir)), exist_ok=True)
+    shutil.rmtree(model_dir, ignore_errors=True)
+    os.replace(tmp, model_dir)
+
+
+def argparse_checkpoint(path: str, scratch: str) -> str:
+    """CTranslate2's converter sets attributes on the checkpoint's model config, which only
+    works for argparse-trained checkpoints; one from fairseq-hydra-train stores a dict (or,
+    written after fairseq's loading, e.g. by fairseq-bt-average, an omegaconf DictConfig). Such
+    a checkpoint is rewritten to ``scratch`` with the dict as a Namespace (else ``path``)."""
+    import argparse
+
+    import torch
+
+    from omegaconf import DictConfig, OmegaConf
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(state.get("cfg"), DictConfig):  # saved after fairseq's own loading
+        state["cfg"] = OmegaConf.to_container(state["cfg"], resolve=True)  # (an average)
+    model = (state.get("cfg") or {}).get("model") if state.get("args") is None else None
+    if not isinstance(model, dict):
+        return path
+    task = dict(state["cfg"].get("task") or {})
+    state["cfg"]["model"] = argparse.Namespace(
+        **{**task, **model, "arch": model.get("_name"), "task": task.get("_name")})
+    torch.save(state, scratch)
+    return scratch

@@ -1,0 +1,204 @@
+"""``fairseq-bt-export``: a trained model as a self-contained CTranslate2 directory.
+
+The directory holds the CTranslate2 model (int8 weights by default), the sentencepiece model,
+the fairseq dictionaries and a model card (``README.md`` and ``model.json``: languages,
+architecture, the checkpoint, and for a model of a pipeline run its test scores with their
+sacrebleu signatures, the commit and the experiment file that made it). It is usable without
+this package: ``ctranslate2`` and ``sentencepiece`` translate with it (the card shows how).
+Written under a temporary name and moved into place when complete; an existing directory is
+replaced only with ``--force``.
+"""
+import dataclasses
+import datetime
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from omegaconf import MISSING
+
+from .errors import check, run_reporting_user_errors
+from .options import parse_dataclass
+from .translate import TranslateConfig, checkpoint_languages, resolve
+
+PROG = "fairseq-bt-export"
+QUANTIZATION_CHOICES = ChoiceEnum(["int8", "float32", "int8_float32", "float16", "bfloat16"])
+FILES = ("model.bin", "spm.model", "README.md", "model.json")
+
+#: translating with the exported directory: ctranslate2 and sentencepiece only
+SNIPPET = '''import sys
+import ctranslate2
+import sentencepiece
+
+model = sys.argv[1]  # the exported directory
+sp = sentencepiece.SentencePieceProcessor(model_file=f"{{model}}/spm.model")
+translator = ctranslate2.Translator(model, device="cpu", compute_type="int8")
+lines = [line.strip() for line in sys.stdin]
+results = translator.translate_batch([sp.encode(x, out_type=str) for x in lines], beam_size=5)
+print("\\n".join(sp.decode(r.hypotheses[0]) for r in results))
+'''
+
+
+@dataclass
+class ExportConfig(FairseqDataclass):
+    path: str = field(default="", metadata={"help": "fairseq checkpoint (or --run/--system)"})
+    run: str = field(default="", metadata={"help": "a pipeline run directory (WORK): with "
+                                           "--system, the model and its files are found there"})
+    system: str = field(default="", metadata={"help": "--run: the system to export (a folder "
+                                              "of WORK/models/, e.g. bt_ft)"})
+    data_dir: str = field(
+        default="", metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
+                              "(default: the run's, for a model of a pipeline run)",
+                              "argparse_alias": "--data"})
+    spm_model: str = field(default="", metadata={"help": "the model's sentencepiece model "
+                                                 "(default: the run's)"})
+    source_lang: str = field(default="", metadata={"help": "source language (default: the "
+                                                   "checkpoint's)", "argparse_alias": "-s"})
+    target_lang: str = field(default="", metadata={"help": "target language (default: the "
+                                                   "checkpoint's)", "argparse_alias": "-t"})
+    output: str = field(default=MISSING, metadata={"help": "the directory to write"})
+    quantization: QUANTIZATION_CHOICES = field(
+        default="int8", metadata={"help": "weights of the CTranslate2 model (int8: about a "
+                                  "quarter of float32's size; float32: as trained)"})
+    force: bool = field(default=False, metadata={"help": "replace an existing --output"})
+
+
+def _architecture(path: str) -> Dict[str, Any]:
+    """The model's architecture and sizes as the checkpoint records them."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = state.get("cfg") or {}
+    model = cfg.get("model") if state.get("args") is None else state["args"]
+    get = (lambda k: getattr(model, k, None)) if not isinstance(model, dict) else model.get
+    keys = ("encoder_layers", "decoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim",
+            "encoder_attention_heads", "dropout", "share_all_embeddings")
+    out = {"arch": get("_name") or get("arch"), **{k: get(k) for k in keys}}
+    params = sum(v.numel() for v in state["model"].values() if hasattr(v, "numel"))
+    out["parameters"] = int(params)
+    updates = (state.get("optimizer_history") or [{}])[-1].get("num_updates")
+    out["num_updates"] = updates
+    return out
+
+
+def _run_record(work: str, system: str) -> Dict[str, Any]:
+    """What the run's report says of ``system``: scores, code, experiment, data counts."""
+    path = os.path.join(work, "report.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    keys = ("test_set", "pair", "sentences", "bleu", "chrf", "chrfpp", "bleu_signature",
+            "chrf_signature", "chrfpp_signature", "beam", "baseline", "p_bleu", "p_chrf")
+    scores = [{k: s.get(k) for k in keys if k in s} for s in report.get("systems", [])
+              if s.get("system") == system]
+    training = (report.get("models") or {}).get(system)
+    return {"run": os.path.abspath(work), "title": report.get("title"), "scores": scores,
+            "training": training, "code": report.get("code"),
+            "experiment": (report.get("experiment") or {}).get("text"),
+            "command": report.get("command")}
+
+
+def _card(info: Dict[str, Any]) -> str:
+    """README.md of the exported directory."""
+    src, tgt = info["source_lang"], info["target_lang"]
+    lines = [f"# {info['name']}: {src}->{tgt} translation model", "",
+             f"A CTranslate2 model ({info['quantization']} weights) exported by {PROG} from "
+             f"`{info['checkpoint']}` on {info['exported']}.", "",
+             "## Translate", "",
+             "With `pip install ctranslate2 sentencepiece` alone (`translate.py`, as below; one "
+             "sentence per line on stdin):", "", "```python", SNIPPET.format().rstrip(), "```",
+             "", f"`python translate.py DIR < input.{src} > output.{tgt}`. The pipeline that "
+             "trained the model also applies sacremoses' `MosesPunctNormalizer(lang)` before "
+             "encoding and decodes with its evaluation's options (`fairseq-bt-translate` with the "
+             "checkpoint does both).", "",
+             "## Model", "", "| key | value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in info["architecture"].items()]
+    run = info.get("run") or {}
+    if run.get("scores"):
+        lines += ["", "## Scores (the run's report)", "",
+                  "| test set | BLEU | chrF | chrF++ | beam |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {s.get('test_set')} | {s.get('bleu')} | {s.get('chrf')} | "
+                  f"{s.get('chrfpp', '')} | {s.get('beam')} |" for s in run["scores"]]
+        sigs = sorted({s.get(k) for s in run["scores"] for k in
+                       ("bleu_signature", "chrf_signature", "chrfpp_signature") if s.get(k)})
+        lines += ["", "sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sigs)]
+    if run.get("code"):
+        lines += ["", f"Made by commit `{run['code'].get('commit')}` from the run `{run['run']}`"
+                  + (f" (`{run['command']}`)" if run.get("command") else "") + "; its "
+                  "experiment file and every setting are in `model.json`."]
+    return "\n".join(lines) + "\n"
+
+
+def export(cfg: ExportConfig) -> Dict[str, Any]:
+    """Write the directory; returns model.json's contents."""
+    from .inference.translator_ct2 import convert_checkpoint
+
+    out = os.path.abspath(cfg.output)
+    check(cfg.force or not os.path.exists(out),
+          f"{cfg.output}: exists (give --force to replace it, or another --output)")
+    model = resolve(TranslateConfig(**{f.name: getattr(cfg, f.name) for f in
+                                       dataclasses.fields(ExportConfig)
+                                       if f.name in ("path", "run", "system", "data_dir",
+                                                     "spm_model", "source_lang", "target_lang")}))
+    check(os.path.isfile(model.spm_model), f"{model.spm_model}: sentencepiece model not found")
+    src, tgt = model.source_lang, model.target_lang
+    saved = checkpoint_languages(model.path)
+    check(None in saved or saved == (src, tgt), f"{model.path}: the checkpoint translates "
+          f"{saved[0]}->{saved[1]}, but -s {src} -t {tgt} was given")
+    tmp = f"{out}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        convert_checkpoint(model.path, model.data_dir or os.path.dirname(
+            os.path.abspath(model.path)), src, tgt, tmp, quantization=str(cfg.quantization))
+        shutil.copyfile(model.spm_model, os.path.join(tmp, "spm.model"))
+        for lang in (src, tgt):
+            shutil.copyfile(os.path.join(model.data_dir or os.path.dirname(
+                os.path.abspath(model.path)), f"dict.{lang}.txt"),
+                os.path.join(tmp, f"dict.{lang}.txt"))
+        work, system = _run_of(model.path, cfg)
+        info = {"name": system or os.path.splitext(os.path.basename(model.path))[0],
+                "source_lang": src, "target_lang": tgt, "quantization": str(cfg.quantization),
+                "checkpoint": os.path.abspath(model.path),
+                "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+                "architecture": _architecture(model.path),
+                "run": _run_record(work, system) if work else None}
+        with open(os.path.join(tmp, "model.json"), "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=1, ensure_ascii=False)
+        with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:
+            f.write(_card(info))
+        if os.path.exists(out):  # --force: the old directory goes only once the new is whole
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return info
+
+
+def _run_of(path: str, cfg: ExportConfig):
+    """``(WORK, system)`` when the checkpoint belongs to a pipeline run, else ``("", "")``."""
+    if cfg.run:
+        return cfg.run, cfg.system
+    folder = os.path.dirname(os.path.abspath(path))
+    models = os.path.dirname(folder)
+    if os.path.basename(models) == "models":
+        return os.path.dirname(models), os.path.basename(folder)
+    return "", ""
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    def run() -> None:
+        cfg = parse_dataclass(ExportConfig, sys.argv[1:] if argv is None else argv, PROG,
+                              __doc__.split("\n\n")[0])
+        info = export(cfg)
+        print(f"{PROG}: {info['source_lang']}->{info['target_lang']} model "
+              f"({info['quantization']}) in {os.path.abspath(cfg.output)}", file=sys.stderr)
+
+    run_reporting_user_errors(run, PROG)
+
+
+if __name__ == "__main__":
+    main()
