@@ -48,7 +48,11 @@ class ExportConfig(FairseqDataclass):
     run: str = field(default="", metadata={"help": "a pipeline run directory (WORK): with "
                                            "--system, the model and its files are found there"})
     system: str = field(default="", metadata={"help": "--run: the system to export (a folder "
-                                              "of WORK/models/, e.g. bt_ft)"})
+                                              "of WORK/models/, e.g. bt_ft); best: the one of "
+                                              "highest BLEU on --test-set (reverse models "
+                                              "aside)"})
+    test_set: str = field(default="", metadata={"help": "--system best: the test set that "
+                                                "decides (WORK/eval/SET/)"})
     data_dir: str = field(
         default="", metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
                               "(default: the run's, for a model of a pipeline run)",
@@ -59,7 +63,8 @@ class ExportConfig(FairseqDataclass):
                                                    "checkpoint's)", "argparse_alias": "-s"})
     target_lang: str = field(default="", metadata={"help": "target language (default: the "
                                                    "checkpoint's)", "argparse_alias": "-t"})
-    output: str = field(default=MISSING, metadata={"help": "the directory to write"})
+    output: str = field(default=MISSING, metadata={"help": "the directory to write ('{system}' "
+                                                   "in it: the system's name)"})
     quantization: QUANTIZATION_CHOICES = field(
         default="int8", metadata={"help": "weights of the CTranslate2 model (int8: about a "
                                   "quarter of float32's size; float32: as trained)"})
@@ -133,11 +138,28 @@ def _card(info: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def best_system(work: str, test_set: str) -> str:
+    """The system of ``work`` with the highest BLEU on ``test_set`` (its evaluation's
+    ``WORK/eval/SET/NAME.json``; reverse models aside)."""
+    folder = os.path.join(work, "eval", test_set)
+    scores = {}
+    if test_set and os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".json") and not name.startswith("reverse"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    scores[name[:-5]] = json.load(f)["bleu"]
+    check(bool(scores), f"{folder}: no scored system (--system best needs --run and the "
+          "--test-set the run scored)")
+    return max(scores, key=lambda k: (scores[k], k))
+
+
 def export(cfg: ExportConfig) -> Dict[str, Any]:
     """Write the directory; returns model.json's contents."""
     from .inference.translator_ct2 import convert_checkpoint
 
-    out = os.path.abspath(cfg.output)
+    if cfg.run and cfg.system == "best":
+        cfg = dataclasses.replace(cfg, system=best_system(cfg.run, cfg.test_set))
+    out = os.path.abspath(cfg.output.replace("{system}", cfg.system or "model"))
     check(cfg.force or not os.path.exists(out),
           f"{cfg.output}: exists (give --force to replace it, or another --output)")
     model = resolve(TranslateConfig(**{f.name: getattr(cfg, f.name) for f in
@@ -161,6 +183,7 @@ def export(cfg: ExportConfig) -> Dict[str, Any]:
                 os.path.join(tmp, f"dict.{lang}.txt"))
         work, system = _run_of(model.path, cfg)
         info = {"name": system or os.path.splitext(os.path.basename(model.path))[0],
+                "directory": out,
                 "source_lang": src, "target_lang": tgt, "quantization": str(cfg.quantization),
                 "checkpoint": os.path.abspath(model.path),
                 "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
@@ -194,8 +217,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         cfg = parse_dataclass(ExportConfig, sys.argv[1:] if argv is None else argv, PROG,
                               __doc__.split("\n\n")[0])
         info = export(cfg)
-        print(f"{PROG}: {info['source_lang']}->{info['target_lang']} model "
-              f"({info['quantization']}) in {os.path.abspath(cfg.output)}", file=sys.stderr)
+        print(f"{PROG}: {info['name']} ({info['source_lang']}->{info['target_lang']}, "
+              f"{info['quantization']}) in {info['directory']}", file=sys.stderr)
 
     run_reporting_user_errors(run, PROG)
 

@@ -335,8 +335,30 @@ def collect(cfg: ReportConfig) -> Dict:
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
             "code": code_version(), "validation": curves, "models": ends,
             "not_converged": not_converged(systems),
-            "still_improving": still_improving(curves),
+            "still_improving": still_improving(curves), "exports": exports(work_dir),
             "timings": stage_timings(os.path.join(work_dir, "timings.jsonl"))}
+
+
+def exports(work_dir: str) -> List[Dict]:
+    """The run's exported systems (``fairseq-bt-export`` into ``WORK/export/NAME``)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(work_dir, "export", "*", "model.json"))):
+        info = read_json(path) or {}
+        out.append({"system": info.get("name"), "directory": os.path.dirname(path),
+                    "quantization": info.get("quantization"),
+                    "checkpoint": info.get("checkpoint")})
+    return out
+
+
+def export_section(report: Dict) -> List[str]:
+    """Where the exported systems are and how to translate with them."""
+    rows = []
+    for e in report.get("exports") or []:
+        rows += ["", f"**Exported**: `{e['system']}` in `{e['directory']}` (CTranslate2, "
+                 f"{e['quantization']}; its README.md shows how to translate with "
+                 "`ctranslate2` and `sentencepiece` alone); with this package: "
+                 f"`fairseq-bt-translate --path {e['checkpoint']} --input FILE`."]
+    return rows
 
 
 def leaves(value, path: str = ""):
@@ -393,7 +415,8 @@ def markdown(report: Dict) -> str:
                      "set: the "
                      "probability of a difference this large by chance (below 0.05: "
                      "significant)."]
-    rows += (data_section(report) + provenance_section(report) + validation_section(report)
+    rows += (export_section(report) + data_section(report) + provenance_section(report)
+             + validation_section(report)
              + reproduce_section(report) + timing_section(report))
     return "\n".join(rows) + "\n"
 

@@ -6,12 +6,13 @@
 #   data -> clean -> prepare -> train reverse (TGT->SRC) -> back-translate TGT monolingual text
 #   (BT_MODE=copy: each sentence its own source, no reverse model: the control BT must beat)
 #   -> train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
-#   bitext (bt_ft) -> evaluate -> report. Every stage skips finished work and resumes after a kill.
+#   bitext (bt_ft) -> evaluate -> export the best system -> report. Every stage skips finished
+#   work and resumes after a kill.
 # Environment variables override the file (WORK, PROFILE, BITEXT, MONO, BT_MODE, ...: README),
 # KEY=VALUE both:   WORK=runs/x bash scripts/pipeline.sh my.yaml bt.beam=4
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" >&2; exit 2; }
+usage() { sed -n '2,12p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
@@ -112,4 +113,5 @@ for m in "$WORK"/models/*/; do
                   *) bash "$here/stages/evaluate.sh" "$name" "$SRC" "$TGT" ;; esac
 done
 
+[ -z "$EXPORT_SYSTEM" ] || bash "$here/stages/export.sh" "${TEST_SETS%% *}"
 report "$EXPERIMENT_NAME $SRC->$TGT: baseline vs back-translation ($PROFILE)"

@@ -306,6 +306,12 @@ class ExperimentConfig(FairseqDataclass):
     progress_interval: int = field(
         default=60,
         metadata={"env": "PROGRESS_INTERVAL", "help": "seconds between progress lines when the output is not a terminal"})
+    export_system: str = field(
+        default="best",
+        metadata={"env": "EXPORT_SYSTEM", "help": "the system the pipeline exports at its end "
+                  "(fairseq-bt-export: a CTranslate2 directory with its model card, "
+                  "WORK/export/NAME): best: the one of highest BLEU on the first test set; "
+                  "a system's name; empty: none"})
     reverse_model: ReverseModelConfig = field(
         default_factory=ReverseModelConfig,
         metadata={"help": "reuse an existing reverse model"})

@@ -371,6 +371,9 @@ def validate(exp: ExperimentConfig, where: str) -> None:
           f"{bt.nbest} is larger than bt.beam {bt.beam} (the best bt.nbest of the beam)")
     check(bt.nbest is None or str(bt.mode) != "greedy" or bt.nbest == 1,
           f"{where}: bt.nbest {bt.nbest} with bt.mode greedy (one output per sentence): 1")
+    check(not exp.export_system or NAME_RE.match(exp.export_system) is not None,
+          f"{where}: export_system: {exp.export_system!r}: best, a system's name (letters, "
+          "digits, '.', '_' and '-') or empty (none)")
     check(NAME_RE.match(sysm.bt_name) is not None,
           f"{where}: systems.bt_name: {sysm.bt_name!r}: use letters, digits, '.', '_' and '-'")
     check(not bt.corpus or NAME_RE.match(bt.corpus) is not None,

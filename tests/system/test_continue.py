@@ -45,7 +45,7 @@ def test_a_model_goes_on_with_a_higher_cap(finished_run, tmp_path):
     kept = {p: p.read_bytes() for p in work.rglob("*") if p.is_file() and not (
         p.name.startswith(("report", "timings", ".digests", "experiment"))
         or "baseline" in p.parts or p.name.startswith("baseline.")) and "experiments" not in
-        p.parts and "tensorboard" not in p.parts}
+        p.parts and "tensorboard" not in p.parts and "export" not in p.parts}
     p = continue_run(work, "baseline", "optimization.max_update=9")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert f"continue: removing {work}/eval/{TEST_SET}/baseline.* (made from baseline)" in \
@@ -60,6 +60,10 @@ def test_a_model_goes_on_with_a_higher_cap(finished_run, tmp_path):
     scored = {s["system"] for s in report["systems"]}
     assert "baseline" in scored and (work / "eval" / TEST_SET / "baseline.json").exists()
     assert {p: p.read_bytes() for p in kept} == kept  # everything else as it was
+    assert "== export best" in p.stdout  # chosen again from the new scores
+    assert [e["system"] for e in report["exports"]] == [
+        max((s for s in report["systems"] if not s["system"].startswith("reverse")),
+            key=lambda s: (s["bleu"], s["system"]))["system"]]
     # the pipeline run again finds the model finished as continued
     out = finish(pipeline(work, rounds=2))
     assert "== train baseline: done already" in out

@@ -92,6 +92,13 @@ def test_every_artefact(finished_run):
     assert (work / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (work / "report.md").read_text()
     assert "| baseline |" in md and "| bt |" in md
+    # the best system (highest BLEU on the test set, reverse models aside) exported
+    forward = {k: v for k, v in systems.items() if not k.startswith("reverse")}
+    best = max(forward, key=lambda k: (forward[k]["bleu"], k))
+    exported = json.loads((work / "export" / best / "model.json").read_text())
+    assert exported["name"] == best and exported["checkpoint"] == systems[best]["checkpoint"]
+    assert [e["system"] for e in report["exports"]] == [best]
+    assert f"**Exported**: `{best}` in `{work}/export/{best}`" in md
 
 
 def test_rerun_does_no_work(finished_run):
@@ -103,7 +110,7 @@ def test_rerun_does_no_work(finished_run):
     out = finish(pipeline(work, rounds=2))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
                   f"back-translate mono_{TGT}", f"evaluate bt on {TEST_SET}", "train reverse_r2",
-                  f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft"):
+                  f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft", "export"):
         assert f"== {stage}: done already" in out
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert json.loads((work / "report.json").read_text())["timings"] == timings
