@@ -20,13 +20,14 @@ from omegaconf import MISSING
 from .atomic import atomic_open
 from .errors import check, run_reporting_user_errors
 from .inference.config import DecodingConfig, absolute_model_path, model_paths, other_default
-from .inference.reader import input_files, read_chunks
+from .inference.reader import Chunk
 from .inference.factory import build_translator
 from .options import parse_dataclass
 from .progress_line import TRANSLATED
 from .text_processing import LINE_BREAKS_KEY, read_text_lines
 
 PROG = "fairseq-bt-evaluate"
+CHUNK = 1000  # lines given to the translator at a time (it sorts each into batches)
 
 
 @dataclass
@@ -63,37 +64,44 @@ class SentenceProgress:
                   file=sys.stderr, flush=True)
 
 
-def translate_file(cfg: EvaluateConfig, num_inputs: int) -> List[str]:
-    model = build_translator(cfg, cfg.output_prefix + ".ct2_model")
-    files = input_files(cfg.input)
-    hyps: Dict[int, str] = {}
-    total = too_long = 0
-    progress = SentenceProgress(num_inputs, cfg.log_interval)
+def translate_lines(cfg: DecodingConfig, lines: List[str], ct2_dir: str, nbest: int = 1,
+                    log_interval: float = 0.0, prog: str = PROG) -> List[List[str]]:
+    """The ``nbest`` translations of each of ``lines`` (raw, one sentence each), in order; an
+    empty line, or one longer than the model takes (a warning), gets empty translations.
+    ``fairseq-bt-translate`` uses it too: the same batches, hence the same output."""
+    model = build_translator(cfg, ct2_dir, search={"nbest": nbest} if nbest > 1 else None)
+    progress = SentenceProgress(sum(1 for x in lines if x), log_interval, prog)
+    out: Dict[int, List[str]] = {}
+    too_long = 0
     try:
-        for chunk in read_chunks(files, 1000, max_chars=0, skip_invalid=False):
-            out, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
-            hyps.update({h.line: h.synthetic for h in out if h.k == 0})
-            total += chunk.num_lines
+        for start in range(0, len(lines), CHUNK):
+            chunk = Chunk(start // CHUNK, [(i, lines[i]) for i in range(
+                start, min(start + CHUNK, len(lines))) if lines[i]])
+            hyps, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
+            for h in hyps:
+                out.setdefault(h.line, []).append(h.synthetic)
             too_long += sum(skipped.values())
     finally:
         model.close()
     if too_long:
-        print(f"{PROG}: warning: {too_long} lines of {cfg.input} are longer than the model's "
-              f"{model.max_source_positions} tokens: empty hypotheses", file=sys.stderr)
-    return [hyps.get(i, "") for i in range(total)]
+        print(f"{prog}: warning: {too_long} lines are longer than the model's "
+              f"{model.max_source_positions} tokens: empty translations", file=sys.stderr)
+    return [(out.get(i, []) + [""] * nbest)[:nbest] for i in range(len(lines))]
 
 
 def evaluate(cfg: EvaluateConfig) -> Dict:
     import sacrebleu
 
     breaks = {"input": Counter(), "reference": Counter()}
-    num_inputs = len(read_text_lines(cfg.input, breaks["input"]))  # every line text, first
+    inputs = read_text_lines(cfg.input, breaks["input"])  # every line text, first
+    num_inputs = len(inputs)
     refs = read_text_lines(cfg.reference, breaks["reference"])
     check(num_inputs == len(refs),
           f"{cfg.input} has {num_inputs} lines but {cfg.reference} has {len(refs)}")
     check(num_inputs > 0, f"{cfg.input}: empty file")
     start = time.time()
-    hyps = translate_file(cfg, num_inputs)
+    hyps = [t[0] for t in translate_lines(cfg, inputs, cfg.output_prefix + ".ct2_model",
+                                          log_interval=cfg.log_interval)]
     seconds = time.time() - start
     bleu = sacrebleu.metrics.BLEU()
     chrf = sacrebleu.metrics.CHRF()

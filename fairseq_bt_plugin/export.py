@@ -21,6 +21,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from .errors import check, run_reporting_user_errors
+from .inference.config import same_field
 from .options import parse_dataclass
 from .translate import TranslateConfig, checkpoint_languages, resolve
 
@@ -45,24 +46,17 @@ print("\\n".join(sp.decode(r.hypotheses[0]) for r in results))
 @dataclass
 class ExportConfig(FairseqDataclass):
     path: str = field(default="", metadata={"help": "fairseq checkpoint (or --run/--system)"})
-    run: str = field(default="", metadata={"help": "a pipeline run directory (WORK): with "
-                                           "--system, the model and its files are found there"})
+    run: str = same_field(TranslateConfig, "run")
     system: str = field(default="", metadata={"help": "--run: the system to export (a folder "
                                               "of WORK/models/, e.g. bt_ft); best: the one of "
                                               "highest BLEU on --test-set (reverse models "
                                               "aside)"})
     test_set: str = field(default="", metadata={"help": "--system best: the test set that "
                                                 "decides (WORK/eval/SET/)"})
-    data_dir: str = field(
-        default="", metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
-                              "(default: the run's, for a model of a pipeline run)",
-                              "argparse_alias": "--data"})
-    spm_model: str = field(default="", metadata={"help": "the model's sentencepiece model "
-                                                 "(default: the run's)"})
-    source_lang: str = field(default="", metadata={"help": "source language (default: the "
-                                                   "checkpoint's)", "argparse_alias": "-s"})
-    target_lang: str = field(default="", metadata={"help": "target language (default: the "
-                                                   "checkpoint's)", "argparse_alias": "-t"})
+    data_dir: str = same_field(TranslateConfig, "data_dir")
+    spm_model: str = same_field(TranslateConfig, "spm_model")
+    source_lang: str = same_field(TranslateConfig, "source_lang")
+    target_lang: str = same_field(TranslateConfig, "target_lang")
     output: str = field(default=MISSING, metadata={"help": "the directory to write ('{system}' "
                                                    "in it: the system's name)"})
     quantization: QUANTIZATION_CHOICES = field(

@@ -19,9 +19,8 @@ from typing import Dict, List, Optional, Tuple
 
 from .atomic import atomic_open
 from .errors import check, run_reporting_user_errors
-from .evaluate import EvaluateConfig, SentenceProgress
+from .evaluate import EvaluateConfig, translate_lines
 from .inference.config import DecodingConfig, same_field
-from .inference.reader import Chunk
 from .options import parse_dataclass
 from .text_processing import bad_line_error, decode_lines
 
@@ -157,37 +156,13 @@ def read_input(path: str) -> Tuple[List[str], int]:
     return lines, sum(counts.values())
 
 
-def translate_lines(cfg: TranslateConfig, lines: List[str], ct2_dir: str) -> List[List[str]]:
-    """The ``cfg.nbest`` translations of each line (empty lines: empty translations)."""
-    from .inference.factory import build_translator
-
-    search = {"nbest": cfg.nbest} if cfg.nbest > 1 else None
-    model = build_translator(cfg, ct2_dir, search=search)
-    progress = SentenceProgress(sum(1 for x in lines if x), cfg.log_interval, PROG)
-    out: Dict[int, List[str]] = {}
-    too_long = 0
-    try:
-        for start in range(0, len(lines), 1000):
-            chunk = Chunk(start // 1000, [(i, lines[i]) for i in range(start, min(
-                start + 1000, len(lines))) if lines[i]])
-            hyps, skipped, _ = model.translate_chunk(chunk, on_batch=progress.batch)
-            for h in hyps:
-                out.setdefault(h.line, []).append(h.synthetic)
-            too_long += sum(skipped.values())
-    finally:
-        model.close()
-    if too_long:
-        print(f"{PROG}: warning: {too_long} lines are longer than the model's "
-              f"{model.max_source_positions} tokens: empty translations", file=sys.stderr)
-    return [(out.get(i, []) + [""] * cfg.nbest)[:cfg.nbest] for i in range(len(lines))]
-
-
 def translate(cfg: TranslateConfig) -> int:
     """Translate ``cfg.input`` into ``cfg.output``; the number of input lines."""
     cfg = resolve(cfg)
     lines, _ = read_input(cfg.input)
     ct2_dir = os.path.splitext(os.path.abspath(cfg.path))[0] + ".ct2_model"
-    translations = translate_lines(cfg, lines, cfg.ct2_model_dir or ct2_dir)
+    translations = translate_lines(cfg, lines, cfg.ct2_model_dir or ct2_dir, cfg.nbest,
+                                   cfg.log_interval, PROG)
     text = "".join(t + "\n" for group in translations for t in group)
     if cfg.output == "-":
         sys.stdout.write(text)

@@ -18,7 +18,8 @@ from omegaconf import MISSING
 
 from ..data.noising import EDUNOV_2018, noise_options
 from ..errors import check
-from ..inference.config import DecodingConfig, model_paths, other_default, validate_decoding
+from ..inference.config import (DecodingConfig, model_paths, other_default, same_field,
+                                validate_decoding)
 from ..options import parse_dataclass
 
 MODES = ["beam", "greedy", "sample", "noised_beam"]
@@ -162,14 +163,11 @@ class BTMergeConfig(BTBinarizeConfig):
 
 @dataclass
 class BTCopyConfig(BTBinarizeConfig):
-    input: str = field(
-        default=MISSING,
-        metadata={"help": "target-language monolingual text, one raw sentence per line; plain "
-                  "or .gz; several files separated by commas are read in order"})
+    input: str = same_field(BTGenerateConfig, "input")
     output_dir: str = field(
         default=MISSING, metadata={"help": "where the aligned files are written (as "
                                    "fairseq-bt-backtranslate writes them)"})
-    prefix: str = field(default="bt", metadata={"help": "file name prefix of the outputs"})
+    prefix: str = same_field(BTGenerateConfig, "prefix")
     source_lang: str = field(
         default=MISSING, metadata={"help": "language of the input (the forward target)",
                                    "argparse_alias": "-s"})
@@ -180,17 +178,10 @@ class BTCopyConfig(BTBinarizeConfig):
     spm_model: str = field(
         default=MISSING, metadata={"help": "sentencepiece model that encodes the input (both "
                                    "sides get the same pieces)"})
-    chunk_size: int = field(
-        default=10000, metadata={"help": "input lines read and saved at a time (the unit of "
-                                 "resuming)"})
-    max_input_chars: int = field(
-        default=1000, metadata={"help": "skip (and count) input lines longer than this many "
-                                "characters (0: off)"})
-    skip_invalid: bool = field(
-        default=False, metadata={"help": "skip (and count) lines that are not text (invalid "
-                                 "UTF-8, NUL bytes) instead of stopping with an error"})
-    keep_duplicates: bool = field(
-        default=False, metadata={"help": "keep repeated input sentences"})
+    chunk_size: int = same_field(BTGenerateConfig, "chunk_size")
+    max_input_chars: int = same_field(BTGenerateConfig, "max_input_chars")
+    skip_invalid: bool = same_field(BTGenerateConfig, "skip_invalid")
+    keep_duplicates: bool = same_field(BTGenerateConfig, "keep_duplicates")
 
 
 @dataclass
