@@ -267,7 +267,7 @@ def test_demo_settings_are_the_former_pipeline_defaults():
                               "ROUNDS", "BASELINE_PARALLEL", "PROGRESS_INTERVAL")} == {
         "SRC": "de", "TGT": "en", "BITEXT": "3000", "MONO": "10000", "SPM_VOCAB": "4000",
         "PROFILE": "cpu_demo", "BT_TAG": "<BT>", "BT_MODE": "beam", "BT_BEAM": "2",
-        "BT_BACKEND": "ctranslate2", "BT_GENERATE_FLAGS": "", "BT_OVERRIDES": "", "BT_UPDATES": "2.0",
+        "BT_BACKEND": "ctranslate2", "BT_GENERATE_FLAGS": "", "BT_OVERRIDES": "", "BT_UPDATES": "3.0",
         "BT_FINETUNE": "0.334", "BT_NAME": "bt", "BT_FILTER": "", "TRAIN_ARGS": "", "EVAL_BEAM": "5",
         "ROUNDS": "1", "BASELINE_PARALLEL": "", "PROGRESS_INTERVAL": "60"}
     assert s["WORK"] == os.path.abspath("runs/demo")
