@@ -5,7 +5,7 @@ run), built by the helpers package (tests/helpers/); the test tiers, one per fol
 import pytest
 
 from helpers import ROOT, SHARED_DATA, SRC, TESTS, TGT, TIERS, make_corpus, train_tiny
-from helpers.pipeline import finish, pipeline
+from helpers.pipeline import EXPORT, finish, pipeline
 
 #: the longest groups of tests, started first when ``make test`` runs them side by side
 #: (pytest-xdist ``--dist loadgroup``): the users of ``finished_run``, then whole files
@@ -65,7 +65,8 @@ def reverse_model(corpus, tmp_path_factory):
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
     """One finished tiny pipeline run, read (never changed) by the test files that need one:
-    :mod:`helpers.pipeline`'s experiment and settings, two rounds of iterative BT, the defaults
+    :mod:`helpers.pipeline`'s experiment and settings, two rounds of iterative BT, the best
+    system exported (EXPORT), the defaults
     otherwise; (WORK, its output)."""
     work = tmp_path_factory.mktemp("pipeline")
-    return work, finish(pipeline(work, rounds=2))
+    return work, finish(pipeline(work, rounds=2, extra_env=EXPORT))

@@ -22,8 +22,11 @@ RAW = {"train": {SRC: ("train", 300, 0), TGT: ("train", 300, 0)},
        "mono": {SRC: ("train", 101, 800), TGT: ("train", 101, 600)}}
 #: chunks of 30 lines: the 101 monolingual lines are 4 chunks, for sharded back-translation
 #: a progress line every second (tests/system/test_progress.py reads them)
+#: no export stage (a CTranslate2 conversion each run) but where a test asks for it
 ENV = dict(PROFILE="tiny", SPM_VOCAB="300", EVAL_BEAM="2", PROGRESS_INTERVAL="1",
-           BT_ARGS="--max-len-a 1.2 --max-len-b 5 --chunk-size 30")
+           BT_ARGS="--max-len-a 1.2 --max-len-b 5 --chunk-size 30", EXPORT_SYSTEM="")
+#: the export stage on, as the pipeline's default
+EXPORT = {"EXPORT_SYSTEM": "best"}
 
 
 def experiment_file(path: Path, **keys) -> Path:

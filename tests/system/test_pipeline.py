@@ -24,7 +24,7 @@ import yaml
 from fairseq_bt_plugin.text_processing import same_sentencepiece_model
 
 from helpers import SRC, TATOEBA, TGT, read_lines, write_lines
-from helpers.pipeline import RAW, TEST_SET, experiment_file, finish, lines, pipeline
+from helpers.pipeline import EXPORT, RAW, TEST_SET, experiment_file, finish, lines, pipeline
 
 
 def text_lines(path: Path):
@@ -107,7 +107,7 @@ def test_rerun_does_no_work(finished_run):
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file()
               and not p.name.startswith("report") and p.name != ".digests.json"}
     timings = json.loads((work / "report.json").read_text())["timings"]
-    out = finish(pipeline(work, rounds=2))
+    out = finish(pipeline(work, rounds=2, extra_env=EXPORT))
     for stage in ("train reverse", "train baseline", "train bt", "train bt_ft",
                   f"back-translate mono_{TGT}", f"evaluate bt on {TEST_SET}", "train reverse_r2",
                   f"back-translate mono_{SRC}_r2", "train bt_r2", "train bt_r2_ft", "export"):

@@ -195,7 +195,8 @@ def test_the_report_says_where_the_time_went(finished_run):
     stages = {(t["stage"], t["name"]): t["seconds"] for t in report["timings"]["stages"]}
     assert {p.name for p in (work / "bt").iterdir()} == CORPORA
     expected = ({("prepare", "")} | {("back-translate", c) for c in CORPORA}
-                | {("train", m) for m in MODELS} | {("evaluate", f"{m} {TEST_SET}") for m in MODELS})
+                | {("train", m) for m in MODELS} | {("evaluate", f"{m} {TEST_SET}") for m in MODELS}
+                | {("export", "best")})
     assert set(stages) == expected
     assert all(x > 0 for x in stages.values())
     assert report["timings"]["total_seconds"] == pytest.approx(sum(stages.values()), abs=0.1)
