@@ -23,7 +23,7 @@ from omegaconf import MISSING
 from .errors import check, run_reporting_user_errors
 from .inference.config import same_field
 from .options import parse_dataclass
-from .translate import TranslateConfig, checkpoint_languages, resolve
+from .translate import TranslateConfig, checkpoint_languages, resolve, run_of_checkpoint
 
 PROG = "fairseq-bt-export"
 QUANTIZATION_CHOICES = ChoiceEnum(["int8", "float32", "int8_float32", "float16", "bfloat16"])
@@ -162,20 +162,20 @@ def export(cfg: ExportConfig) -> Dict[str, Any]:
                                                      "spm_model", "source_lang", "target_lang")}))
     check(os.path.isfile(model.spm_model), f"{model.spm_model}: sentencepiece model not found")
     src, tgt = model.source_lang, model.target_lang
-    saved = checkpoint_languages(model.path)
-    check(None in saved or saved == (src, tgt), f"{model.path}: the checkpoint translates "
-          f"{saved[0]}->{saved[1]}, but -s {src} -t {tgt} was given")
+    data = model.data_dir or os.path.dirname(os.path.abspath(model.path))
+    if cfg.source_lang or cfg.target_lang:  # else resolve took them from the checkpoint
+        saved = checkpoint_languages(model.path)
+        check(None in saved or saved == (src, tgt), f"{model.path}: the checkpoint translates "
+              f"{saved[0]}->{saved[1]}, but -s {src} -t {tgt} was given")
     tmp = f"{out}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        convert_checkpoint(model.path, model.data_dir or os.path.dirname(
-            os.path.abspath(model.path)), src, tgt, tmp, quantization=str(cfg.quantization))
+        convert_checkpoint(model.path, data, src, tgt, tmp, quantization=str(cfg.quantization))
         shutil.copyfile(model.spm_model, os.path.join(tmp, "spm.model"))
         for lang in (src, tgt):
-            shutil.copyfile(os.path.join(model.data_dir or os.path.dirname(
-                os.path.abspath(model.path)), f"dict.{lang}.txt"),
-                os.path.join(tmp, f"dict.{lang}.txt"))
-        work, system = _run_of(model.path, cfg)
+            shutil.copyfile(os.path.join(data, f"dict.{lang}.txt"),
+                            os.path.join(tmp, f"dict.{lang}.txt"))
+        work, system = (cfg.run, cfg.system) if cfg.run else run_of_checkpoint(model.path)
         info = {"name": system or os.path.splitext(os.path.basename(model.path))[0],
                 "directory": out,
                 "source_lang": src, "target_lang": tgt, "quantization": str(cfg.quantization),
@@ -193,17 +193,6 @@ def export(cfg: ExportConfig) -> Dict[str, Any]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info
-
-
-def _run_of(path: str, cfg: ExportConfig):
-    """``(WORK, system)`` when the checkpoint belongs to a pipeline run, else ``("", "")``."""
-    if cfg.run:
-        return cfg.run, cfg.system
-    folder = os.path.dirname(os.path.abspath(path))
-    models = os.path.dirname(folder)
-    if os.path.basename(models) == "models":
-        return os.path.dirname(models), os.path.basename(folder)
-    return "", ""
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -86,6 +86,16 @@ def run_model_files(work: str, system: str) -> Tuple[str, str, str]:
     return ckpt, os.path.join(work, "prep", "bin"), os.path.join(work, "prep", "spm.model")
 
 
+def run_of_checkpoint(path: str) -> Tuple[str, str]:
+    """``(WORK, system)`` of a checkpoint in a pipeline run (``WORK/models/NAME/*.pt``), else
+    ``("", "")``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    models = os.path.dirname(folder)
+    if os.path.basename(models) == "models":
+        return os.path.dirname(models), os.path.basename(folder)
+    return "", ""
+
+
 def checkpoint_languages(path: str) -> Tuple[Optional[str], Optional[str]]:
     """The source and target language a checkpoint was trained for (None: not recorded)."""
     from fairseq import checkpoint_utils
@@ -114,12 +124,9 @@ def resolve(cfg: TranslateConfig) -> TranslateConfig:
         found["path"], found["data_dir"], found["spm_model"] = run_model_files(cfg.run,
                                                                                 cfg.system)
     else:
-        models = os.path.dirname(os.path.dirname(os.path.abspath(cfg.path)))
-        if os.path.basename(models) == "models":  # WORK/models/NAME/checkpoint.pt
-            work, system = os.path.dirname(models), os.path.basename(os.path.dirname(
-                os.path.abspath(cfg.path)))
-            if os.path.isdir(os.path.join(work, "prep")):
-                _, found["data_dir"], found["spm_model"] = run_model_files(work, system)
+        work, system = run_of_checkpoint(cfg.path)
+        if work and os.path.isdir(os.path.join(work, "prep")):
+            _, found["data_dir"], found["spm_model"] = run_model_files(work, system)
     values = {k: getattr(cfg, k) or v for k, v in found.items()}
     cfg = dataclasses.replace(cfg, **values)
     check(bool(cfg.spm_model), "--spm-model: not given, and the checkpoint is not in a "
