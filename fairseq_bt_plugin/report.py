@@ -465,9 +465,11 @@ def data_section(report: Dict) -> List[str]:
             rows.append(f"| {name} | {c['input_lines']} | {counts(c['skipped_input'])} | "
                         f"{translated} | {counts(c['filtered'])} | {c['output_pairs']} | "
                         f"{c['shards']} |")
+    what = {"checkpoint": "checkpoint", "ct2_dir": "CTranslate2 model", "data": "dictionaries",
+            "spm_model": "sentencepiece model", "target_spm_model": "output's sentencepiece model"}
     for name, r in report["reused_models"].items():
-        rows += ["", f"`{name}` was not trained here: checkpoint `{r['checkpoint']}`, "
-                     f"dictionaries `{r['data']}`, sentencepiece model `{r['spm_model']}`."]
+        rows += ["", f"`{name}` was not trained here: " + ", ".join(
+            f"{what.get(k, k)} `{v}`" for k, v in r.items()) + "."]
     return rows
 
 

@@ -79,27 +79,47 @@ class TextProcessor:
 
     def check_dictionary(self, dict_path: str, spm_path: str, min_share: float = 0.9) -> None:
         """Stop unless this sentencepiece model (file ``spm_path``) is the one the fairseq
-        dictionary ``dict_path`` was built with: at least ``min_share`` of the dictionary's
-        symbols must be pieces of the model (not counting fairseq's own symbols: ``<...>``
-        special symbols and tags, and the ``madeupwordNNNN`` padding). A dictionary built from
-        this model's output has all of them (tested); one of another sentencepiece model
-        shares only the common pieces (61% for a model trained on other lines of the same
-        corpus with the same vocabulary size, in the tests' data)."""
-        symbols = []
+        dictionary ``dict_path`` was built with (:meth:`check_vocabulary`)."""
         with open(dict_path, encoding="utf-8") as f:
-            for line in f:
-                symbol = line.rstrip("\n").rsplit(" ", 1)[0]
-                if symbol and not (symbol.startswith("<") and symbol.endswith(">")) \
-                        and not re.fullmatch(r"madeupword\d{4}", symbol):
-                    symbols.append(symbol)
+            symbols = [line.rstrip("\n").rsplit(" ", 1)[0] for line in f]
+        self.check_vocabulary(symbols, f"the dictionary {dict_path}", spm_path, min_share)
+
+    def check_vocabulary(self, symbols: List[str], name: str, spm_path: str,
+                         min_share: float = 0.9) -> None:
+        """Stop unless this sentencepiece model (file ``spm_path``) is the one the vocabulary
+        ``symbols`` (``name`` in the error) was built with: at least ``min_share`` of its
+        symbols must be pieces of the model (not counting special symbols ``<...>`` and tags,
+        and fairseq's ``madeupwordNNNN`` padding). A dictionary built from this model's output
+        has all of them (tested); one of another sentencepiece model shares only the common
+        pieces (61% for a model trained on other lines of the same corpus with the same
+        vocabulary size, in the tests' data)."""
+        symbols = [s for s in symbols if s and not (s.startswith("<") and s.endswith(">"))
+                   and not re.fullmatch(r"madeupword\d{4}", s)]
         if not symbols:
             return
         unk = self.sp.unk_id()
         known = sum(1 for s in symbols if self.sp.PieceToId(s) != unk)
         check(known >= min_share * len(symbols),
-              f"{spm_path}: sentencepiece model does not belong to the dictionary {dict_path} "
+              f"{spm_path}: sentencepiece model does not belong to {name} "
               f"(only {known} of its {len(symbols)} symbols are pieces of the model, "
-              f"{min_share:.0%} needed): pass the model the dictionary was made with")
+              f"{min_share:.0%} needed): pass the model the vocabulary was made with")
+
+
+    def check_pieces_known(self, symbols: List[str], name: str, spm_path: str,
+                           min_share: float = 0.9) -> None:
+        """Stop unless the vocabulary ``symbols`` (``name`` in the error) knows this
+        sentencepiece model's pieces: at least ``min_share`` of them (control, unknown and byte
+        pieces aside). The check of a model made elsewhere, whose vocabulary may be joint
+        (OPUS-MT's holds the pieces of both languages' sentencepiece models)."""
+        vocabulary = set(symbols)
+        sp = self.sp
+        pieces = [sp.IdToPiece(i) for i in range(sp.GetPieceSize())
+                  if not (sp.IsControl(i) or sp.IsUnknown(i) or sp.IsByte(i))]
+        known = sum(1 for p in pieces if p in vocabulary)
+        check(known >= min_share * len(pieces),
+              f"{spm_path}: sentencepiece model does not belong to {name} (only {known} of "
+              f"its {len(pieces)} pieces are in the vocabulary, {min_share:.0%} needed): pass "
+              "the model's own sentencepiece model")
 
 
 def same_sentencepiece_model(a: str, b: str) -> bool:

@@ -8,7 +8,8 @@ detokenisation. The model is a checkpoint with its dictionaries and sentencepiec
 --system NAME``, or a ``--path`` inside ``WORK/models/``); the languages default to the
 checkpoint's. The whole input is read and checked before anything is translated, and
 ``--output`` is written atomically: a bad line (invalid UTF-8, a NUL byte) is one error naming
-the file and line, and leaves no output behind.
+the file and line, and leaves no output behind. ``--model DIR``: a directory written by
+``fairseq-bt-export`` (its int8 CTranslate2 model by default; the same preparation of the text).
 """
 import dataclasses
 import os
@@ -20,7 +21,8 @@ from typing import Dict, List, Optional, Tuple
 from .atomic import atomic_open
 from .errors import check, run_reporting_user_errors
 from .evaluate import EvaluateConfig, translate_lines
-from .inference.config import DecodingConfig, same_field
+from .inference.config import DecodingConfig, is_ct2_model_dir, same_field
+from .inference.translator_ct2 import exported_languages
 from .options import parse_dataclass
 from .text_processing import bad_line_error, decode_lines
 
@@ -29,6 +31,10 @@ PROG = "fairseq-bt-translate"
 
 @dataclass
 class TranslateConfig(DecodingConfig):
+    model: str = field(
+        default="", metadata={"help": "a directory written by fairseq-bt-export: its "
+                              "CTranslate2 model, sentencepiece model and languages (decoded "
+                              "with --backend ctranslate2)"})
     path: str = field(
         default="",
         metadata={"help": "fairseq checkpoint (default with --run: the system's "
@@ -116,11 +122,18 @@ def checkpoint_languages(path: str) -> Tuple[Optional[str], Optional[str]]:
 def resolve(cfg: TranslateConfig) -> TranslateConfig:
     """``cfg`` with the model's files and languages filled in; one-line errors."""
     check(bool(cfg.run) == bool(cfg.system), "give --run WORK and --system NAME together")
-    check(not (cfg.run and cfg.path), "give --path or --run/--system, not both")
-    check(bool(cfg.run or cfg.path), "give the model: --path CKPT (with --data and "
-          "--spm-model unless it is in a pipeline run) or --run WORK --system NAME")
+    check(sum(map(bool, (cfg.run, cfg.path, cfg.model))) <= 1,
+          "give one of --model, --path and --run/--system")
+    check(bool(cfg.run or cfg.path or cfg.model), "give the model: --model DIR (exported), "
+          "--path CKPT (with --data and --spm-model unless it is in a pipeline run) or --run "
+          "WORK --system NAME")
     found: Dict[str, str] = {}
-    if cfg.run:
+    if cfg.model:
+        check(is_ct2_model_dir(cfg.model), f"{cfg.model}: not an exported model directory (no "
+              "model.bin; fairseq-bt-export writes one)")
+        cfg = dataclasses.replace(cfg, path=cfg.model, backend="ctranslate2")
+        found["spm_model"] = os.path.join(cfg.model, "spm.model")
+    elif cfg.run:
         found["path"], found["data_dir"], found["spm_model"] = run_model_files(cfg.run,
                                                                                 cfg.system)
     else:
@@ -132,8 +145,9 @@ def resolve(cfg: TranslateConfig) -> TranslateConfig:
     check(bool(cfg.spm_model), "--spm-model: not given, and the checkpoint is not in a "
           "pipeline run (WORK/models/NAME/) to find it from")
     if not (cfg.source_lang and cfg.target_lang):
-        src, tgt = checkpoint_languages(cfg.path)
-        check(bool(src and tgt), f"{cfg.path}: the checkpoint records no languages: give -s "
+        src, tgt = (exported_languages(cfg.path) or (None, None)) if is_ct2_model_dir(
+            cfg.path) else checkpoint_languages(cfg.path)
+        check(bool(src and tgt), f"{cfg.path}: the model records no languages: give -s "
               "and -t")
         cfg = dataclasses.replace(cfg, source_lang=cfg.source_lang or src,
                                   target_lang=cfg.target_lang or tgt)

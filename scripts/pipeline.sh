@@ -23,12 +23,12 @@ source "$here/stages/common.sh"  # model_files
 [ -z "$PAIRS" ] || exec bash "$here/pipeline_multi.sh" "$experiment" "$@"
 export_settings
 compose_profile
-if [ -n "$REVERSE_CHECKPOINT" ]; then  # checked before any work
-  bash "$here/stages/reuse.sh" reverse "$TGT" "$SRC" "$REVERSE_CHECKPOINT" "$REVERSE_DATA" \
-    "$REVERSE_SPM" || exit $?
+if [ -n "$REVERSE_CHECKPOINT$REVERSE_CT2_DIR" ]; then  # checked before any work
+  bash "$here/stages/reuse.sh" reverse "$TGT" "$SRC" "$REVERSE_CHECKPOINT$REVERSE_CT2_DIR" \
+    "$REVERSE_DATA" "$REVERSE_SPM" "$REVERSE_TARGET_SPM" || exit $?
 elif [ -f "$WORK/models/reverse/reused.json" ]; then
   echo "error: $WORK/models/reverse reuses $(cat "$WORK/models/reverse/reused.json"): set" \
-       "REVERSE_CHECKPOINT, REVERSE_DATA and REVERSE_SPM as in the first run, or use a new WORK" >&2
+       "reverse_model (REVERSE_*) as in the first run, or use a new WORK" >&2
   exit 2
 fi
 
@@ -58,7 +58,7 @@ wait_baseline() {  # the baseline trained beside the others has finished (waited
   if [ -n "${baseline_pid:-}" ]; then wait "$baseline_pid"; baseline_pid=; trap - EXIT; fi
 }
 # BT_MODE=copy (the copied-text control) reads no model: no reverse model for it
-if [ -z "$REVERSE_CHECKPOINT" ] && [ "$BT_MODE" != copy ]; then
+if [ -z "$REVERSE_CHECKPOINT$REVERSE_CT2_DIR" ] && [ "$BT_MODE" != copy ]; then
   "${par[@]}" bash "$here/stages/train.sh" reverse "$TGT" "$SRC" "${train_args[@]}"
 fi
 [ "$BASELINE_PARALLEL" = 1 ] || "${baseline[@]}"

@@ -176,12 +176,21 @@ class SystemsConfig(FairseqDataclass):
 
 @dataclass
 class ReverseModelConfig(FairseqDataclass):
-    """An existing target->source model that back-translates instead of one trained here."""
+    """An existing target->source model that back-translates instead of one trained here: a
+    fairseq checkpoint (checkpoint, data, spm) or a CTranslate2 model directory (ct2_dir, spm,
+    target_spm where its output has its own sentencepiece model)."""
     checkpoint: str = field(
         default="", metadata={"env": "REVERSE_CHECKPOINT", "help": "its checkpoint (.pt); empty: train a reverse model"})
     data: str = field(
         default="", metadata={"env": "REVERSE_DATA", "help": "the folder with its dict.SRC.txt and dict.TGT.txt"})
-    spm: str = field(default="", metadata={"env": "REVERSE_SPM", "help": "its sentencepiece model"})
+    ct2_dir: str = field(
+        default="", metadata={"env": "REVERSE_CT2_DIR", "help": "a CTranslate2 model directory instead of a checkpoint (e.g. an OPUS-MT model "
+                              "converted by ct2-opus-mt-converter; decoded with CTranslate2, its output re-encoded with this run's "
+                              "sentencepiece model)"})
+    spm: str = field(default="", metadata={"env": "REVERSE_SPM", "help": "its sentencepiece model (ct2_dir: of its input, the target language)"})
+    target_spm: str = field(
+        default="", metadata={"env": "REVERSE_TARGET_SPM", "help": "ct2_dir: the sentencepiece model of its output (the source language) "
+                              "when it is not spm's"})
 
 
 @dataclass

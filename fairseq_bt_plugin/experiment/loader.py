@@ -30,7 +30,8 @@ NOT_SETTINGS = {
 }
 #: keys holding a path: relative to the current directory when they come from an override,
 #: to this file's folder when they come from the file (work, cache_dir: always the former)
-INPUT_PATHS = ["data_dir", "reverse_model.checkpoint", "reverse_model.data", "reverse_model.spm"]
+INPUT_PATHS = ["data_dir", "reverse_model.checkpoint", "reverse_model.data", "reverse_model.spm",
+               "reverse_model.ct2_dir", "reverse_model.target_spm"]
 #: keys holding a list of corpus files (``*``: any name)
 PARALLEL_LISTS = ["bitext.source", "bitext.target", "valid.source", "valid.target",
                   "tests.*.source", "tests.*.target"]
@@ -301,7 +302,7 @@ def _check_pairs(exp: ExperimentConfig, where: str) -> None:
         _check_sets(pair.bitext, pair.valid, pair.tests, f"pairs.{lang}.", where)
     for key, ok in (("systems.rounds", exp.systems.rounds == 1), ("bt.filter", not exp.bt.filter),
                     ("bt.init", exp.bt.init == "scratch"),
-                    ("reverse_model", not exp.reverse_model.checkpoint),
+                    ("reverse_model", not (exp.reverse_model.checkpoint or exp.reverse_model.ct2_dir)),
                     ("mono_source", not exp.mono_source.files),
                     ("bt.mode copy", str(exp.bt.mode) != "copy")):
         check(ok, f"{where}: {key}: an experiment with pairs has no {key} (one pair only)")
@@ -362,7 +363,7 @@ def validate(exp: ExperimentConfig, where: str) -> None:
         check(ok, f"{where}: {key} must be {want}, got {value}")
     if str(bt.mode) == "copy":  # no model reads the monolingual text
         for key, ok in (("bt.filter", not bt.filter), ("systems.rounds", sysm.rounds == 1),
-                        ("reverse_model", not exp.reverse_model.checkpoint),
+                        ("reverse_model", not (exp.reverse_model.checkpoint or exp.reverse_model.ct2_dir)),
                         ("bt.weights", bt.weights is None), ("bt.nbest", bt.nbest is None)):
             check(ok, f"{where}: {key} with bt.mode copy (copied text, no reverse model): "
                   f"leave {key} unset")
@@ -382,9 +383,19 @@ def validate(exp: ExperimentConfig, where: str) -> None:
           f"{where}: systems.bt_name={sysm.bt_name}: variants are for systems.rounds=1; "
           "iterate in a new work directory")
     rev = exp.reverse_model
-    given = [k for k in ("checkpoint", "data", "spm") if getattr(rev, k)]
-    check(not given or len(given) == 3, f"{where}: reverse_model: give checkpoint, data and "
-          f"spm together (only {', '.join(given)} given)")
+    given = [k for k in ("checkpoint", "data", "ct2_dir", "spm", "target_spm") if getattr(rev, k)]
+    if rev.ct2_dir:
+        check(not (rev.checkpoint or rev.data), f"{where}: reverse_model: give ct2_dir or "
+              "checkpoint and data, not both")
+        check(bool(rev.spm), f"{where}: reverse_model: ct2_dir needs spm (its sentencepiece "
+              "model)")
+        check(not bt.filter, f"{where}: bt.filter with reverse_model.ct2_dir: the filter "
+              "scores with fairseq checkpoints (leave bt.filter unset)")
+    else:
+        check(not given or set(given) == {"checkpoint", "data", "spm"},
+              f"{where}: reverse_model: give checkpoint, data and spm together (only "
+              f"{', '.join(given)} given)" if "target_spm" not in given else
+              f"{where}: reverse_model.target_spm is for a ct2_dir")
     for key in given:
         check(os.path.exists(getattr(rev, key)),
               f"{where}: reverse_model.{key}: {getattr(rev, key)}: not found")

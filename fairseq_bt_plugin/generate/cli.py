@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..errors import check, run_reporting_user_errors
 from ..fingerprint import fingerprint, same_contents
-from ..inference.config import absolute_model_path, model_paths
+from ..inference.config import absolute_model_path
 from ..inference.reader import count_lines, input_files, read_chunks
 from ..progress_line import DECODED
 from .config import (BTCopyConfig, BTGenerateConfig, BTMergeConfig, hashed_options,
@@ -82,9 +82,7 @@ def generate(cfg: BTGenerateConfig) -> Dict:
     model = reverse_model(cfg)  # every model / dictionary / spm error before anything is written
     binarize = binarize_spec(cfg, model.data, options_dict(cfg))
     store = WorkStore(cfg.output_dir, cfg.prefix)
-    used = [*model_paths(cfg.path), *files, cfg.spm_model, cfg.target_spm_model,
-            *(os.path.join(model.data, f"dict.{lang}.txt")
-              for lang in (cfg.source_lang, cfg.target_lang))]
+    used = [*model.model_files(), *files, cfg.spm_model, cfg.target_spm_model]
     store.begin(hashed_options(cfg), options_hash(cfg), (cfg.shard_id, cfg.num_shards),
                 [fingerprint(p) for p in used if p])
 

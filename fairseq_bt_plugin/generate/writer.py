@@ -62,8 +62,8 @@ class WorkStore:
         if os.path.exists(path):
             old = self.options()
             start_over = f"remove {self.dir} to start over, or use another --output-dir"
-            if old["hash"] == options_hash and old.get("files") != list(files):
-                before = {f["path"]: f for f in old.get("files", [])}
+            before = {f["path"]: f for f in old.get("files", [])}
+            if old["hash"] == options_hash and before != {f["path"]: f for f in files}:
                 changed = [f["path"] for f in files if before.get(f["path"]) != f] or \
                     sorted(set(before) - {f["path"] for f in files})
                 raise BTUserError(

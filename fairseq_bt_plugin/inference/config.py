@@ -25,7 +25,10 @@ class DecodingConfig(FairseqDataclass):
         metadata={"help": "fairseq checkpoint that translates --source-lang into --target-lang "
                   "(fairseq-bt-backtranslate: the reverse, target->source model); several "
                   "separated by ':' decode as an ensemble (fairseq's convention: their "
-                  "probabilities averaged at each step; --backend fairseq only)"})
+                  "probabilities averaged at each step; --backend fairseq only); or a "
+                  "CTranslate2 model directory with --backend ctranslate2 (exported by "
+                  "fairseq-bt-export, or converted by CTranslate2's converters, e.g. an OPUS-MT "
+                  "model: its vocabularies replace --data; the sentencepiece models are given)"})
     data_dir: str = field(
         default="",
         metadata={"help": "directory with the model's dict.SRC.txt and dict.TGT.txt "
@@ -122,8 +125,15 @@ def absolute_model_path(path: str) -> str:
     return ":".join(os.path.abspath(p) for p in model_paths(path))
 
 
+def is_ct2_model_dir(path: str) -> bool:
+    """Whether ``path`` is a CTranslate2 model directory (a ``model.bin`` in it)."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "model.bin"))
+
+
 def validate_decoding(cfg: DecodingConfig) -> None:
     check(bool(model_paths(cfg.path)), "--path: no checkpoint given")
+    check(cfg.backend == "ctranslate2" or not is_ct2_model_dir(cfg.path),
+          f"--path {cfg.path}: a CTranslate2 model directory: give --backend ctranslate2")
     check(cfg.backend != "ctranslate2" or len(model_paths(cfg.path)) == 1,
           f"--path {cfg.path}: --backend ctranslate2 decodes one checkpoint (CTranslate2 has "
           "no ensembles); use --backend fairseq for an ensemble")

@@ -171,17 +171,10 @@ class Translator:
             "max_len_b": cfg.max_len_b, **(search or {})})
         self.paths = model_paths(cfg.path)
         self.data = cfg.data_dir or os.path.dirname(os.path.abspath(self.paths[0]))
-        for path in self.paths:
-            check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
-        for lang in (cfg.source_lang, cfg.target_lang):
-            d = os.path.join(self.data, f"dict.{lang}.txt")
-            check(os.path.isfile(d), f"{d}: dictionary not found (set --data to the directory "
-                  "holding the model's dictionaries)")
+        self._check_model_files()
         self.src_proc = TextProcessor(cfg.spm_model, cfg.source_lang)
         self.tgt_proc = TextProcessor(cfg.target_spm_model or cfg.spm_model, cfg.target_lang)
-        for proc, spm_path in ((self.src_proc, cfg.spm_model),
-                               (self.tgt_proc, cfg.target_spm_model or cfg.spm_model)):
-            proc.check_dictionary(os.path.join(self.data, f"dict.{proc.lang}.txt"), spm_path)
+        self._check_pieces()
         self.use_cuda = torch.cuda.is_available() and not cfg.cpu
         check(not cfg.fp16 or self.use_cuda, "--fp16 needs a CUDA GPU (and no --cpu)")
         if cfg.cpu_threads > 0:
@@ -190,6 +183,27 @@ class Translator:
         self._pool = None  # worker processes (--workers), started with the first chunk
         self._setup()
         self.noise = noise(self) if noise is not None else None
+
+    def _check_model_files(self) -> None:
+        """The checkpoints and both dictionaries exist (one-line errors)."""
+        for path in self.paths:
+            check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
+        for lang in (self.cfg.source_lang, self.cfg.target_lang):
+            d = os.path.join(self.data, f"dict.{lang}.txt")
+            check(os.path.isfile(d), f"{d}: dictionary not found (set --data to the directory "
+                  "holding the model's dictionaries)")
+
+    def model_files(self) -> List[str]:
+        """The files the model is read from (a tool records their fingerprints)."""
+        return [*self.paths, *(os.path.join(self.data, f"dict.{lang}.txt")
+                               for lang in (self.cfg.source_lang, self.cfg.target_lang))]
+
+    def _check_pieces(self) -> None:
+        """Each side's sentencepiece model is the one its dictionary was made with."""
+        cfg = self.cfg
+        for proc, spm_path in ((self.src_proc, cfg.spm_model),
+                               (self.tgt_proc, cfg.target_spm_model or cfg.spm_model)):
+            proc.check_dictionary(os.path.join(self.data, f"dict.{proc.lang}.txt"), spm_path)
 
     def _setup(self) -> None:
         """Load the model(s) and build the generator (the fairseq backend)."""

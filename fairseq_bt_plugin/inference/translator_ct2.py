@@ -19,6 +19,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BTUserError, check
 from ..fingerprint import fingerprint, same_contents
+from .config import is_ct2_model_dir
 from .translator import Hypothesis, Translator, mismatch_error
 
 SOURCES = "converted_from.json"  # fingerprints of the checkpoint and dictionaries converted
@@ -33,18 +34,10 @@ class CT2Translator(Translator):
         super().__init__(cfg, **kwargs)
 
     def _setup(self) -> None:
-        try:
-            import ctranslate2
-        except ImportError:
-            raise BTUserError("--backend ctranslate2 needs the ctranslate2 package "
-                              "(pip install ctranslate2)") from None
+        ctranslate2 = self._import_ctranslate2()
         from fairseq.data import Dictionary
 
         cfg = self.cfg
-        supported = ctranslate2.get_supported_compute_types(self.device)
-        check(self.compute_type in supported,
-              f"--ct2-compute-type {self.compute_type}: not supported on {self.device} by this "
-              f"CTranslate2 (supported: {', '.join(sorted(supported))})")
         self.src_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.source_lang}.txt"))
         self.tgt_dict = Dictionary.load(os.path.join(self.data, f"dict.{cfg.target_lang}.txt"))
         if self._converted_from_these_files(self.model_dir):
@@ -53,6 +46,22 @@ class CT2Translator(Translator):
             t0 = time.perf_counter()
             self._convert(self.model_dir)
             self.convert_seconds = round(time.perf_counter() - t0, 3)
+        self._load_translator(ctranslate2)
+
+    def _import_ctranslate2(self):
+        """The ctranslate2 module, after checking the compute type on this device."""
+        try:
+            import ctranslate2
+        except ImportError:
+            raise BTUserError("--backend ctranslate2 needs the ctranslate2 package "
+                              "(pip install ctranslate2)") from None
+        supported = ctranslate2.get_supported_compute_types(self.device)
+        check(self.compute_type in supported,
+              f"--ct2-compute-type {self.compute_type}: not supported on {self.device} by this "
+              f"CTranslate2 (supported: {', '.join(sorted(supported))})")
+        return ctranslate2
+
+    def _load_translator(self, ctranslate2) -> None:
         self.translator = self._translator(self.num_threads)
         if self.use_cuda:  # CUDA libraries load at the first translation: fail before output
             try:
@@ -186,6 +195,89 @@ class CT2Translator(Translator):
                                             sum(log_probs)))
         return out
 
+
+
+class CT2ModelTranslator(CT2Translator):
+    """:class:`CT2Translator` of a CTranslate2 model directory made elsewhere (``--path DIR``:
+    ``fairseq-bt-export``'s, or an OPUS-MT / Marian model converted by CTranslate2's own
+    converters): its vocabularies stand for the fairseq dictionaries; the sentencepiece models
+    are given (``--spm-model``, and ``--target-spm-model`` where the output has its own)."""
+
+    def __init__(self, cfg, **kwargs):
+        super().__init__(cfg, model_dir=cfg.path, **kwargs)
+
+    def _check_model_files(self) -> None:
+        check(is_ct2_model_dir(self.cfg.path),
+              f"{self.cfg.path}: not a CTranslate2 model directory (no model.bin)")
+        self.data = self.cfg.path  # its vocabularies stand for the dictionaries
+        self.vocabularies = ct2_vocabularies(self.cfg.path)
+        langs = exported_languages(self.cfg.path)
+        check(langs is None or langs == (self.cfg.source_lang, self.cfg.target_lang),
+              f"{self.cfg.path}: the model translates {langs and langs[0]}->"
+              f"{langs and langs[1]}, but -s {self.cfg.source_lang} -t {self.cfg.target_lang} "
+              "was given")
+
+    def model_files(self) -> List[str]:
+        return sorted(os.path.join(self.cfg.path, name) for name in os.listdir(self.cfg.path)
+                      if name == "model.bin" or name.endswith(("vocabulary.json",
+                                                               "vocabulary.txt")))
+
+    def _check_pieces(self) -> None:
+        cfg = self.cfg
+        for proc, spm_path, symbols, side in (
+                (self.src_proc, cfg.spm_model, self.vocabularies[0], "source"),
+                (self.tgt_proc, cfg.target_spm_model or cfg.spm_model, self.vocabularies[1],
+                 "target")):
+            proc.check_pieces_known(symbols, f"the {side} vocabulary of {cfg.path}", spm_path)
+
+    def _setup(self) -> None:
+        ctranslate2 = self._import_ctranslate2()
+        self.src_dict, self.tgt_dict = (vocabulary_dictionary(v) for v in self.vocabularies)
+        self.convert_seconds = 0.0  # converted already
+        self._load_translator(ctranslate2)
+
+
+def ct2_vocabularies(model_dir: str) -> Tuple[List[str], List[str]]:
+    """The source and target vocabularies of a CTranslate2 model directory
+    (``shared_vocabulary``, or ``source_`` and ``target_vocabulary``; ``.json`` as CTranslate2
+    writes them, or ``.txt``, one token per line, as older versions did)."""
+    def read(name: str) -> Optional[List[str]]:
+        for ext in ("json", "txt"):
+            path = os.path.join(model_dir, f"{name}_vocabulary.{ext}")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8") as f:
+                    return json.load(f) if ext == "json" else f.read().splitlines()
+        return None
+
+    shared = read("shared")
+    source, target = read("source") or shared, read("target") or shared
+    check(bool(source and target), f"{model_dir}: no vocabulary (shared_vocabulary.json, or "
+          "source_vocabulary.json and target_vocabulary.json)")
+    return source, target
+
+
+def vocabulary_dictionary(tokens: Sequence[str]):
+    """A fairseq dictionary of ``tokens`` (fairseq's special symbols first): the pieces a
+    CTranslate2 model outputs as token ids, for the noise and the output's pieces."""
+    from fairseq.data import Dictionary
+
+    d = Dictionary()
+    for token in tokens:
+        d.add_symbol(token)
+    return d
+
+
+def exported_languages(model_dir: str) -> Optional[Tuple[str, str]]:
+    """``(source, target)`` of a directory written by ``fairseq-bt-export`` (its
+    ``model.json``); None for other CTranslate2 models (they record no languages)."""
+    path = os.path.join(model_dir, "model.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        info = json.load(f)
+    if not (info.get("source_lang") and info.get("target_lang")):
+        return None
+    return info["source_lang"], info["target_lang"]
 
 def convert_checkpoint(path: str, data: str, source_lang: str, target_lang: str, model_dir: str,
                        quantization: Optional[str] = None, sources: Sequence[str] = ()) -> None:

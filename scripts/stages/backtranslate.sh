@@ -32,8 +32,10 @@ if [ "$BT_MODE" = copy ]; then
   made_from=("$WORK/raw/mono.$mono" "$prep/bin"/dict*.txt "$prep/spm.model")
 else
   model_files "$name"
-  made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$BT_BACKEND" "args=$BT_GENERATE_FLAGS")
-  made_from=("$ckpt" "$spm" "$WORK/raw/mono.$mono" "$data"/dict*.txt "$prep/bin"/dict*.txt "$prep/spm.model")
+  backend=$BT_BACKEND
+  [ ${#model_args[@]} -eq 0 ] || backend=ctranslate2  # a reused CTranslate2 model
+  made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$backend" "args=$BT_GENERATE_FLAGS")
+  made_from=("${model_inputs[@]}" "$WORK/raw/mono.$mono" "$prep/bin"/dict*.txt "$prep/spm.model")
 fi
 if stamped "$out/DONE" "Delete $out to back-translate again, or give these settings their own corpus name (bt.corpus / BT_CORPUS)."; then
   echo "== back-translate $4: done already"; exit 0
@@ -49,7 +51,7 @@ if [ "$BT_MODE" = copy ]; then
   done_corpus
   exit 0
 fi
-echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $BT_BACKEND)"
+echo "== back-translate $WORK/raw/mono.$mono with $name ($mono->$syn, $BT_MODE, $backend)"
 langs=(-t "$syn")
 case "$syn" in *,*)  # the model's dictionaries are the pipeline's: each language's own
   langs=(--target-langs "$syn") binarize=(--binarize-to "$out/bin")
@@ -58,7 +60,8 @@ esac
 # shellcheck disable=SC2206
 generate=(fairseq-bt-backtranslate --input "$WORK/raw/mono.$mono" --path "$ckpt" --data "$data"
           --spm-model "$spm" -s "$mono" "${langs[@]}" --mode "$BT_MODE" --beam "$BT_BEAM"
-          --backend "$BT_BACKEND" --log-interval "$PROGRESS_INTERVAL" $BT_GENERATE_FLAGS)
+          --backend "$backend" --log-interval "$PROGRESS_INTERVAL" $BT_GENERATE_FLAGS
+          "${model_args[@]}")
 if [ "$BT_SHARDS" = 1 ]; then
   # the generator draws its own progress bar (a line every PROGRESS_INTERVAL s off a terminal)
   "${run_stage[@]}" --name "$4" -- "${launcher[@]}" "${generate[@]}" --output-dir "$out" \

@@ -23,7 +23,7 @@ for input in "${sets[@]}"; do
   [ -z "$pair" ] || out="$WORK/eval/$set/$pair/$(basename "$name")"
   # scored with this beam, model, vocabulary and test set (in OUT.done): anything else is an
   # error, never an old score shown beside new settings (scores without it: scored again)
-  made_with=("beam=$EVAL_BEAM") made_from=("$ckpt" "$spm" "$data"/dict*.txt "$input" "$raw/test_$set.$tgt")
+  made_with=("beam=$EVAL_BEAM") made_from=("${model_inputs[@]}" "$input" "$raw/test_$set.$tgt")
   if stamped "$out.done" "Delete $out.* to score it again."; then
     echo "== evaluate $name on $set: done already"; continue
   fi
@@ -34,7 +34,7 @@ for input in "${sets[@]}"; do
     "${launcher[@]}" fairseq-bt-evaluate --path "$ckpt" --data-dir "$data" --spm-model "$spm" \
     --source-lang "$src" --target-lang "$tgt" --input "$input" \
     --reference "$raw/test_$set.$tgt" --output-prefix "$out" --system "$(basename "$out")" \
-    --beam "$EVAL_BEAM" --log-interval 1
+    --beam "$EVAL_BEAM" --log-interval 1 "${model_args[@]}"
   stamp "$out.done"
   tail -n 1 "$out.log"  # the scores (warnings, if any, are in the log)
 done

@@ -470,10 +470,6 @@ def test_reverse_model_reused_with_its_own_vocabulary(finished_run, corpus, reve
     """A reverse model with another sentencepiece model and dictionaries (conftest's, trained
     on other lines with another vocabulary size): it decodes with its own, and its output is
     binarized as the pipeline's sentencepiece model and dictionaries encode the raw text."""
-    from fairseq.data import Dictionary, data_utils
-
-    from fairseq_bt_plugin.text_processing import TextProcessor
-
     done, _ = finished_run
     copy_work(done, tmp_path, "raw", "prep", "models/baseline")
     assert (corpus.bin / f"dict.{SRC}.txt").read_text() != (
@@ -482,10 +478,23 @@ def test_reverse_model_reused_with_its_own_vocabulary(finished_run, corpus, reve
         "REVERSE_CHECKPOINT": str(reverse_model), "REVERSE_DATA": str(corpus.bin),
         "REVERSE_SPM": str(corpus.spm), "BT_FINETUNE": "0"}))
     assert "== train reverse" not in out
-    bt = tmp_path / "bt" / f"mono_{TGT}"
+    assert_synthetic_corpus_in_the_pipelines_pieces(tmp_path)
+    systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
+    assert systems == {"reverse", "baseline", "bt"}
+
+
+def assert_synthetic_corpus_in_the_pipelines_pieces(work: Path) -> None:
+    """Every line of the first synthetic corpus back-translated from the 101 monolingual lines,
+    both sides of its binarized corpus the pipeline's encoding of its raw text, and the +BT
+    model trained on it."""
+    from fairseq.data import Dictionary, data_utils
+
+    from fairseq_bt_plugin.text_processing import TextProcessor
+
+    bt = work / "bt" / f"mono_{TGT}"
     summary = json.loads((bt / "bt.summary.json").read_text())
     assert summary["input_lines"] == 101 and summary["output_pairs"] == lines(bt / f"bt.{SRC}")
-    prep = tmp_path / "prep"
+    prep = work / "prep"
     for lang in (SRC, TGT):
         d = Dictionary.load(str(prep / "bin" / f"dict.{lang}.txt"))
         tp = TextProcessor(str(prep / "spm.model"), lang)
@@ -495,10 +504,51 @@ def test_reverse_model_reused_with_its_own_vocabulary(finished_run, corpus, reve
         assert len(data) == len(text) > 20
         assert [x.tolist() for x in data] == [
             d.encode_line(tp.encode(x), add_if_not_exist=False).tolist() for x in text]
-    log = (tmp_path / "models" / "bt" / "hydra_train.log").read_text()
+    log = (work / "models" / "bt" / "hydra_train.log").read_text()
     assert f"'bt_data': '{bt}/bin'" in log
-    systems = {s["system"] for s in json.loads((tmp_path / "report.json").read_text())["systems"]}
+
+
+def test_reverse_model_from_a_ctranslate2_directory(finished_run, corpus, reverse_model,
+                                                    tmp_path):
+    """reverse_model.ct2_dir: a CTranslate2 model made elsewhere (conftest's tiny reverse model
+    of another vocabulary, exported; its output's sentencepiece model a file of its own)
+    back-translates and is scored through CTranslate2; no reverse model is trained."""
+    done, _ = finished_run
+    work = tmp_path / "work"
+    work.mkdir()
+    copy_work(done, work, "raw", "prep", "models/baseline")
+    ct2, target_spm = tmp_path / "ct2", tmp_path / "target.spm"
+    p = subprocess.run(["fairseq-bt-export", "--path", str(reverse_model), "--data",
+                        str(corpus.bin), "--spm-model", str(corpus.spm), "-s", TGT, "-t", SRC,
+                        "--output", str(ct2)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    shutil.copy(corpus.spm, target_spm)
+    env = {"REVERSE_CT2_DIR": str(ct2), "REVERSE_SPM": str(corpus.spm),
+           "REVERSE_TARGET_SPM": str(target_spm), "BT_FINETUNE": "0"}
+    out = finish(pipeline(work, extra_env=env))
+    assert f"== reuse reverse ({TGT}->{SRC}): {ct2}" in out and "== train reverse" not in out
+    assert f"with reverse ({TGT}->{SRC}, beam, ctranslate2)" in out
+    assert json.loads((work / "models" / "reverse" / "reused.json").read_text()) == {
+        "ct2_dir": str(ct2), "spm_model": str(corpus.spm), "target_spm_model": str(target_spm)}
+    assert_synthetic_corpus_in_the_pipelines_pieces(work)
+    stamp = json.loads((work / "bt" / f"mono_{TGT}" / "DONE").read_text())
+    assert "backend=ctranslate2" in stamp["settings"]
+    summary = json.loads((work / "bt" / f"mono_{TGT}" / "bt.summary.json").read_text())
+    assert summary["model"] == str(work / "models" / "reverse" / "ct2_model")
+    assert summary["ct2_convert_seconds"] == 0
+    scored = json.loads((work / "eval" / TEST_SET / "reverse.json").read_text())
+    assert scored["checkpoint"] == summary["model"] and scored["sentences"] == 37
+    systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
     assert systems == {"reverse", "baseline", "bt"}
+    assert f"`reverse` was not trained here: CTranslate2 model `{ct2}`" in (
+        work / "report.md").read_text()
+    # the same settings again: nothing to do; another model in this WORK: refused
+    again = finish(pipeline(work, extra_env=env))
+    assert "== reuse reverse: done already" in again
+    assert f"== back-translate mono_{TGT}: done already" in again
+    p = pipeline(work, extra_env={**env, "REVERSE_TARGET_SPM": ""})
+    rerun, _ = p.communicate(timeout=300)
+    assert p.returncode == 2 and f"{work}/models/reverse reuses" in rerun, rerun
 
 
 @pytest.mark.parametrize("case", ["direction", "vocabulary", "dictionaries", "incomplete"])

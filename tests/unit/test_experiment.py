@@ -382,6 +382,20 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
         "copy weighted": ({}, ["bt.mode=copy", "bt.weights=uniform"],
                           "bt.weights with bt.mode copy"),
         "unknown mode": ({}, ["bt.mode=copies"], "bt.mode: Invalid value 'copies'"),
+        "ct2_dir and checkpoint": ({}, [f"reverse_model.ct2_dir={tmp_path}",
+                                        f"reverse_model.checkpoint={empty}"],
+                                   "reverse_model: give ct2_dir or checkpoint and data, not both"),
+        "ct2_dir without spm": ({}, [f"reverse_model.ct2_dir={tmp_path}"],
+                                r"reverse_model: ct2_dir needs spm \(its sentencepiece model\)"),
+        "ct2_dir filtered": ({}, [f"reverse_model.ct2_dir={tmp_path}",
+                                  f"reverse_model.spm={empty}", "bt.filter=reverse:0.1"],
+                             "bt.filter with reverse_model.ct2_dir: the filter scores with "
+                             "fairseq checkpoints"),
+        "target_spm alone": ({}, [f"reverse_model.target_spm={empty}"],
+                             "reverse_model.target_spm is for a ct2_dir"),
+        "ct2_dir not found": ({}, [f"reverse_model.ct2_dir={tmp_path / 'nope'}",
+                                   f"reverse_model.spm={empty}"],
+                              f"reverse_model.ct2_dir: {tmp_path / 'nope'}: not found"),
     }
 
 
@@ -389,7 +403,8 @@ CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty fil
          "out of range", "no patience",
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
          "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name",
-         "copy filtered", "copy weighted", "unknown mode"]
+         "copy filtered", "copy weighted", "unknown mode", "ct2_dir and checkpoint",
+         "ct2_dir without spm", "ct2_dir filtered", "target_spm alone", "ct2_dir not found"]
 
 
 @pytest.mark.parametrize("case", CASES)
