@@ -6,9 +6,9 @@ Both read the same raw source lines (``--lines``, the held-out set repeated) and
 detokenised text: fairseq-interactive with ``--bpe sentencepiece`` (the checkpoint's own
 sentencepiece model; no Moses normalisation, which fairseq-bt-translate adds), beam 5,
 ``--batch-size`` sentences per batch, ``--threads`` torch threads; fairseq-bt-translate beam 5,
-``--threads`` CTranslate2 batches at once. Whole process wall clock (start-up, model loading,
-export not included), the median of ``--repeats`` alternating runs, and the peak resident
-memory of each; BLEU of both outputs against the references (equal quality: within 0.3).
+``--threads`` CTranslate2 batches at once. Whole process wall clock (start-up and model
+loading included, the export not), the median of ``--repeats`` alternating runs, the start-up
+alone (the same command on an empty input) and the peak resident memory of each; BLEU of both outputs against the references (equal quality: within 0.3).
 
 The model: ``--run WORK --system NAME`` (a pipeline run: its checkpoint, dictionaries,
 sentencepiece model, languages and first test set) or ``--path CKPT --data DICT_DIR --spm-model
@@ -118,31 +118,39 @@ def main():
                                          "--log-interval", "0"], work / "translate.out"),
     }
     times = {name: [] for name in commands}
+    startup = {name: [] for name in commands}  # the same command on an empty input
     memory = {}
+    empty = write(work / "empty.txt", [])
     for r in range(args.repeats):
         for name, (cmd, out) in commands.items():
             with open(sources, "rb") as i, open(out, "wb") as o:
                 seconds, mib = measured(cmd, env, stdin=i, stdout=o)
+            with open(empty, "rb") as i:
+                startup[name].append(measured(cmd, env, stdin=i)[0])
             times[name].append(seconds)
             memory[name] = max(memory.get(name, 0.0), mib)
-            print(f"{name}, run {r + 1}: {seconds:.1f} s, {mib:.0f} MiB", file=sys.stderr,
-                  flush=True)
+            print(f"{name}, run {r + 1}: {seconds:.1f} s, {mib:.0f} MiB; start-up "
+                  f"{startup[name][-1]:.1f} s", file=sys.stderr, flush=True)
     hyps = {"fairseq-interactive": interactive_output(work / "interactive.out", args.lines),
             "fairseq-bt-translate (int8)": (work / "translate.out").read_text(
                 encoding="utf-8").splitlines()}
     bleu = {name: sacrebleu.corpus_bleu(h, [refs]).score for name, h in hyps.items()}
     base = statistics.median(times["fairseq-interactive"])
+    base_work = base - statistics.median(startup["fairseq-interactive"])
     rows = [f"Translating {args.lines} lines ({Path(inp).name} repeated), beam 5, "
             f"{args.threads} threads, batch {args.batch_size}; model {ckpt} ({src}->{tgt}); "
-            f"median of {args.repeats} whole-process runs.", "",
-            "| command | seconds | lines/s | speed-up | peak MiB | BLEU |",
-            "|---|---:|---:|---:|---:|---:|"]
+            f"median of {args.repeats} whole-process runs; start-up: the same command on an "
+            "empty input (imports, model loading).", "",
+            "| command | seconds | lines/s | speed-up | start-up s | speed-up without it | "
+            "peak MiB | BLEU |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     result = {"lines": args.lines, "threads": args.threads, "checkpoint": str(ckpt)}
     for name in commands:
-        sec = statistics.median(times[name])
+        sec, start = statistics.median(times[name]), statistics.median(startup[name])
         rows.append(f"| {name} | {sec:.1f} | {args.lines / sec:.1f} | {base / sec:.2f}x | "
+                    f"{start:.1f} | {base_work / max(sec - start, 1e-9):.2f}x | "
                     f"{memory[name]:.0f} | {bleu[name]:.2f} |")
-        result[name] = {"seconds": sec, "peak_mib": memory[name], "bleu": bleu[name]}
+        result[name] = {"seconds": sec, "startup_seconds": start, "peak_mib": memory[name],
+                        "bleu": bleu[name]}
     rows += ["", f"BLEU difference: {bleu['fairseq-bt-translate (int8)'] - bleu['fairseq-interactive']:+.2f}"]
     text = "\n".join(rows) + "\n"
     print(text, end="")

@@ -69,7 +69,8 @@ def translate_lines(cfg: DecodingConfig, lines: List[str], ct2_dir: str, nbest: 
     """The ``nbest`` translations of each of ``lines`` (raw, one sentence each), in order; an
     empty line, or one longer than the model takes (a warning), gets empty translations.
     ``fairseq-bt-translate`` uses it too: the same batches, hence the same output."""
-    model = build_translator(cfg, ct2_dir, search={"nbest": nbest} if nbest > 1 else None)
+    model = build_translator(cfg, ct2_dir, search={"nbest": nbest} if nbest > 1 else None,
+                             scores=False)
     progress = SentenceProgress(sum(1 for x in lines if x), log_interval, prog)
     out: Dict[int, List[str]] = {}
     too_long = 0

@@ -153,19 +153,21 @@ class Translator:
     ``cfg.beam`` (``beam``, ``nbest``, ``sampling``, ``sampling_topk``, ...); ``seed``: seeds
     each batch's randomness (with the batch's first line index, :meth:`batch_seed`);
     ``noise`` (built from the loaded dictionaries: ``noise(translator)``) changes each
-    output's tokens, and detokenisation keeps the pieces ``keep``."""
+    output's tokens, and detokenisation keeps the pieces ``keep``. ``scores=False``: the
+    hypotheses' scores are not needed (NaN where they would cost time: CTranslate2's forced
+    decoding)."""
 
     convert_seconds: Optional[float] = None  # time spent converting the model (CTranslate2)
 
     def __init__(self, cfg: DecodingConfig, search: Optional[Dict[str, Any]] = None,
                  seed: Optional[int] = None,
                  noise: Optional[Callable[["Translator"], Optional[Noise]]] = None,
-                 keep: FrozenSet[str] = frozenset()):
+                 keep: FrozenSet[str] = frozenset(), scores: bool = True):
         import fairseq_bt_plugin  # noqa: F401  (bt_* archs, torch.load fix)
         from fairseq.dataclass.configs import GenerationConfig
 
         validate_decoding(cfg)
-        self.cfg, self.seed, self.keep = cfg, seed, keep
+        self.cfg, self.seed, self.keep, self.scores = cfg, seed, keep, scores
         self.search = GenerationConfig(**{
             "beam": cfg.beam, "lenpen": cfg.lenpen, "max_len_a": cfg.max_len_a,
             "max_len_b": cfg.max_len_b, **(search or {})})

@@ -11,6 +11,7 @@ that beats intra-op threads). Sampling loads a one-thread translator per batch, 
 the batch's first line (see :meth:`CT2Translator._seeded_translator`).
 """
 import json
+import math
 import os
 import shutil
 import time
@@ -184,12 +185,13 @@ class CT2Translator(Translator):
         # log p(hypothesis | source) by forced decoding: translate_batch's scores are
         # normalised by length^lenpen and leave out the end-of-sentence token
         scored = iter(translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
-                      if pairs else [])
+                      if pairs and self.scores else [])
         for (line, text, pieces, _), result in zip(items, results):
             for k, hyp in enumerate(result.hypotheses[: self.search.nbest]):
                 tokens = self.tgt_dict.encode_line(" ".join(hyp), add_if_not_exist=False,
                                                    append_eos=True).long()
-                log_probs = next(scored).log_probs  # one per token, end of sentence included
+                # one per token, end of sentence included
+                log_probs = next(scored).log_probs if self.scores else [math.nan]
                 out.append(self._hypothesis(line, k, text, pieces, tokens,
                                             sum(log_probs) / max(len(log_probs), 1),
                                             sum(log_probs)))
