@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
@@ -58,18 +58,7 @@ VALID_LINE_MARKS = ("][valid][INFO] - {", " | valid | {")
 def validation_curve(log_path: str) -> List[Dict[str, float]]:
     """``[{"update": n, "loss": x}, ...]`` from the JSON validation lines of a training log
     (``hydra_train.log``, or the output of ``fairseq-train --log-format json``)."""
-    points = []
-    if not os.path.exists(log_path):
-        return points
-    with open(log_path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            mark = next((m for m in VALID_LINE_MARKS if m in line), None)
-            if mark is None:
-                continue
-            stats = json.loads("{" + line.split(mark, 1)[1])
-            points.append({"update": int(stats["valid_num_updates"]),
-                           "loss": float(stats["valid_loss"])})
-    return points
+    return read_training_log(log_path)[0]
 
 
 #: how fairseq's trainer says why it stopped (fairseq_cli/train.py); the last one in a log wins
@@ -80,20 +69,36 @@ STOP_MARKS = (("early stop since valid performance hasn't improved", "patience")
 DONE_MARK = "done training in"
 
 
+def read_training_log(log_path: str) -> Tuple[List[Dict[str, float]], Dict]:
+    """(:func:`validation_curve`, :func:`training_end`) of a training log, read once."""
+    points: List[Dict[str, float]] = []
+    stopped_by = None
+    if os.path.exists(log_path):
+        with open(log_path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                mark = next((m for m in VALID_LINE_MARKS if m in line), None)
+                if mark is not None:
+                    stats = json.loads("{" + line.split(mark, 1)[1])
+                    points.append({"update": int(stats["valid_num_updates"]),
+                                   "loss": float(stats["valid_loss"])})
+                    continue
+                reason = next((r for m, r in STOP_MARKS if m in line), None)
+                if reason:
+                    stopped_by = reason
+                elif DONE_MARK in line and stopped_by is None:
+                    stopped_by = "max_epoch"
+    return points, _end(points, stopped_by)
+
+
 def training_end(log_path: str, points: List[Dict[str, float]]) -> Dict:
     """How a model's training ended: ``updates`` (its last validation), ``best_update`` and
     ``best_loss`` (its lowest validation loss), ``stopped_by``: ``patience`` (no lower
     validation loss for checkpoint.patience validations: converged), ``max_update`` (the cap),
     ``stop_time_hours``, ``max_epoch`` (finished with none of these), or None (not finished)."""
-    stopped_by = None
-    if os.path.exists(log_path):
-        with open(log_path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                reason = next((r for mark, r in STOP_MARKS if mark in line), None)
-                if reason:
-                    stopped_by = reason
-                elif DONE_MARK in line and stopped_by is None:
-                    stopped_by = "max_epoch"
+    return _end(points, read_training_log(log_path)[1]["stopped_by"])
+
+
+def _end(points: List[Dict[str, float]], stopped_by: Optional[str]) -> Dict:
     best = min(points, key=lambda p: p["loss"]) if points else None
     return {"updates": points[-1]["update"] if points else None,
             "best_update": best["update"] if best else None,
@@ -316,10 +321,10 @@ def collect(cfg: ReportConfig) -> Dict:
     for log in sorted(glob.glob(os.path.join(models, "*", "hydra_train.log"))
                       + glob.glob(os.path.join(models, "*", "*", "hydra_train.log"))
                       + glob.glob(os.path.join(models, "*", "train.log"))):
-        points = validation_curve(log)
+        points, end = read_training_log(log)
         if points or log.endswith("hydra_train.log"):
             name = os.path.relpath(os.path.dirname(log), models)
-            curves[name], ends[name] = points, training_end(log, points)
+            curves[name], ends[name] = points, end
     add_training(systems, ends)
     cleaning = read_json(os.path.join(work_dir, "raw", "clean.json"))
     if cleaning is None:  # a multilingual run: each pair's
@@ -335,7 +340,7 @@ def collect(cfg: ReportConfig) -> Dict:
             "experiment": experiment(cfg.experiment_file), "command": cfg.command or None,
             "code": code_version(), "validation": curves, "models": ends,
             "not_converged": not_converged(systems),
-            "still_improving": still_improving(curves), "exports": exports(work_dir),
+            "still_improving": still_improving(curves, ends), "exports": exports(work_dir),
             "timings": stage_timings(os.path.join(work_dir, "timings.jsonl"))}
 
 
@@ -520,10 +525,13 @@ def reproduce_section(report: Dict) -> List[str]:
     return rows
 
 
-def still_improving(curves: Dict[str, List[Dict[str, float]]]) -> List[str]:
-    """The models whose best validation loss is their last one (of at least two): they were
-    still learning when training stopped."""
+def still_improving(curves: Dict[str, List[Dict[str, float]]], ends: Dict[str, Dict]
+                    ) -> List[str]:
+    """The models whose training ended with their best validation loss the last one (of at
+    least two): they were still learning when training stopped (a model still training, or
+    stopped before its end, is *not finished* in the report instead)."""
     return [name for name, points in curves.items() if len(points) >= 2
+            and (ends.get(name) or {}).get("stopped_by") is not None
             and min(p["loss"] for p in points[:-1]) > points[-1]["loss"]]
 
 

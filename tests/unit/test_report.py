@@ -188,29 +188,35 @@ def test_validation_curves_from_both_log_formats(work, capsys):
     """Validation lines of fairseq-hydra-train's log (the pipeline's models) and of
     fairseq-train --log-format json (a model trained outside the stages): each model's curve in
     report.json, and in report.md its length, last update and best loss with its update. A
-    model whose last validation is its best (child) is named as still improving in
-    report.json, report.md and a warning on stderr; one past its best (baseline) is not."""
+    model whose training ended with its last validation its best (child) is named as still
+    improving in report.json, report.md and a warning on stderr; one past its best (baseline)
+    is not, nor one still training (running: not finished)."""
     hydra = work / "models" / "baseline" / "hydra_train.log"
+    running = work / "models" / "running" / "hydra_train.log"
     plain = work / "models" / "child" / "train.log"
-    for p in (hydra, plain):
+    for p in (hydra, running, plain):
         p.parent.mkdir(parents=True)
-    losses = {"baseline": [(100, 7.5), (200, 6.25), (300, 6.5)], "child": [(125, 9.0), (250, 8.0)]}
-    hydra.write_text("".join(
-        f"[2026-11-26 10:00:0{i}][valid][INFO] - " + json.dumps(
-            {"epoch": 1, "valid_loss": str(x), "valid_num_updates": str(u)}) + "\n"
-        + f"[2026-11-26 10:00:0{i}][train_inner][INFO] - " + json.dumps({"loss": "1"}) + "\n"
-        for i, (u, x) in enumerate(losses["baseline"])))
+    losses = {"baseline": [(100, 7.5), (200, 6.25), (300, 6.5)], "child": [(125, 9.0), (250, 8.0)],
+              "running": [(50, 9.0), (100, 8.5)]}
+    for path, name in ((hydra, "baseline"), (running, "running")):
+        path.write_text("".join(
+            f"[2026-11-26 10:00:0{i}][valid][INFO] - " + json.dumps(
+                {"epoch": 1, "valid_loss": str(x), "valid_num_updates": str(u)}) + "\n"
+            + f"[2026-11-26 10:00:0{i}][train_inner][INFO] - " + json.dumps({"loss": "1"}) + "\n"
+            for i, (u, x) in enumerate(losses[name])))
     plain.write_text("2026-11-26 10:00:00 | INFO | fairseq_cli.train | model bt_transformer\n" + "".join(
         "2026-11-26 10:00:01 | INFO | valid | " + json.dumps(
             {"epoch": 1, "valid_loss": str(x), "valid_num_updates": str(u)}) + "\n"
-        for u, x in losses["child"]))
+        for u, x in losses["child"]) + "2026-11-26 10:00:02 | INFO | fairseq_cli.train | "
+        "Stopping training due to num_updates: 250 >= max_update: 250\n")
     main(["--work-dir", str(work)])
     report = json.loads((work / "report.json").read_text())
     assert report["validation"] == {name: [{"update": u, "loss": x} for u, x in points]
                                     for name, points in losses.items()}
     md = (work / "report.md").read_text()
     assert "| baseline | 3 | 300 | 6.250 | 200 | not finished |" in md
-    assert "| child | 2 | 250 | 8.000 | 250 | not finished |" in md
+    assert "| child | 2 | 250 | 8.000 | 250 | max_update |" in md
+    assert "| running | 2 | 100 | 8.500 | 100 | not finished |" in md
     assert report["still_improving"] == ["child"]
     assert "**Warning**: child: best validation loss at the last validation" in md
     err = capsys.readouterr().err
