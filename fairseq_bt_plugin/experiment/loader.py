@@ -361,6 +361,11 @@ def validate(exp: ExperimentConfig, where: str) -> None:
             ("bt.filter", bt.filter, not bt.filter or filter_parts(bt.filter) is not None,
              "METHOD:FRACTION, METHOD dual or reverse (e.g. dual:0.1)")):
         check(ok, f"{where}: {key} must be {want}, got {value}")
+    for setting, value, args_key, args in (("patience", exp.patience, "train_args", exp.train_args),
+                                           ("bt.patience", bt.patience, "bt.train_args",
+                                            bt.train_args)):
+        check(value is None or "checkpoint.patience" not in override_keys(args),
+              f"{where}: {setting} and {args_key} both set checkpoint.patience: give it once")
     if str(bt.mode) == "copy":  # no model reads the monolingual text
         for key, ok in (("bt.filter", not bt.filter), ("systems.rounds", sysm.rounds == 1),
                         ("reverse_model", not (exp.reverse_model.checkpoint or exp.reverse_model.ct2_dir)),
@@ -399,6 +404,11 @@ def validate(exp: ExperimentConfig, where: str) -> None:
     for key in given:
         check(os.path.exists(getattr(rev, key)),
               f"{where}: reverse_model.{key}: {getattr(rev, key)}: not found")
+
+
+def override_keys(args: str) -> List[str]:
+    """The keys of a string of hydra overrides (``++a.b=1 c=2 ~d`` -> ``a.b c d``)."""
+    return [w.lstrip("+~").split("=", 1)[0] for w in args.split()]
 
 
 def check_profile(exp: ExperimentConfig, configs: str, where: str) -> None:

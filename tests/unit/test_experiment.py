@@ -382,6 +382,10 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
         "copy weighted": ({}, ["bt.mode=copy", "bt.weights=uniform"],
                           "bt.weights with bt.mode copy"),
         "unknown mode": ({}, ["bt.mode=copies"], "bt.mode: Invalid value 'copies'"),
+        "patience twice": ({}, ["patience=5", "train_args='checkpoint.patience=9'"],
+                           "patience and train_args both set checkpoint.patience: give it once"),
+        "bt.patience twice": ({}, ["bt.patience=5", "bt.train_args='++checkpoint.patience=9'"],
+                              "bt.patience and bt.train_args both set checkpoint.patience"),
         "ct2_dir and checkpoint": ({}, [f"reverse_model.ct2_dir={tmp_path}",
                                         f"reverse_model.checkpoint={empty}"],
                                    "reverse_model: give ct2_dir or checkpoint and data, not both"),
@@ -404,7 +408,8 @@ CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty fil
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
          "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name",
          "copy filtered", "copy weighted", "unknown mode", "ct2_dir and checkpoint",
-         "ct2_dir without spm", "ct2_dir filtered", "target_spm alone", "ct2_dir not found"]
+         "ct2_dir without spm", "ct2_dir filtered", "target_spm alone", "ct2_dir not found",
+         "patience twice", "bt.patience twice"]
 
 
 @pytest.mark.parametrize("case", CASES)
