@@ -198,7 +198,6 @@ class CT2Translator(Translator):
         return out
 
 
-
 class CT2ModelTranslator(CT2Translator):
     """:class:`CT2Translator` of a CTranslate2 model directory made elsewhere (``--path DIR``:
     ``fairseq-bt-export``'s, or an OPUS-MT / Marian model converted by CTranslate2's own
@@ -248,7 +247,13 @@ def ct2_vocabularies(model_dir: str) -> Tuple[List[str], List[str]]:
             path = os.path.join(model_dir, f"{name}_vocabulary.{ext}")
             if os.path.isfile(path):
                 with open(path, encoding="utf-8") as f:
-                    return json.load(f) if ext == "json" else f.read().splitlines()
+                    try:
+                        tokens = json.load(f) if ext == "json" else f.read().splitlines()
+                    except (ValueError, UnicodeDecodeError) as e:
+                        raise BTUserError(f"{path}: not a vocabulary ({e})") from None
+                check(isinstance(tokens, list) and all(isinstance(t, str) for t in tokens),
+                      f"{path}: not a vocabulary (a list of tokens)")
+                return tokens
         return None
 
     shared = read("shared")

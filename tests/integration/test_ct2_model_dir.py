@@ -97,7 +97,7 @@ def test_a_model_directory_back_translates_as_its_checkpoint(corpus, reverse_mod
 
 
 @pytest.mark.parametrize("case", ["backend", "languages", "vocabulary", "no_vocabulary",
-                                  "sentencepiece"])
+                                  "bad_vocabulary", "sentencepiece"])
 def test_a_wrong_model_directory_is_one_line(case, corpus, exported, converted_elsewhere,
                                              tmp_path, capsys):
     from fairseq_bt_plugin.text_processing import train_sentencepiece
@@ -112,12 +112,15 @@ def test_a_wrong_model_directory_is_one_line(case, corpus, exported, converted_e
         src, tgt = corpus.src, corpus.tgt
         expected = (f"{exported}: the model translates {corpus.tgt}->{corpus.src}, but "
                     f"-s {corpus.src} -t {corpus.tgt} was given")
-    elif case in ("vocabulary", "no_vocabulary"):
+    elif case in ("vocabulary", "no_vocabulary", "bad_vocabulary"):
         model = tmp_path / "model"
         shutil.copytree(converted_elsewhere / "model", model)
         if case == "no_vocabulary":
             (model / "source_vocabulary.txt").unlink()
             expected = f"{model}: no vocabulary (shared_vocabulary.json"
+        elif case == "bad_vocabulary":
+            (model / "target_vocabulary.json").write_text('{"a": 1', encoding="utf-8")
+            expected = f"{model}/target_vocabulary.json: not a vocabulary ("
         else:  # a vocabulary of other pieces than the sentencepiece model's
             (model / "target_vocabulary.json").write_text(json.dumps(
                 [f"w{i}" for i in range(300)]), encoding="utf-8")
