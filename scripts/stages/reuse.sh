@@ -9,10 +9,10 @@
 # Skipped when WORK/models/NAME reuses the same files already; other files are an error.
 set -euo pipefail
 trap 'echo "error: $0 line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
-usage() { echo "usage: $0 NAME SRC TGT MODEL DICT_DIR SPM_MODEL [TARGET_SPM]   (env: WORK)" >&2; exit 2; }
-[ $# -eq 6 ] || [ $# -eq 7 ] || usage
+usage() { echo "usage: $0 NAME SRC TGT MODEL DICT_DIR SPM_MODEL TARGET_SPM   (env: WORK; DICT_DIR or TARGET_SPM may be empty)" >&2; exit 2; }
+[ $# -eq 7 ] || usage
 : "${WORK:?set WORK}"  # defaults: pipeline.sh
-name=$1 src=$2 tgt=$3 model=$4 dicts=$5 spm=$6 target_spm=${7:-}
+name=$1 src=$2 tgt=$3 model=$4 dicts=$5 spm=$6 target_spm=$7
 dir="$WORK/models/$name"
 ct2=0
 [ ! -f "$model/model.bin" ] || ct2=1
