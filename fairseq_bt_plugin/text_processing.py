@@ -79,31 +79,27 @@ class TextProcessor:
 
     def check_dictionary(self, dict_path: str, spm_path: str, min_share: float = 0.9) -> None:
         """Stop unless this sentencepiece model (file ``spm_path``) is the one the fairseq
-        dictionary ``dict_path`` was built with (:meth:`check_vocabulary`)."""
+        dictionary ``dict_path`` was built with: at least ``min_share`` of the dictionary's
+        symbols must be pieces of the model (not counting fairseq's own symbols: ``<...>``
+        special symbols and tags, and the ``madeupwordNNNN`` padding). A dictionary built from
+        this model's output has all of them (tested); one of another sentencepiece model
+        shares only the common pieces (61% for a model trained on other lines of the same
+        corpus with the same vocabulary size, in the tests' data)."""
+        symbols = []
         with open(dict_path, encoding="utf-8") as f:
-            symbols = [line.rstrip("\n").rsplit(" ", 1)[0] for line in f]
-        self.check_vocabulary(symbols, f"the dictionary {dict_path}", spm_path, min_share)
-
-    def check_vocabulary(self, symbols: List[str], name: str, spm_path: str,
-                         min_share: float = 0.9) -> None:
-        """Stop unless this sentencepiece model (file ``spm_path``) is the one the vocabulary
-        ``symbols`` (``name`` in the error) was built with: at least ``min_share`` of its
-        symbols must be pieces of the model (not counting special symbols ``<...>`` and tags,
-        and fairseq's ``madeupwordNNNN`` padding). A dictionary built from this model's output
-        has all of them (tested); one of another sentencepiece model shares only the common
-        pieces (61% for a model trained on other lines of the same corpus with the same
-        vocabulary size, in the tests' data)."""
-        symbols = [s for s in symbols if s and not (s.startswith("<") and s.endswith(">"))
-                   and not re.fullmatch(r"madeupword\d{4}", s)]
+            for line in f:
+                symbol = line.rstrip("\n").rsplit(" ", 1)[0]
+                if symbol and not (symbol.startswith("<") and symbol.endswith(">")) \
+                        and not re.fullmatch(r"madeupword\d{4}", symbol):
+                    symbols.append(symbol)
         if not symbols:
             return
         unk = self.sp.unk_id()
         known = sum(1 for s in symbols if self.sp.PieceToId(s) != unk)
         check(known >= min_share * len(symbols),
-              f"{spm_path}: sentencepiece model does not belong to {name} "
+              f"{spm_path}: sentencepiece model does not belong to the dictionary {dict_path} "
               f"(only {known} of its {len(symbols)} symbols are pieces of the model, "
-              f"{min_share:.0%} needed): pass the model the vocabulary was made with")
-
+              f"{min_share:.0%} needed): pass the model the dictionary was made with")
 
     def check_pieces_known(self, symbols: List[str], name: str, spm_path: str,
                            min_share: float = 0.9) -> None:

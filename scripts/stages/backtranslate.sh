@@ -33,7 +33,7 @@ if [ "$BT_MODE" = copy ]; then
 else
   model_files "$name"
   backend=$BT_BACKEND
-  [ ${#model_args[@]} -eq 0 ] || backend=ctranslate2  # a reused CTranslate2 model
+  [ -z "$model_backend" ] || backend=$model_backend  # a reused CTranslate2 model: CTranslate2
   made_with=("mode=$BT_MODE" "beam=$BT_BEAM" "backend=$backend" "args=$BT_GENERATE_FLAGS")
   made_from=("${model_inputs[@]}" "$WORK/raw/mono.$mono" "$prep/bin"/dict*.txt "$prep/spm.model")
 fi

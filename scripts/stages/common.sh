@@ -34,8 +34,8 @@ stamped() {
 stamp() { _stamp_args; "${provenance[@]}" record "$1" "${stamp_args[@]}"; }
 
 # model_files NAME: sets ckpt, data (the folder of its dict.*.txt) and spm for the model
-# WORK/models/NAME, model_args (more flags of the tools that decode it) and model_inputs (the
-# files it is read from). ckpt: its checkpoint_avg.pt when the training averaged its last
+# WORK/models/NAME, model_args (more flags of the tools that decode it), model_backend (the
+# backend it must be decoded with; empty: any) and model_inputs (the files it is read from). ckpt: its checkpoint_avg.pt when the training averaged its last
 # states (AVERAGE_LAST), else its checkpoint_best.pt. A reused model's folder (reuse.sh) holds
 # its own dictionaries and sentencepiece model; a model the pipeline trained uses the
 # pipeline's (WORK/prep). A reused CTranslate2 model: ckpt its directory (ct2_model), decoded
@@ -43,11 +43,13 @@ stamp() { _stamp_args; "${provenance[@]}" record "$1" "${stamp_args[@]}"; }
 model_files() {
   local dir="$WORK/models/$1"
   ckpt="$dir/checkpoint_best.pt" data="$WORK/prep/bin" spm="$WORK/prep/spm.model" model_args=()
+  model_backend=
   if [ -f "$dir/checkpoint_avg.pt" ]; then ckpt="$dir/checkpoint_avg.pt"; fi
   if [ -e "$dir/spm.model" ]; then data="$dir" spm="$dir/spm.model"; fi
   model_inputs=("$ckpt" "$spm" "$data"/dict*.txt)
   if [ -e "$dir/ct2_model" ]; then
-    ckpt="$dir/ct2_model" data="$dir/ct2_model" model_args=(--backend ctranslate2)
+    ckpt="$dir/ct2_model" data="$dir/ct2_model" model_backend=ctranslate2
+    model_args=(--backend ctranslate2)
     model_inputs=("$ckpt" "$spm")
     if [ -e "$dir/target_spm.model" ]; then
       model_args+=(--target-spm-model "$dir/target_spm.model")
