@@ -16,7 +16,8 @@ dir="$WORK/models/$name"
 if [ -f "$dir/continued.txt" ]; then mapfile -t more < "$dir/continued.txt"; set -- "$@" "${more[@]}"; fi
 # What the model is trained with (WORK's paths relative to it, so that a WORK moved or copied
 # elsewhere is still finished; where it runs left out) and from (the binarized bitext, and every
-# file or folder an override names: a synthetic corpus, the checkpoint it starts from), in its
+# file or folder an override names, each of a comma-separated list too: a synthetic corpus,
+# the checkpoint it starts from), in its
 # DONE: a finished model asked for with other settings, e.g. more updates, or whose inputs were
 # made again since, is an error, never silently the old model. The data: WORK/prep/bin, or
 # the folder of a task.data=DIR override (e.g. bt_denoising's monolingual data)
@@ -28,7 +29,11 @@ for a in "$@"; do
   case ${a#"${a%%[!+]*}"} in common.cpu=*|common.tensorboard_logdir=*|common.log_*|\
     dataset.num_workers=*|distributed_training.*) continue ;; esac
   made_with+=("${a//"$WORK/"/WORK/}")
-  case $a in task.data=*) ;; *=*) [ ! -e "${a#*=}" ] || made_from+=("${a#*=}") ;; esac
+  case $a in task.data=*) ;; *=*)  # a value may list several, hydra-quoted: 'A,B'
+    value=${a#*=} && value=${value#\'} && value=${value%\'}
+    IFS=, read -ra parts <<< "$value"
+    for p in "${parts[@]}"; do [ ! -e "$p" ] || made_from+=("$p"); done ;;
+  esac
 done
 if stamped "$dir/DONE" "Delete $dir to train it again (for more updates only its DONE: fairseq goes on from checkpoint_last.pt) and its scores $WORK/eval/*/$name.*, or give it a new name."; then
   echo "== train $name: done already"; exit 0

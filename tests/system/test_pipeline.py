@@ -357,6 +357,19 @@ def test_copied_text_control(finished_run, tmp_path):
     assert "++task.bt_tag='<BT>'" in made["settings"]
     systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
     assert {"bt", "copy", "baseline"} <= systems
+    # back-translation and copies together (task.bt_data lists both): the model's record names
+    # both corpora as what it was made from, and the report shows them
+    both = f"'{work}/bt/mono_{TGT}/bin,{corpus}/bin'"
+    out = finish(pipeline(work, extra_env={"BT_NAME": "both", "BT_FINETUNE": "0",
+                                           "BT_TRAIN_ARGS": f"++task.bt_data={both}"}))
+    assert f"== train both ({SRC}->{TGT}" in out
+    log = (work / "models" / "both" / "hydra_train.log").read_text()
+    assert f"'bt_data': {both}" in log
+    made = json.loads((work / "models" / "both" / "DONE").read_text())
+    assert {f"WORK/bt/mono_{TGT}/bin", f"WORK/bt/mono_{TGT}_copy/bin"} <= set(made["inputs"])
+    row = next(x for x in (work / "report.md").read_text().splitlines()
+               if x.startswith("| models/both |"))
+    assert f"`bt/mono_{TGT}_copy/bin`" in row and f"`bt/mono_{TGT}/bin`" in row
 
 
 def log_times(log: Path):
