@@ -10,6 +10,7 @@ replaced only with ``--force``.
 """
 import dataclasses
 import datetime
+import glob
 import json
 import os
 import shutil
@@ -30,16 +31,17 @@ QUANTIZATION_CHOICES = ChoiceEnum(["int8", "float32", "int8_float32", "float16",
 FILES = ("model.bin", "spm.model", "README.md", "model.json")
 
 #: translating with the exported directory: ctranslate2 and sentencepiece only
-SNIPPET = '''import sys
-import ctranslate2
-import sentencepiece
+SNIPPET = '''import json, sys
+import ctranslate2, sentencepiece
 
 model = sys.argv[1]  # the exported directory
+card = json.load(open(f"{{model}}/model.json"))  # the prefixes: a multilingual model's language tokens
 sp = sentencepiece.SentencePieceProcessor(model_file=f"{{model}}/spm.model")
 translator = ctranslate2.Translator(model, device="cpu", compute_type="int8")
-lines = [line.strip() for line in sys.stdin]
-results = translator.translate_batch([sp.encode(x, out_type=str) for x in lines], beam_size=5)
-print("\\n".join(sp.decode(r.hypotheses[0]) for r in results))
+sources = [card["source_prefix"] + sp.encode(line.strip(), out_type=str) for line in sys.stdin]
+results = translator.translate_batch(sources, target_prefix=[card["target_prefix"]] * len(sources), beam_size=5)
+n = len(card["target_prefix"])
+print("\\n".join(sp.decode(r.hypotheses[0][n:]) for r in results))
 '''
 
 
@@ -63,6 +65,10 @@ class ExportConfig(FairseqDataclass):
         default="int8", metadata={"help": "weights of the CTranslate2 model (int8: about a "
                                   "quarter of float32's size; float32: as trained)"})
     force: bool = field(default=False, metadata={"help": "replace an existing --output"})
+    experiment_file: str = field(
+        default="", metadata={"help": "--run: the experiment file that made the run, for the "
+                              "model card (default: WORK/experiment.yaml, where the pipeline's "
+                              "report keeps it)"})
 
 
 def _architecture(path: str) -> Dict[str, Any]:
@@ -83,22 +89,27 @@ def _architecture(path: str) -> Dict[str, Any]:
     return out
 
 
-def _run_record(work: str, system: str) -> Dict[str, Any]:
-    """What the run's report says of ``system``: scores, code, experiment, data counts."""
-    path = os.path.join(work, "report.json")
-    if not os.path.isfile(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        report = json.load(f)
+def _run_record(work: str, system: str, experiment_file: str = "") -> Dict[str, Any]:
+    """What the run holds of ``system``, read from its files as ``fairseq-bt-report`` reads
+    them (the pipeline exports before it writes the report): the scores of every test set it
+    was evaluated on (``WORK/eval``), how its training ended, the code and the experiment
+    file (``experiment_file``, else the run's ``WORK/experiment.yaml``)."""
+    from .report import code_version, evaluations, experiment, read_training_log
+
     keys = ("test_set", "pair", "sentences", "bleu", "chrf", "chrfpp", "bleu_signature",
-            "chrf_signature", "chrfpp_signature", "beam", "baseline", "p_bleu", "p_chrf")
-    scores = [{k: s.get(k) for k in keys if k in s} for s in report.get("systems", [])
-              if s.get("system") == system]
-    training = (report.get("models") or {}).get(system)
-    return {"run": os.path.abspath(work), "title": report.get("title"), "scores": scores,
-            "training": training, "code": report.get("code"),
-            "experiment": (report.get("experiment") or {}).get("text"),
-            "command": report.get("command")}
+            "chrf_signature", "chrfpp_signature", "beam")
+    pair, _, name = system.rpartition("/")  # PAIR/NAME: a pair's system of a multilingual run
+    scored = glob.glob(os.path.join(work, "eval", "*", "*.json")) + glob.glob(
+        os.path.join(work, "eval", "*", "*", "*.json"))
+    scores = [{k: s.get(k) for k in keys if k in s} for s in (evaluations(work) if scored
+                                                              else [])
+              if s.get("system") == name and (not pair or s.get("pair") == pair)]
+    log = os.path.join(work, "models", system, "hydra_train.log")
+    experiment_file = experiment_file or os.path.join(work, "experiment.yaml")
+    made_by = experiment(experiment_file) if os.path.isfile(experiment_file) else None
+    return {"run": os.path.abspath(work), "scores": scores,
+            "training": read_training_log(log)[1] if os.path.isfile(log) else None,
+            "code": code_version(), "experiment": made_by and made_by["text"]}
 
 
 def _card(info: Dict[str, Any]) -> str:
@@ -118,42 +129,51 @@ def _card(info: Dict[str, Any]) -> str:
     lines += [f"| {k} | {v} |" for k, v in info["architecture"].items()]
     run = info.get("run") or {}
     if run.get("scores"):
-        lines += ["", "## Scores (the run's report)", "",
+        lines += ["", "## Scores (the run's evaluation)", "",
                   "| test set | BLEU | chrF | chrF++ | beam |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {s.get('test_set')} | {s.get('bleu')} | {s.get('chrf')} | "
+        lines += [f"| {s.get('test_set')}" + (f" ({s['pair']})" if s.get("pair") else "")
+                  + f" | {s.get('bleu')} | {s.get('chrf')} | "
                   f"{s.get('chrfpp', '')} | {s.get('beam')} |" for s in run["scores"]]
         sigs = sorted({s.get(k) for s in run["scores"] for k in
                        ("bleu_signature", "chrf_signature", "chrfpp_signature") if s.get(k)})
         lines += ["", "sacrebleu signatures: " + "; ".join(f"`{x}`" for x in sigs)]
     if run.get("code"):
-        lines += ["", f"Made by commit `{run['code'].get('commit')}` from the run `{run['run']}`"
-                  + (f" (`{run['command']}`)" if run.get("command") else "") + "; its "
-                  "experiment file and every setting are in `model.json`."]
+        lines += ["", f"Made by commit `{run['code'].get('commit')}` from the run "
+                  f"`{run['run']}`" + ("; its experiment file, with every setting, is in "
+                                       "`model.json`." if run.get("experiment") else ".")]
     return "\n".join(lines) + "\n"
 
 
 def best_system(work: str, test_set: str) -> str:
     """The system of ``work`` with the highest BLEU on ``test_set`` (its evaluation's
-    ``WORK/eval/SET/NAME.json``; reverse models aside)."""
+    ``WORK/eval/SET/NAME.json``; reverse models aside). ``SET/PAIR`` (a multilingual run:
+    ``WORK/eval/SET/PAIR/NAME.json``): the best for that pair, named as its model folder
+    (``PAIR/NAME`` for the pair's bilingual systems, ``NAME`` for the multilingual ones)."""
     folder = os.path.join(work, "eval", test_set)
     scores = {}
     if test_set and os.path.isdir(folder):
         for name in sorted(os.listdir(folder)):
-            if name.endswith(".json") and not name.startswith("reverse"):
+            if name.endswith(".json") and "reverse" not in name:
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     scores[name[:-5]] = json.load(f)["bleu"]
     check(bool(scores), f"{folder}: no scored system (--system best needs --run and the "
           "--test-set the run scored)")
-    return max(scores, key=lambda k: (scores[k], k))
+    best = max(scores, key=lambda k: (scores[k], k))
+    pair = os.path.relpath(folder, os.path.join(work, "eval", test_set.split("/")[0]))
+    if pair != "." and os.path.isdir(os.path.join(work, "models", pair, best)):
+        return f"{pair}/{best}"
+    return best
 
 
 def export(cfg: ExportConfig) -> Dict[str, Any]:
     """Write the directory; returns model.json's contents."""
-    from .inference.translator_ct2 import convert_checkpoint
+    from .inference.translator import language_symbols
+    from .inference.translator_ct2 import convert_checkpoint, model_multilingual_settings
 
     if cfg.run and cfg.system == "best":
         cfg = dataclasses.replace(cfg, system=best_system(cfg.run, cfg.test_set))
-    out = os.path.abspath(cfg.output.replace("{system}", cfg.system or "model"))
+    out = os.path.abspath(cfg.output.replace("{system}",
+                                             os.path.basename(cfg.system) or "model"))
     check(cfg.force or not os.path.exists(out),
           f"{cfg.output}: exists (give --force to replace it, or another --output)")
     model = resolve(TranslateConfig(**{f.name: getattr(cfg, f.name) for f in
@@ -175,14 +195,21 @@ def export(cfg: ExportConfig) -> Dict[str, Any]:
         for lang in (src, tgt):
             shutil.copyfile(os.path.join(data, f"dict.{lang}.txt"),
                             os.path.join(tmp, f"dict.{lang}.txt"))
+        multilingual = model_multilingual_settings(tmp)
+        src_token, tgt_token = language_symbols(multilingual, src, tgt)
         work, system = (cfg.run, cfg.system) if cfg.run else run_of_checkpoint(model.path)
         info = {"name": system or os.path.splitext(os.path.basename(model.path))[0],
                 "directory": out,
-                "source_lang": src, "target_lang": tgt, "quantization": str(cfg.quantization),
+                "source_lang": src, "target_lang": tgt,
+                # a multilingual model's language tokens: before the source, forced first
+                "source_prefix": [src_token] if src_token else [],
+                "target_prefix": [tgt_token] if tgt_token else [],
+                **({"lang_pairs": multilingual["lang_pairs"]} if multilingual else {}),
+                "quantization": str(cfg.quantization),
                 "checkpoint": os.path.abspath(model.path),
                 "exported": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
                 "architecture": _architecture(model.path),
-                "run": _run_record(work, system) if work else None}
+                "run": _run_record(work, system, cfg.experiment_file) if work else None}
         with open(os.path.join(tmp, "model.json"), "w", encoding="utf-8") as f:
             json.dump(info, f, indent=1, ensure_ascii=False)
         with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as f:

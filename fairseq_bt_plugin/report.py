@@ -345,13 +345,17 @@ def collect(cfg: ReportConfig) -> Dict:
 
 
 def exports(work_dir: str) -> List[Dict]:
-    """The run's exported systems (``fairseq-bt-export`` into ``WORK/export/NAME``)."""
+    """The run's exported systems (``fairseq-bt-export`` into ``WORK/export/NAME``, or
+    ``WORK/export/PAIR/NAME`` per pair of a multilingual run)."""
     out = []
-    for path in sorted(glob.glob(os.path.join(work_dir, "export", "*", "model.json"))):
+    for path in sorted(glob.glob(os.path.join(work_dir, "export", "*", "model.json"))
+                       + glob.glob(os.path.join(work_dir, "export", "*", "*", "model.json"))):
         info = read_json(path) or {}
         out.append({"system": info.get("name"), "directory": os.path.dirname(path),
                     "quantization": info.get("quantization"),
-                    "checkpoint": info.get("checkpoint")})
+                    "checkpoint": info.get("checkpoint"),
+                    "source_lang": info.get("source_lang"),
+                    "target_lang": info.get("target_lang")})
     return out
 
 
@@ -362,7 +366,8 @@ def export_section(report: Dict) -> List[str]:
         rows += ["", f"**Exported**: `{e['system']}` in `{e['directory']}` (CTranslate2, "
                  f"{e['quantization']}; its README.md shows how to translate with "
                  "`ctranslate2` and `sentencepiece` alone); with this package: "
-                 f"`fairseq-bt-translate --path {e['checkpoint']} --input FILE`."]
+                 f"`fairseq-bt-translate --path {e['checkpoint']} -s {e.get('source_lang')} "
+                 f"-t {e.get('target_lang')} --input FILE`."]
     return rows
 
 

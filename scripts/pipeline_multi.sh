@@ -4,11 +4,12 @@
 #   data per pair -> clean per pair -> prepare (one sentencepiece model, one dictionary) -> per
 #   pair SRC-TGT: reverse (TGT->SRC), baseline, back-translate the TGT monolingual text, +BT
 #   (bt) -> multi (bt_multilingual on every pair's bitext) -> multi_reverse (TGT->every SRC)
-#   back-translates it into every SRC -> multi_bt -> evaluate every system per pair -> report.
+#   back-translates it into every SRC -> multi_bt -> evaluate every system per pair -> export
+#   each pair's best system (WORK/export/PAIR/NAME) -> report.
 # Every stage skips finished work and resumes after a kill; settings as for pipeline.sh.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" >&2; exit 2; }
+usage() { sed -n '2,9p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
@@ -116,6 +117,18 @@ for i in "${!pairs[@]}"; do
 done
 side_by_side "${chains[@]}" multilingual multilingual_bt
 side_by_side "${evals[@]}"
+export_pair() {  # PAIR SRC: the pair's best (or named) system, by the first test set it has
+  local pair=$1 src=$2 set
+  for set in $TEST_SETS; do
+    if [ -d "$WORK/eval/$set/$pair" ]; then
+      bash "$here/stages/export.sh" "$set" "$pair" "$src" "$TGT"
+      return
+    fi
+  done
+}
+if [ -n "$EXPORT_SYSTEM" ]; then
+  for i in "${!pairs[@]}"; do export_pair "${pairs[i]}" "${srcs[i]}"; done
+fi
 
 report "$EXPERIMENT_NAME ${many//+/,}->$TGT: bilingual vs multilingual back-translation ($PROFILE)" \
   --baselines "$BT_NAME,reverse"

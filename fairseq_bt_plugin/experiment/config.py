@@ -319,7 +319,8 @@ class ExperimentConfig(FairseqDataclass):
         default="best",
         metadata={"env": "EXPORT_SYSTEM", "help": "the system the pipeline exports at its end "
                   "(fairseq-bt-export: a CTranslate2 directory with its model card, "
-                  "WORK/export/NAME): best: the one of highest BLEU on the first test set; "
+                  "WORK/export/NAME; a run with pairs: each pair's into "
+                  "WORK/export/PAIR/NAME): best: the one of highest BLEU on the first test set; "
                   "a system's name; empty: none"})
     reverse_model: ReverseModelConfig = field(
         default_factory=ReverseModelConfig,

@@ -142,6 +142,41 @@ def language_tokens(task) -> Tuple[Optional[int], Optional[int]]:
             manager.get_decoder_langtok(args.target_lang, tgt_spec))
 
 
+def multilingual_settings(task_cfg) -> Optional[Dict[str, Any]]:
+    """How a multilingual model's task (fairseq's ``translation_multi_simple_epoch`` and its
+    subclasses: a ``lang_pairs`` setting) marks languages: ``lang_pairs`` (a list),
+    ``encoder_langtok`` (None, ``src`` or ``tgt``), ``decoder_langtok`` and ``lang_tok_style``;
+    None for other tasks (``task_cfg``: the checkpoint's task config or a task's args)."""
+    pairs = getattr(task_cfg, "lang_pairs", None)
+    if not pairs:
+        return None
+    check(not getattr(task_cfg, "lang_tok_replacing_bos_eos", False),
+          "models trained with --lang-tok-replacing-bos-eos are not supported")
+    return {"lang_pairs": pairs.split(",") if isinstance(pairs, str) else list(pairs),
+            "encoder_langtok": getattr(task_cfg, "encoder_langtok", None),
+            "decoder_langtok": bool(getattr(task_cfg, "decoder_langtok", False)),
+            "lang_tok_style": getattr(task_cfg, "lang_tok_style", None) or "multilingual"}
+
+
+def language_symbols(settings: Optional[Dict[str, Any]], source_lang: str,
+                     target_lang: str) -> Tuple[Optional[str], Optional[str]]:
+    """The tokens (as text, e.g. ``__de__``) that start the source and the output of
+    ``source_lang`` -> ``target_lang`` for a model of :func:`multilingual_settings`, made as
+    fairseq's multilingual data manager makes them; ``(None, None)`` for other models. A pair
+    the model was not trained on is a one-line error."""
+    if settings is None:
+        return None, None
+    from fairseq.data.multilingual.multilingual_utils import get_lang_tok
+
+    pair = f"{source_lang}-{target_lang}"
+    check(pair in settings["lang_pairs"], f"the multilingual model translates "
+          f"{', '.join(settings['lang_pairs'])}, not {pair} (-s {source_lang} -t {target_lang})")
+    style, spec = settings["lang_tok_style"], settings["encoder_langtok"]
+    source = None if spec is None else get_lang_tok(
+        source_lang if spec.startswith("src") else target_lang, style, spec)
+    return source, get_lang_tok(target_lang, style) if settings["decoder_langtok"] else None
+
+
 #: Output noise: (output token ids, input line index, k) -> noised token ids.
 Noise = Callable[[torch.Tensor, int, int], torch.Tensor]
 

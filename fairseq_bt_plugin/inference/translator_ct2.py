@@ -21,9 +21,11 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from ..errors import BTUserError, check
 from ..fingerprint import fingerprint, same_contents
 from .config import is_ct2_model_dir
-from .translator import Hypothesis, Translator, mismatch_error
+from .translator import (Hypothesis, Translator, language_symbols, mismatch_error,
+                         multilingual_settings)
 
 SOURCES = "converted_from.json"  # fingerprints of the checkpoint and dictionaries converted
+MULTILINGUAL = "multilingual.json"  # a multilingual model's language-token settings
 
 
 class CT2Translator(Translator):
@@ -47,7 +49,21 @@ class CT2Translator(Translator):
             t0 = time.perf_counter()
             self._convert(self.model_dir)
             self.convert_seconds = round(time.perf_counter() - t0, 3)
+        if model_multilingual_settings(self.model_dir) is not None:
+            # fairseq's multilingual task adds the language tokens to the dictionaries: the
+            # converted model's vocabularies have them
+            self.src_dict, self.tgt_dict = (vocabulary_dictionary(v)
+                                            for v in ct2_vocabularies(self.model_dir))
         self._load_translator(ctranslate2)
+        self._language_prefixes()
+
+    def _language_prefixes(self) -> None:
+        """The pieces put before each source and forced at the start of each output: a
+        multilingual model's language tokens for -s -> -t (its ``multilingual.json``), else
+        none."""
+        src, tgt = language_symbols(model_multilingual_settings(self.model_dir),
+                                    self.cfg.source_lang, self.cfg.target_lang)
+        self.source_prefix, self.target_prefix = [src] if src else [], [tgt] if tgt else []
 
     def _import_ctranslate2(self):
         """The ctranslate2 module, after checking the compute type on this device."""
@@ -137,8 +153,8 @@ class CT2Translator(Translator):
         search = self.search
         opts = dict(num_hypotheses=search.nbest, length_penalty=search.lenpen,
                     max_decoding_length=max(1, int(search.max_len_a * max_source_len
-                                                   + search.max_len_b)),
-                    max_batch_size=0)
+                                                   + search.max_len_b))
+                    + len(self.target_prefix), max_batch_size=0)
         if search.sampling:
             opts.update(beam_size=1, sampling_topk=max(search.sampling_topk, 0),
                         sampling_topp=search.sampling_topp if search.sampling_topp > 0
@@ -171,11 +187,13 @@ class CT2Translator(Translator):
 
     def _submit(self, items):
         """Start decoding a batch: (items, source pieces, translator, async results)."""
-        sources = [x[2].split() for x in items]
+        sources = [self.source_prefix + x[2].split() for x in items]
         translator = (self._seeded_translator(self.batch_seed(items)) if self.search.sampling
                       else self.translator)
+        prefix = [self.target_prefix] * len(items) if self.target_prefix else None
         return items, sources, translator, translator.translate_batch(
-            sources, asynchronous=True, **self._options(max(len(x[3]) for x in items)))
+            sources, target_prefix=prefix, asynchronous=True,
+            **self._options(max(len(x[3]) for x in items)))
 
     def _collect(self, items, sources, translator, pending) -> List[Hypothesis]:
         results = [r.result() for r in pending]
@@ -186,12 +204,14 @@ class CT2Translator(Translator):
         # normalised by length^lenpen and leave out the end-of-sentence token
         scored = iter(translator.score_batch([p[0] for p in pairs], [p[1] for p in pairs])
                       if pairs and self.scores else [])
+        forced = len(self.target_prefix)  # the forced language token: not output, not scored
         for (line, text, pieces, _), result in zip(items, results):
             for k, hyp in enumerate(result.hypotheses[: self.search.nbest]):
-                tokens = self.tgt_dict.encode_line(" ".join(hyp), add_if_not_exist=False,
+                tokens = self.tgt_dict.encode_line(" ".join(hyp[forced:]),
+                                                   add_if_not_exist=False,
                                                    append_eos=True).long()
                 # one per token, end of sentence included
-                log_probs = next(scored).log_probs if self.scores else [math.nan]
+                log_probs = next(scored).log_probs[forced:] if self.scores else [math.nan]
                 out.append(self._hypothesis(line, k, text, pieces, tokens,
                                             sum(log_probs) / max(len(log_probs), 1),
                                             sum(log_probs)))
@@ -212,7 +232,12 @@ class CT2ModelTranslator(CT2Translator):
               f"{self.cfg.path}: not a CTranslate2 model directory (no model.bin)")
         self.data = self.cfg.path  # its vocabularies stand for the dictionaries
         self.vocabularies = ct2_vocabularies(self.cfg.path)
-        langs = exported_languages(self.cfg.path)
+        settings = model_multilingual_settings(self.cfg.path)
+        symbols = language_symbols(settings, self.cfg.source_lang, self.cfg.target_lang)
+        for symbol, vocabulary, side in zip(symbols, self.vocabularies, ("source", "target")):
+            check(symbol is None or symbol in vocabulary, f"{self.cfg.path}: the language "
+                  f"token {symbol} is not in its {side} vocabulary")
+        langs = None if settings else exported_languages(self.cfg.path)
         check(langs is None or langs == (self.cfg.source_lang, self.cfg.target_lang),
               f"{self.cfg.path}: the model translates {langs and langs[0]}->"
               f"{langs and langs[1]}, but -s {self.cfg.source_lang} -t {self.cfg.target_lang} "
@@ -220,8 +245,8 @@ class CT2ModelTranslator(CT2Translator):
 
     def model_files(self) -> List[str]:
         return sorted(os.path.join(self.cfg.path, name) for name in os.listdir(self.cfg.path)
-                      if name == "model.bin" or name.endswith(("vocabulary.json",
-                                                               "vocabulary.txt")))
+                      if name in ("model.bin", MULTILINGUAL)
+                      or name.endswith(("vocabulary.json", "vocabulary.txt")))
 
     def _check_pieces(self) -> None:
         cfg = self.cfg
@@ -236,6 +261,7 @@ class CT2ModelTranslator(CT2Translator):
         self.src_dict, self.tgt_dict = (vocabulary_dictionary(v) for v in self.vocabularies)
         self.convert_seconds = 0.0  # converted already
         self._load_translator(ctranslate2)
+        self._language_prefixes()
 
 
 def ct2_vocabularies(model_dir: str) -> Tuple[List[str], List[str]]:
@@ -274,6 +300,16 @@ def vocabulary_dictionary(tokens: Sequence[str]):
     return d
 
 
+def model_multilingual_settings(model_dir: str) -> Optional[dict]:
+    """The language-token settings of a multilingual model converted here or exported
+    (``multilingual.json``, see :func:`~.translator.multilingual_settings`); None for others."""
+    path = os.path.join(model_dir, MULTILINGUAL)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def exported_languages(model_dir: str) -> Optional[Tuple[str, str]]:
     """``(source, target)`` of a directory written by ``fairseq-bt-export`` (its
     ``model.json``); None for other CTranslate2 models (they record no languages)."""
@@ -294,12 +330,19 @@ def convert_checkpoint(path: str, data: str, source_lang: str, target_lang: str,
     ``converted_from.json``."""
     from ctranslate2.converters import FairseqConverter
 
+    import torch
+
     tmp = f"{model_dir}.tmp{os.getpid()}"
     os.makedirs(os.path.dirname(os.path.abspath(tmp)), exist_ok=True)
     try:
-        FairseqConverter(argparse_checkpoint(path, tmp + ".ckpt.pt"), data, source_lang,
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        FairseqConverter(argparse_checkpoint(state, path, tmp + ".ckpt.pt"), data, source_lang,
                          target_lang, unsafe_deserialization=True).convert(
                              tmp, quantization=quantization, force=True)
+        settings = multilingual_settings(task_config(state))
+        if settings is not None:
+            with open(os.path.join(tmp, MULTILINGUAL), "w", encoding="utf-8") as f:
+                json.dump(settings, f, indent=1)
         if sources:
             with open(os.path.join(tmp, SOURCES), "w", encoding="utf-8") as f:
                 json.dump([fingerprint(p) for p in sources], f)
@@ -318,24 +361,38 @@ def convert_checkpoint(path: str, data: str, source_lang: str, target_lang: str,
     os.replace(tmp, model_dir)
 
 
-def argparse_checkpoint(path: str, scratch: str) -> str:
+def task_config(state: dict):
+    """The task config of a loaded checkpoint (argparse-trained: its args)."""
+    if state.get("args") is not None:
+        return state["args"]
+    task = (state.get("cfg") or {}).get("task")
+    if isinstance(task, dict):
+        import argparse
+
+        return argparse.Namespace(**task)
+    return task
+
+
+def argparse_checkpoint(state: dict, path: str, scratch: str) -> str:
     """CTranslate2's converter sets attributes on the checkpoint's model config, which only
     works for argparse-trained checkpoints; one from fairseq-hydra-train stores a dict (or,
     written after fairseq's loading, e.g. by fairseq-bt-average, an omegaconf DictConfig). Such
-    a checkpoint is rewritten to ``scratch`` with the dict as a Namespace (else ``path``)."""
+    a checkpoint (``state``, loaded from ``path``) is rewritten to ``scratch`` with the dict as
+    a Namespace (else ``path``)."""
     import argparse
 
     import torch
 
     from omegaconf import DictConfig, OmegaConf
 
-    state = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(state.get("cfg"), DictConfig):  # saved after fairseq's own loading
         state["cfg"] = OmegaConf.to_container(state["cfg"], resolve=True)  # (an average)
     model = (state.get("cfg") or {}).get("model") if state.get("args") is None else None
     if not isinstance(model, dict):
         return path
-    task = dict(state["cfg"].get("task") or {})
+    task = state["cfg"].get("task") or {}
+    # a task fairseq still configures with argparse (its multilingual one) is a Namespace
+    task = vars(task) if isinstance(task, argparse.Namespace) else dict(task)
     state["cfg"]["model"] = argparse.Namespace(
         **{**task, **model, "arch": model.get("_name"), "task": task.get("_name")})
     torch.save(state, scratch)

@@ -535,3 +535,93 @@ def test_bilingual_child_initialised_from_the_multilingual_model(multi, reverse_
             else:
                 assert torch.equal(child[name][i], parent[name][parent_dict.index(sym)]), sym
     assert torch.equal(child["encoder.layers.0.fc1.weight"], parent["encoder.layers.0.fc1.weight"])
+
+
+def _tool(name, *args, **kwargs):
+    import shutil
+    import subprocess
+
+    return subprocess.run([shutil.which(name), *[str(a) for a in args]], capture_output=True,
+                          text=True, **kwargs)
+
+
+def test_ctranslate2_translates_a_multilingual_model_as_fairseq(multi, reverse_multi, tmp_path):
+    """--backend ctranslate2 with a multilingual model: each source starts with the model's
+    language token and the output's is forced and left out, as fairseq's generator does: the
+    same greedy translations into each language (up to rare ties). Exported (fairseq-bt-export
+    -s -t) the directory records the tokens, translates any pair of the model as the checkpoint
+    does through CTranslate2, and its card's snippet (ctranslate2 and sentencepiece alone)
+    prepends and strips them too. A pair the model lacks is one line, exit 2."""
+    pytest.importorskip("ctranslate2")
+    from fairseq_bt_plugin.inference.translator import language_symbols, multilingual_settings
+    from fairseq_bt_plugin.translate import main as translate
+
+    model = ["--path", reverse_multi, "--data", multi.bin, "--spm-model", multi.spm, "-s",
+             multi.tgt, "--cpu", "--beam", "1", "--max-len-a", "1", "--max-len-b", "5"]
+    ct2 = ["--backend", "ctranslate2", "--ct2-compute-type", "float32",
+           "--ct2-model-dir", tmp_path / "ct2", "--ct2-inter-threads", "1"]
+    lines = multi.mono.read_text(encoding="utf-8").splitlines()
+    n = len(lines)
+    out = {}
+    for lang in multi.langs[:2]:
+        for name, extra in (("fairseq", []), ("ct2", ct2)):
+            path = tmp_path / f"{name}.{lang}"
+            translate([str(a) for a in model + ["-t", lang, "--input", multi.mono, "--output",
+                                                path] + extra])
+            out[name, lang] = path.read_text(encoding="utf-8").splitlines()
+        assert len(out["ct2", lang]) == n
+        same = sum(a == b for a, b in zip(out["fairseq", lang], out["ct2", lang]))
+        assert same >= n - 2, (lang, out["fairseq", lang][:3], out["ct2", lang][:3])
+    # the tokens are those of fairseq's data manager for the pair
+    from fairseq import checkpoint_utils
+
+    from fairseq_bt_plugin.inference.translator import language_tokens
+    from fairseq_bt_plugin.inference.translator_ct2 import task_config
+
+    state = checkpoint_utils.load_checkpoint_to_cpu(str(reverse_multi))
+    settings = multilingual_settings(task_config(state))
+    lang = multi.langs[1]
+    symbols = language_symbols(settings, multi.tgt, lang)
+    assert symbols == (f"__{lang}__", f"__{lang}__")  # --encoder-langtok tgt --decoder-langtok
+    from fairseq_bt_plugin.inference.translator import Translator
+    from fairseq_bt_plugin.inference.config import DecodingConfig
+
+    fs = Translator(DecodingConfig(path=str(reverse_multi), data_dir=str(multi.bin),
+                                   spm_model=str(multi.spm), source_lang=multi.tgt,
+                                   target_lang=lang, cpu=True))
+    assert tuple(fs.src_dict[i] for i in (fs.src_langtok, fs.tgt_langtok)) == symbols
+
+    exported = tmp_path / "export"
+    p = _tool("fairseq-bt-export", "--path", reverse_multi, "--data", multi.bin, "--spm-model",
+              multi.spm, "-s", multi.tgt, "-t", multi.langs[0], "--output", exported,
+              "--quantization", "float32")
+    assert p.returncode == 0, p.stderr
+    card = json.loads((exported / "model.json").read_text(encoding="utf-8"))
+    first = f"__{multi.langs[0]}__"
+    assert (card["source_prefix"], card["target_prefix"]) == ([first], [first])
+    assert card["lang_pairs"] == [f"{multi.tgt}-{x}" for x in multi.langs]
+    for lang, extra in ((multi.langs[0], []), (lang, ["-t", lang])):
+        p = _tool("fairseq-bt-translate", "--model", exported, "--beam", "1", "--max-len-a",
+                  "1", "--max-len-b", "5", "--ct2-inter-threads", "1", "--ct2-compute-type",
+                  "float32", "--input", multi.mono, *extra)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.splitlines() == out["ct2", lang]
+    p = _tool("fairseq-bt-translate", "--model", exported, "-t", "xx", "--input", multi.mono)
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+    assert f"not {multi.tgt}-xx" in p.stderr and not p.stdout
+
+    snippet = re.search(r"```python\n(.*?)```", (exported / "README.md").read_text(
+        encoding="utf-8"), flags=re.S).group(1)
+    (tmp_path / "snippet.py").write_text(snippet, encoding="utf-8")
+    source = multi.mono.read_text(encoding="utf-8")
+    p = subprocess_run([sys.executable, "-I", tmp_path / "snippet.py", exported], source)
+    beam5 = _tool("fairseq-bt-translate", "--model", exported, "--input", multi.mono)
+    assert p.returncode == 0 and beam5.returncode == 0, p.stderr + beam5.stderr
+    same = sum(a == b for a, b in zip(p.stdout.splitlines(), beam5.stdout.splitlines()))
+    assert len(p.stdout.splitlines()) == n and same >= n - 3, (p.stdout, beam5.stdout)
+
+
+def subprocess_run(cmd, stdin):
+    import subprocess
+
+    return subprocess.run([str(c) for c in cmd], input=stdin, capture_output=True, text=True)

@@ -97,6 +97,10 @@ def test_every_artefact(finished_run):
     best = max(forward, key=lambda k: (forward[k]["bleu"], k))
     exported = json.loads((work / "export" / best / "model.json").read_text())
     assert exported["name"] == best and exported["checkpoint"] == systems[best]["checkpoint"]
+    # its card, made before the report, holds what the report says of the system
+    assert [s["bleu"] for s in exported["run"]["scores"]] == [systems[best]["bleu"]]
+    assert exported["run"]["training"] == report["models"][best]
+    assert exported["run"]["experiment"] == report["experiment"]["text"]
     assert [e["system"] for e in report["exports"]] == [best]
     assert f"**Exported**: `{best}` in `{work}/export/{best}`" in md
 

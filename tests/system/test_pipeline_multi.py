@@ -63,9 +63,9 @@ def experiment(folder: Path) -> Path:
     return path
 
 
-def pipeline(exp: Path, cwd: Path, side_by_side: bool):
+def pipeline(exp: Path, cwd: Path, side_by_side: bool, **settings):
     env = {k: v for k, v in os.environ.items() if k not in ("WORK", "PROFILE", "SRC", "TGT")}
-    env["BASELINE_PARALLEL"] = str(int(side_by_side))
+    env.update(settings, BASELINE_PARALLEL=str(int(side_by_side)))
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     return subprocess.run(["bash", str(ROOT / "scripts" / "pipeline.sh"), str(exp)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=1800)
@@ -221,3 +221,67 @@ def test_an_unfinished_model_is_scored_once_finished(finished, tmp_path):
         assert ((PAIRS[0], "bt_v") in {(s["pair"], s["system"]) for s in report["systems"]}) \
             == finished_now
         shutil.copy(models / "bt" / "DONE", models / "bt_v" / "DONE")
+
+
+def translated_by_export(folder: Path, test: Path):
+    tool = Path(sys.executable).parent / "fairseq-bt-translate"
+    p = subprocess.run([str(tool), "--model", str(folder), "--input", str(test)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.splitlines()
+
+
+def check_export(work: Path, pair: str, lang: str, system: str):
+    """WORK/export/PAIR/SYSTEM: the pair's system (the pair's own, or a multilingual one with
+    its language tokens) translating the pair's test set."""
+    folder = work / "export" / pair / system
+    card = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    multilingual = system.startswith("multi")
+    assert (card["source_lang"], card["target_lang"]) == (lang, TGT)
+    assert card["name"] == (system if multilingual else f"{pair}/{system}")
+    assert card["checkpoint"] == str(work / "models" / card["name"] / "checkpoint_best.pt")
+    assert (card["source_prefix"], card["target_prefix"]) == (
+        ([f"__{lang}__"], [f"__{TGT}__"]) if multilingual else ([], []))
+    report = json.loads((work / "report.json").read_text())
+    # the scores of the model: on the pair's test set, or a multilingual one's on every pair's
+    assert sorted((s["pair"], s["bleu"]) for s in card["run"]["scores"]) == sorted(
+        (s["pair"], s["bleu"]) for s in report["systems"]
+        if s["system"] == system and (multilingual or s["pair"] == pair))
+    assert {s["pair"] for s in card["run"]["scores"]} == (set(PAIRS) if multilingual else {pair})
+    test = work / "raw" / pair / f"test_tatoeba.{lang}"
+    assert len(translated_by_export(folder, test)) == N_TEST
+
+
+def test_each_pairs_best_system_exported(finished):
+    """Each pair's system of highest BLEU on its test set (reverse models aside), bilingual or
+    multilingual, exported into WORK/export/PAIR/NAME; the report names every export."""
+    work, out = finished
+    report = json.loads((work / "report.json").read_text())
+    for pair, lang in zip(PAIRS, LANGS):
+        scores = {s["system"]: s["bleu"] for s in report["systems"]
+                  if s["pair"] == pair and s["target_lang"] == TGT}
+        best = max(scores, key=lambda k: (scores[k], k))
+        assert [p.name for p in (work / "export" / pair).iterdir() if p.is_dir()] == [best]
+        check_export(work, pair, lang, best)
+    assert len(report["exports"]) == len(PAIRS)
+    md = (work / "report.md").read_text()
+    assert md.count("**Exported**") == len(PAIRS)
+
+
+@pytest.mark.timeout(1800)  # the finished run (its fixture) included
+@pytest.mark.parametrize("finished", [False], indirect=True, ids=["one_at_a_time"])
+def test_a_named_multilingual_system_exported_for_every_pair(finished, tmp_path):
+    """A rerun with EXPORT_SYSTEM=multi_bt (on a copy of the finished run): nothing trained
+    again; every pair's export is now the multilingual model, with the pair's language tokens,
+    and no export of the system chosen before stays."""
+    work, _ = finished
+    folder = tmp_path / "copy"
+    shutil.copytree(work.parent, folder, symlinks=True)
+    p = pipeline(folder / "multi.yaml", folder, False, EXPORT_SYSTEM="multi_bt")
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert [x for x in p.stdout.splitlines()
+            if x.startswith("== train") and not x.endswith("done already")] == []
+    run = folder / "run"
+    for pair, lang in zip(PAIRS, LANGS):
+        assert [x.name for x in (run / "export" / pair).iterdir() if x.is_dir()] == ["multi_bt"]
+        check_export(run, pair, lang, "multi_bt")
