@@ -4,7 +4,8 @@
 # (make demo: configs/experiments/multi30k_demo.yaml; every key: configs/experiments/example.yaml;
 # a file with pairs: runs scripts/pipeline_multi.sh)
 #   data -> clean -> prepare -> train reverse (TGT->SRC) -> back-translate TGT monolingual text
-#   (BT_MODE=copy: each sentence its own source, no reverse model: the control BT must beat)
+#   (BT_MODE=copy: each sentence its own source, no reverse model: the control BT must beat;
+#   BT_COPIES=1: the +BT model trains on back-translations and such copies together)
 #   -> train forward: bitext only (baseline); bitext + tagged BT (bt), then fine-tuned on the
 #   bitext (bt_ft) -> evaluate -> export the best system -> report. Every stage skips finished
 #   work and resumes after a kill.
@@ -12,7 +13,7 @@
 # KEY=VALUE both:   WORK=runs/x bash scripts/pipeline.sh my.yaml bt.beam=4
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 case "${1:-}" in -h|--help|""|*=*) usage ;; *) experiment=$1; shift ;; esac
@@ -76,6 +77,11 @@ for round in $(seq 1 "$ROUNDS"); do
     bash "$here/stages/filter.sh" "$synthetic" "$filtered" "$reverse" baseline
     synthetic=$filtered
   fi
+  bt_data="$WORK/bt/$synthetic/bin"
+  if [ "$BT_COPIES" = 1 ]; then  # and the monolingual text copied as its own source (no model)
+    BT_MODE=copy bash "$here/stages/backtranslate.sh" "$reverse" "$TGT" "$SRC" "mono_${TGT}_copy"
+    bt_data="'$bt_data,$WORK/bt/mono_${TGT}_copy/bin'"  # hydra: a comma-separated value, quoted
+  fi
   # on CPU the +BT model gets every core: not beside the baseline (3 threads on 2 cores)
   if [ "$on_cpu" = 1 ]; then wait_baseline; fi
   init_args=()
@@ -84,7 +90,7 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
   # shellcheck disable=SC2206
   bash "$here/stages/train.sh" "$BT_NAME$sfx" "$SRC" "$TGT" "${train_args[@]}" \
-    ++task.bt_data="$WORK/bt/$synthetic/bin" "${tag_args[@]}" "${init_args[@]}" \
+    ++task.bt_data="$bt_data" "${tag_args[@]}" "${init_args[@]}" \
     optimization.max_update="$bt_updates" $BT_OVERRIDES
   forward="$BT_NAME$sfx"
   if [ "$ft_updates" -gt 0 ]; then  # fine-tune on the bitext: optimizer and schedule go on

@@ -304,7 +304,7 @@ def _check_pairs(exp: ExperimentConfig, where: str) -> None:
                     ("bt.init", exp.bt.init == "scratch"),
                     ("reverse_model", not (exp.reverse_model.checkpoint or exp.reverse_model.ct2_dir)),
                     ("mono_source", not exp.mono_source.files),
-                    ("bt.mode copy", str(exp.bt.mode) != "copy")):
+                    ("bt.mode copy", str(exp.bt.mode) != "copy"), ("bt.copies", not exp.bt.copies)):
         check(ok, f"{where}: {key}: an experiment with pairs has no {key} (one pair only)")
     m = exp.multilingual
     for key, value in (("updates", m.updates), ("sampling_temperature", m.sampling_temperature)):
@@ -368,6 +368,7 @@ def validate(exp: ExperimentConfig, where: str) -> None:
               f"{where}: {setting} and {args_key} both set checkpoint.patience: give it once")
     if str(bt.mode) == "copy":  # no model reads the monolingual text
         for key, ok in (("bt.filter", not bt.filter), ("systems.rounds", sysm.rounds == 1),
+                        ("bt.copies", not bt.copies),
                         ("reverse_model", not (exp.reverse_model.checkpoint or exp.reverse_model.ct2_dir)),
                         ("bt.weights", bt.weights is None), ("bt.nbest", bt.nbest is None)):
             check(ok, f"{where}: {key} with bt.mode copy (copied text, no reverse model): "

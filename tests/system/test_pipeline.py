@@ -361,11 +361,13 @@ def test_copied_text_control(finished_run, tmp_path):
     assert "++task.bt_tag='<BT>'" in made["settings"]
     systems = {s["system"] for s in json.loads((work / "report.json").read_text())["systems"]}
     assert {"bt", "copy", "baseline"} <= systems
-    # back-translation and copies together (task.bt_data lists both): the model's record names
-    # both corpora as what it was made from, and the report shows them
+    # BT_COPIES=1 (bt.copies): back-translations and copies together, task.bt_data lists both
+    # corpora (the copies made once: the control's corpus); the model's record names both as
+    # what it was made from, and the report shows them
     both = f"'{work}/bt/mono_{TGT}/bin,{corpus}/bin'"
     out = finish(pipeline(work, extra_env={"BT_NAME": "both", "BT_FINETUNE": "0",
-                                           "BT_TRAIN_ARGS": f"++task.bt_data={both}"}))
+                                           "BT_COPIES": "1"}))
+    assert f"== back-translate mono_{TGT}_copy: done already" in out
     assert f"== train both ({SRC}->{TGT}" in out
     log = (work / "models" / "both" / "hydra_train.log").read_text()
     assert f"'bt_data': {both}" in log

@@ -381,6 +381,8 @@ def error_cases(tmp_path: Path, src: str, tgt: str):
                           "bt.filter with bt.mode copy .*: leave bt.filter unset"),
         "copy weighted": ({}, ["bt.mode=copy", "bt.weights=uniform"],
                           "bt.weights with bt.mode copy"),
+        "copy with copies": ({}, ["bt.mode=copy", "bt.copies=true"],
+                             "bt.copies with bt.mode copy"),
         "unknown mode": ({}, ["bt.mode=copies"], "bt.mode: Invalid value 'copies'"),
         "patience twice": ({}, ["patience=5", "train_args='checkpoint.patience=9'"],
                            "patience and train_args both set checkpoint.patience: give it once"),
@@ -407,7 +409,7 @@ CASES = ["missing file", "bitext lines", "valid lines", "test lines", "empty fil
          "out of range", "no patience",
          "unknown language", "test equals valid", "unknown key", "unknown nested key",
          "wrong type", "bad md5", "url without md5", "rounds without mono_source", "corpus name",
-         "copy filtered", "copy weighted", "unknown mode", "ct2_dir and checkpoint",
+         "copy filtered", "copy weighted", "copy with copies", "unknown mode", "ct2_dir and checkpoint",
          "ct2_dir without spm", "ct2_dir filtered", "target_spm alone", "ct2_dir not found",
          "patience twice", "bt.patience twice"]
 

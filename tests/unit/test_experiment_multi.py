@@ -77,6 +77,7 @@ def test_settings_and_raw_data_per_pair(folder):
     ({"systems": {"rounds": 2}}, "systems.rounds: an experiment with pairs has no"),
     ({"bt": {"init": "baseline"}}, "bt.init: an experiment with pairs has no"),
     ({"bt": {"mode": "copy"}}, "bt.mode copy: an experiment with pairs has no"),
+    ({"bt": {"copies": True}}, "bt.copies: an experiment with pairs has no"),
     ({"multilingual": {"updates": 0}}, "multilingual.updates must be > 0, got 0"),
 ])
 def test_errors_name_the_file_and_key(folder, keys, message):
