@@ -25,7 +25,7 @@ from .translator import (Hypothesis, Translator, language_symbols, mismatch_erro
                          multilingual_settings)
 
 SOURCES = "converted_from.json"  # fingerprints of the checkpoint and dictionaries converted
-MULTILINGUAL = "multilingual.json"  # a multilingual model's language-token settings
+MULTILINGUAL = "multilingual.json"  # a multilingual model's language-token settings (or null)
 
 
 class CT2Translator(Translator):
@@ -97,9 +97,11 @@ class CT2Translator(Translator):
 
     def _converted_from_these_files(self, model_dir: str) -> bool:
         """A finished conversion of the checkpoint and dictionaries as they are now (not of a
-        checkpoint since retrained at the same path)."""
+        checkpoint since retrained at the same path), with its language-token settings (a
+        conversion without them predates them: made again)."""
         stamp = os.path.join(model_dir, SOURCES)
-        if not (os.path.exists(os.path.join(model_dir, "model.bin")) and os.path.exists(stamp)):
+        if not all(os.path.exists(os.path.join(model_dir, name))
+                   for name in ("model.bin", SOURCES, MULTILINGUAL)):
             return False
         with open(stamp, encoding="utf-8") as f:
             old = json.load(f)
@@ -302,7 +304,8 @@ def vocabulary_dictionary(tokens: Sequence[str]):
 
 def model_multilingual_settings(model_dir: str) -> Optional[dict]:
     """The language-token settings of a multilingual model converted here or exported
-    (``multilingual.json``, see :func:`~.translator.multilingual_settings`); None for others."""
+    (``multilingual.json``, see :func:`~.translator.multilingual_settings`); None for others
+    (``null`` there, or no such file: a model converted elsewhere or before it was written)."""
     path = os.path.join(model_dir, MULTILINGUAL)
     if not os.path.isfile(path):
         return None
@@ -339,10 +342,9 @@ def convert_checkpoint(path: str, data: str, source_lang: str, target_lang: str,
         FairseqConverter(argparse_checkpoint(state, path, tmp + ".ckpt.pt"), data, source_lang,
                          target_lang, unsafe_deserialization=True).convert(
                              tmp, quantization=quantization, force=True)
-        settings = multilingual_settings(task_config(state))
-        if settings is not None:
-            with open(os.path.join(tmp, MULTILINGUAL), "w", encoding="utf-8") as f:
-                json.dump(settings, f, indent=1)
+        with open(os.path.join(tmp, MULTILINGUAL), "w", encoding="utf-8") as f:
+            # null for a bilingual model
+            json.dump(multilingual_settings(task_config(state)), f, indent=1)
         if sources:
             with open(os.path.join(tmp, SOURCES), "w", encoding="utf-8") as f:
                 json.dump([fingerprint(p) for p in sources], f)

@@ -572,6 +572,15 @@ def test_ctranslate2_translates_a_multilingual_model_as_fairseq(multi, reverse_m
         assert len(out["ct2", lang]) == n
         same = sum(a == b for a, b in zip(out["fairseq", lang], out["ct2", lang]))
         assert same >= n - 2, (lang, out["fairseq", lang][:3], out["ct2", lang][:3])
+    # a conversion without its language-token settings (made before they were recorded) is
+    # made again, not used without the tokens
+    settings_file = tmp_path / "ct2" / "multilingual.json"
+    settings_file.unlink()
+    again = tmp_path / "again"
+    translate([str(a) for a in model + ["-t", lang, "--input", multi.mono, "--output", again]
+               + ct2])
+    assert again.read_text(encoding="utf-8").splitlines() == out["ct2", lang]
+    assert settings_file.is_file()
     # the tokens are those of fairseq's data manager for the pair
     from fairseq import checkpoint_utils
 
