@@ -10,7 +10,6 @@ replaced only with ``--force``.
 """
 import dataclasses
 import datetime
-import glob
 import json
 import os
 import shutil
@@ -94,15 +93,12 @@ def _run_record(work: str, system: str, experiment_file: str = "") -> Dict[str, 
     them (the pipeline exports before it writes the report): the scores of every test set it
     was evaluated on (``WORK/eval``), how its training ended, the code and the experiment
     file (``experiment_file``, else the run's ``WORK/experiment.yaml``)."""
-    from .report import code_version, evaluations, experiment, read_training_log
+    from .report import code_version, evaluation_results, experiment, read_training_log
 
     keys = ("test_set", "pair", "sentences", "bleu", "chrf", "chrfpp", "bleu_signature",
             "chrf_signature", "chrfpp_signature", "beam")
     pair, _, name = system.rpartition("/")  # PAIR/NAME: a pair's system of a multilingual run
-    scored = glob.glob(os.path.join(work, "eval", "*", "*.json")) + glob.glob(
-        os.path.join(work, "eval", "*", "*", "*.json"))
-    scores = [{k: s.get(k) for k in keys if k in s} for s in (evaluations(work) if scored
-                                                              else [])
+    scores = [{k: s.get(k) for k in keys if k in s} for s in evaluation_results(work)
               if s.get("system") == name and (not pair or s.get("pair") == pair)]
     log = os.path.join(work, "models", system, "hydra_train.log")
     experiment_file = experiment_file or os.path.join(work, "experiment.yaml")
@@ -159,8 +155,8 @@ def best_system(work: str, test_set: str) -> str:
     check(bool(scores), f"{folder}: no scored system (--system best needs --run and the "
           "--test-set the run scored)")
     best = max(scores, key=lambda k: (scores[k], k))
-    pair = os.path.relpath(folder, os.path.join(work, "eval", test_set.split("/")[0]))
-    if pair != "." and os.path.isdir(os.path.join(work, "models", pair, best)):
+    _, _, pair = test_set.partition("/")
+    if pair and os.path.isdir(os.path.join(work, "models", pair, best)):
         return f"{pair}/{best}"
     return best
 

@@ -165,6 +165,13 @@ def stage_timings(path: str) -> Dict:
 
 
 def evaluations(work_dir: str) -> List[Dict]:
+    """:func:`evaluation_results`, at least one (else a one-line error)."""
+    results = evaluation_results(work_dir)
+    check(bool(results), f"{work_dir}/eval: no evaluation results (SET/SYSTEM.json) to report")
+    return results
+
+
+def evaluation_results(work_dir: str) -> List[Dict]:
     """Every ``eval/SET/SYSTEM.json`` and ``eval/SET/PAIR/SYSTEM.json``, with its test set
     (``test_set``) and pair (``pair``, None in the first case), in test-set, pair and system
     order."""
@@ -182,7 +189,6 @@ def evaluations(work_dir: str) -> List[Dict]:
         scored = read_stamp(path[: -len(".json")] + ".done")
         result["scored_with"] = scored.get("settings") if scored else None
         results.append(result)
-    check(bool(results), f"{work_dir}/eval: no evaluation results (SET/SYSTEM.json) to report")
     return results
 
 

@@ -49,20 +49,20 @@ class CT2Translator(Translator):
             t0 = time.perf_counter()
             self._convert(self.model_dir)
             self.convert_seconds = round(time.perf_counter() - t0, 3)
-        if model_multilingual_settings(self.model_dir) is not None:
+        settings = model_multilingual_settings(self.model_dir)
+        if settings is not None:
             # fairseq's multilingual task adds the language tokens to the dictionaries: the
             # converted model's vocabularies have them
             self.src_dict, self.tgt_dict = (vocabulary_dictionary(v)
                                             for v in ct2_vocabularies(self.model_dir))
         self._load_translator(ctranslate2)
-        self._language_prefixes()
+        self._language_prefixes(settings)
 
-    def _language_prefixes(self) -> None:
+    def _language_prefixes(self, settings: Optional[dict]) -> None:
         """The pieces put before each source and forced at the start of each output: a
-        multilingual model's language tokens for -s -> -t (its ``multilingual.json``), else
-        none."""
-        src, tgt = language_symbols(model_multilingual_settings(self.model_dir),
-                                    self.cfg.source_lang, self.cfg.target_lang)
+        multilingual model's language tokens for -s -> -t (``settings``, its
+        ``multilingual.json``), else none."""
+        src, tgt = language_symbols(settings, self.cfg.source_lang, self.cfg.target_lang)
         self.source_prefix, self.target_prefix = [src] if src else [], [tgt] if tgt else []
 
     def _import_ctranslate2(self):
@@ -234,7 +234,7 @@ class CT2ModelTranslator(CT2Translator):
               f"{self.cfg.path}: not a CTranslate2 model directory (no model.bin)")
         self.data = self.cfg.path  # its vocabularies stand for the dictionaries
         self.vocabularies = ct2_vocabularies(self.cfg.path)
-        settings = model_multilingual_settings(self.cfg.path)
+        self.multilingual = settings = model_multilingual_settings(self.cfg.path)
         symbols = language_symbols(settings, self.cfg.source_lang, self.cfg.target_lang)
         for symbol, vocabulary, side in zip(symbols, self.vocabularies, ("source", "target")):
             check(symbol is None or symbol in vocabulary, f"{self.cfg.path}: the language "
@@ -263,7 +263,7 @@ class CT2ModelTranslator(CT2Translator):
         self.src_dict, self.tgt_dict = (vocabulary_dictionary(v) for v in self.vocabularies)
         self.convert_seconds = 0.0  # converted already
         self._load_translator(ctranslate2)
-        self._language_prefixes()
+        self._language_prefixes(self.multilingual)
 
 
 def ct2_vocabularies(model_dir: str) -> Tuple[List[str], List[str]]:
