@@ -1,7 +1,8 @@
 """Every change that importing the plugin makes to fairseq 0.12 (and torch, and Python's
 uncaught-exception report), in one place: :data:`PATCHES`.
 
-``import fairseq_bt_plugin`` (which ``--user-dir`` does, and every ``fairseq-bt-*`` wrapper)
+``import fairseq_bt_plugin`` (which ``--user-dir`` does, and every ``fairseq-bt-*`` wrapper;
+``fairseq-bt-translate`` where it reads a fairseq checkpoint: :func:`fairseq_bt_plugin.setup`)
 calls :func:`apply_all`, so ``fairseq-train --user-dir "$(fairseq-bt-user-dir)"`` and
 ``fairseq-bt-train`` behave the same. Each entry names what it replaces and the fairseq series
 it was written for (:data:`FAIRSEQ_SERIES`): with any other fairseq installed, those patches are

@@ -17,12 +17,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from .errors import check, run_reporting_user_errors
 from .inference.config import same_field
-from .options import parse_dataclass
+from .options import ChoiceEnum, parse_dataclass
 from .translate import TranslateConfig, checkpoint_languages, resolve, run_of_checkpoint
 
 PROG = "fairseq-bt-export"

@@ -104,11 +104,11 @@ def run_of_checkpoint(path: str) -> Tuple[str, str]:
 
 def checkpoint_languages(path: str) -> Tuple[Optional[str], Optional[str]]:
     """The source and target language a checkpoint was trained for (None: not recorded)."""
-    from fairseq import checkpoint_utils
-
+    from . import setup
     from .errors import checkpoint_error
 
-    import fairseq_bt_plugin  # noqa: F401  (the torch.load fix)
+    setup()  # the torch.load fix
+    from fairseq import checkpoint_utils
 
     check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
     try:

@@ -13,12 +13,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from ..cleaning import CleanConfig
 from ..generate.config import MODES, WEIGHTS_CHOICES
 from ..inference.config import BACKEND_CHOICES
+from ..options import ChoiceEnum
 
 INIT_CHOICES = ChoiceEnum(["scratch", "baseline"])
 #: the generator's modes, and copy: the copied-text control (fairseq-bt-backtranslate copy)

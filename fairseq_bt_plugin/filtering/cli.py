@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from ..atomic import atomic_open, remove_files, replace_all
@@ -26,7 +26,7 @@ from ..errors import check, run_reporting_user_errors
 from ..generate.config import BTGenerateConfig, model_data_dir
 from ..generate.writer import BinarizeSpec, OutputNames, write_binarized_tokens, write_scores
 from ..inference.config import DecodingConfig, absolute_model_path, model_paths, same_field
-from ..options import parse_dataclass
+from ..options import ChoiceEnum, parse_dataclass
 from .scoring import cross_entropies, dual_score, kept_pairs
 
 PROG = "fairseq-bt-filter"

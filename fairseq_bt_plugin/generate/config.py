@@ -13,14 +13,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Type, TypeVar
 
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
+from fairseq.dataclass import FairseqDataclass
 from omegaconf import MISSING
 
 from ..data.noising import EDUNOV_2018, noise_options
 from ..errors import check
 from ..inference.config import (DecodingConfig, model_paths, other_default, same_field,
                                 validate_decoding)
-from ..options import parse_dataclass
+from ..options import ChoiceEnum, parse_dataclass
 
 MODES = ["beam", "greedy", "sample", "noised_beam"]
 MODE_CHOICES = ChoiceEnum(MODES)

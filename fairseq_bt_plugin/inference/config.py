@@ -8,10 +8,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Type
 
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from omegaconf import MISSING
 
 from ..errors import check
+from ..options import ChoiceEnum
 
 BACKEND_CHOICES = ChoiceEnum(["fairseq", "ctranslate2"])
 CT2_COMPUTE_TYPES = ChoiceEnum(["auto", "float32", "int8", "int8_float32", "float16",
@@ -19,7 +19,7 @@ CT2_COMPUTE_TYPES = ChoiceEnum(["auto", "float32", "int8", "int8_float32", "floa
 
 
 @dataclass
-class DecodingConfig(FairseqDataclass):
+class DecodingConfig:
     path: str = field(
         default=MISSING,
         metadata={"help": "fairseq checkpoint that translates --source-lang into --target-lang "
@@ -100,13 +100,13 @@ class DecodingConfig(FairseqDataclass):
                              "--cpu-threads 1 when running one shard per core"})
 
 
-def other_default(cls: Type[FairseqDataclass], name: str, default: Any) -> dataclasses.Field:
+def other_default(cls: Type, name: str, default: Any) -> dataclasses.Field:
     """The field ``name`` of ``cls`` (its help text and alias) with another default, for a
     subclass: ``max_len_b: int = other_default(DecodingConfig, "max_len_b", 10)``."""
     return field(default=default, metadata=cls.__dataclass_fields__[name].metadata)
 
 
-def same_field(cls: Type[FairseqDataclass], name: str) -> dataclasses.Field:
+def same_field(cls: Type, name: str) -> dataclasses.Field:
     """The field ``name`` of ``cls`` (default, help text, alias) for another tool's config
     that takes the same option without the rest of ``cls``."""
     f = cls.__dataclass_fields__[name]
@@ -114,10 +114,9 @@ def same_field(cls: Type[FairseqDataclass], name: str) -> dataclasses.Field:
 
 
 def model_paths(path: str) -> List[str]:
-    """The checkpoints of ``--path`` (fairseq's ``a.pt:b.pt`` ensemble convention)."""
-    from fairseq import utils
-
-    return [p for p in utils.split_paths(path) if p]
+    """The checkpoints of ``--path`` (fairseq's ``a.pt:b.pt`` ensemble convention, as its
+    ``utils.split_paths``: ``|`` separates URLs)."""
+    return [p for p in path.split("|" if "://" in path else os.pathsep) if p]
 
 
 def absolute_model_path(path: str) -> str:

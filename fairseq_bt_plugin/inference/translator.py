@@ -9,6 +9,7 @@ fields: sampling, nbest, temperature) and noise the output tokens. Randomness (s
 noise) depends only on the seed and the line index (sampling: of the batch's first line), never
 on the process that decodes it: ``--workers N`` decode a chunk's batches in N processes.
 """
+import dataclasses
 import logging
 import os
 import time
@@ -79,6 +80,9 @@ def mismatch_error(path: str, data: str, e: Exception) -> BTUserError:
 def load_state(path: str, data: str, source_lang: str, target_lang: str) -> Dict:
     """The checkpoint ``path``, after checking that it translates ``source_lang`` into
     ``target_lang``; one-line errors for a file that is not a checkpoint."""
+    from .. import setup
+
+    setup()  # bt_* archs, the torch.load fix
     from fairseq import checkpoint_utils
 
     check(os.path.isfile(path), f"{path}: checkpoint not found (--path)")
@@ -107,6 +111,9 @@ def load_models(paths: Sequence[str], data: str, source_lang: str, target_lang: 
     dictionaries of ``data``, through fairseq's ``load_model_ensemble_and_task``; the task is
     the first checkpoint's. A checkpoint whose embeddings do not fit those dictionaries (an
     ensemble member trained with other ones) is a one-line error naming it."""
+    from .. import setup
+
+    setup()  # bt_* archs, the torch.load fix
     from fairseq import checkpoint_utils
 
     models, task = [], None
@@ -177,6 +184,21 @@ def language_symbols(settings: Optional[Dict[str, Any]], source_lang: str,
     return source, get_lang_tok(target_lang, style) if settings["decoder_langtok"] else None
 
 
+@dataclass
+class Search:
+    """The search of both backends: these fields of fairseq's ``GenerationConfig``, with its
+    defaults (a test compares them), given to fairseq's generator as one."""
+    beam: int = 5
+    nbest: int = 1
+    lenpen: float = 1.0
+    max_len_a: float = 0.0
+    max_len_b: int = 200
+    sampling: bool = False
+    sampling_topk: int = -1
+    sampling_topp: float = -1.0
+    temperature: float = 1.0
+
+
 #: Output noise: (output token ids, input line index, k) -> noised token ids.
 Noise = Callable[[torch.Tensor, int, int], torch.Tensor]
 
@@ -198,12 +220,9 @@ class Translator:
                  seed: Optional[int] = None,
                  noise: Optional[Callable[["Translator"], Optional[Noise]]] = None,
                  keep: FrozenSet[str] = frozenset(), scores: bool = True):
-        import fairseq_bt_plugin  # noqa: F401  (bt_* archs, torch.load fix)
-        from fairseq.dataclass.configs import GenerationConfig
-
         validate_decoding(cfg)
         self.cfg, self.seed, self.keep, self.scores = cfg, seed, keep, scores
-        self.search = GenerationConfig(**{
+        self.search = Search(**{
             "beam": cfg.beam, "lenpen": cfg.lenpen, "max_len_a": cfg.max_len_a,
             "max_len_b": cfg.max_len_b, **(search or {})})
         self.paths = model_paths(cfg.path)
@@ -256,7 +275,10 @@ class Translator:
 
         self.max_source_positions = utils.resolve_max_positions(
             self.task.max_positions(), *[m.max_positions() for m in self.models])[0]
-        self.generator = self.task.build_generator(self.models, self.search)
+        from fairseq.dataclass.configs import GenerationConfig
+
+        self.generator = self.task.build_generator(
+            self.models, GenerationConfig(**dataclasses.asdict(self.search)))
         self.src_langtok, self.tgt_langtok = language_tokens(self.task)
 
     def _load_state(self) -> Dict:
@@ -278,13 +300,10 @@ class Translator:
         here (too long for the model), and the seconds spent in fairseq's generator.
         ``on_batch(n)`` is called after each batch of ``n`` lines (progress)."""
         skipped: Dict[str, int] = {}
-        items = []  # (line index, raw text, pieces, token ids)
+        items = []  # (line index, raw text, pieces, the model's input: see _source)
         for line, text in chunk.lines:
             pieces = self.src_proc.encode(text)
-            ids = self.src_dict.encode_line(pieces, add_if_not_exist=False,
-                                            append_eos=True).long()
-            if self.src_langtok is not None:
-                ids = torch.cat([ids.new_tensor([self.src_langtok]), ids])
+            ids = self._source(pieces)
             if len(ids) > self.max_source_positions:
                 skipped["input_too_long"] = skipped.get("input_too_long", 0) + 1
                 continue
@@ -300,6 +319,14 @@ class Translator:
                 on_batch(len(batch))
         out.sort(key=lambda h: (h.line, h.k))
         return out, skipped, generate_seconds
+
+    def _source(self, pieces: str) -> torch.Tensor:
+        """The model's input for ``pieces``: their token ids, end of sentence included (after
+        a multilingual model's source language token)."""
+        ids = self.src_dict.encode_line(pieces, add_if_not_exist=False, append_eos=True).long()
+        if self.src_langtok is not None:
+            ids = torch.cat([ids.new_tensor([self.src_langtok]), ids])
+        return ids
 
     def batch_seed(self, batch) -> Optional[int]:
         """The seed of a batch's randomness: from ``seed`` and the batch's first input line,
@@ -383,10 +410,15 @@ class Translator:
         if self.noise is not None:
             out_pieces = self.tgt_dict.string(self.noise(tokens, line, k))
             synthetic = self.tgt_proc.decode_keeping(out_pieces, self.keep)
-        else:
-            out_pieces = self.tgt_dict.string(tokens)
-            synthetic = self.tgt_proc.decode(out_pieces)
-        return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score, logprob)
+            return Hypothesis(line, k, synthetic, text, out_pieces, pieces, score, logprob)
+        return self._hypothesis_of_pieces(line, k, text, pieces, self.tgt_dict.string(tokens),
+                                          score, logprob)
+
+    def _hypothesis_of_pieces(self, line: int, k: int, text: str, pieces: str,
+                              out_pieces: str, score: float, logprob: float) -> Hypothesis:
+        """A :class:`Hypothesis` from the output's pieces (not noised)."""
+        return Hypothesis(line, k, self.tgt_proc.decode(out_pieces), text, out_pieces, pieces,
+                          score, logprob)
 
 
 _FORKED: Optional[Translator] = None  # the translator of the process that forked the workers

@@ -10,13 +10,14 @@ Batches run in parallel on ``--ct2-inter-threads`` threads (one thread each: on 
 that beats intra-op threads). Sampling loads a one-thread translator per batch, seeded from
 the batch's first line (see :meth:`CT2Translator._seeded_translator`).
 """
+import functools
 import json
 import math
 import os
 import shutil
 import time
 from collections import deque
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BTUserError, check
 from ..fingerprint import fingerprint, same_contents
@@ -55,6 +56,7 @@ class CT2Translator(Translator):
             # converted model's vocabularies have them
             self.src_dict, self.tgt_dict = (vocabulary_dictionary(v)
                                             for v in ct2_vocabularies(self.model_dir))
+        self.target_symbols = frozenset(self.tgt_dict.symbols)
         self._load_translator(ctranslate2)
         self._language_prefixes(settings)
 
@@ -209,15 +211,24 @@ class CT2Translator(Translator):
         forced = len(self.target_prefix)  # the forced language token: not output, not scored
         for (line, text, pieces, _), result in zip(items, results):
             for k, hyp in enumerate(result.hypotheses[: self.search.nbest]):
-                tokens = self.tgt_dict.encode_line(" ".join(hyp[forced:]),
-                                                   add_if_not_exist=False,
-                                                   append_eos=True).long()
                 # one per token, end of sentence included
                 log_probs = next(scored).log_probs[forced:] if self.scores else [math.nan]
-                out.append(self._hypothesis(line, k, text, pieces, tokens,
-                                            sum(log_probs) / max(len(log_probs), 1),
-                                            sum(log_probs)))
+                score, logprob = sum(log_probs) / max(len(log_probs), 1), sum(log_probs)
+                if self.noise is None:
+                    out.append(self._hypothesis_of_pieces(
+                        line, k, text, pieces, output_pieces(hyp[forced:], self.target_symbols),
+                        score, logprob))
+                else:  # the noise works on the dictionary's token ids
+                    tokens = self.tgt_dict.encode_line(" ".join(hyp[forced:]),
+                                                       add_if_not_exist=False,
+                                                       append_eos=True).long()
+                    out.append(self._hypothesis(line, k, text, pieces, tokens, score, logprob))
         return out
+
+    def _source(self, pieces: str) -> List[str]:
+        """CTranslate2 reads the pieces themselves (:meth:`_submit`); this list counts them as
+        fairseq's token ids do, end of sentence included."""
+        return pieces.split() + ["</s>"]
 
 
 class CT2ModelTranslator(CT2Translator):
@@ -258,9 +269,17 @@ class CT2ModelTranslator(CT2Translator):
                  "target")):
             proc.check_pieces_known(symbols, f"the {side} vocabulary of {cfg.path}", spm_path)
 
+    @functools.cached_property
+    def src_dict(self):
+        return vocabulary_dictionary(self.vocabularies[0])
+
+    @functools.cached_property
+    def tgt_dict(self):  # for the noise alone: the output's pieces come from target_symbols
+        return vocabulary_dictionary(self.vocabularies[1])
+
     def _setup(self) -> None:
         ctranslate2 = self._import_ctranslate2()
-        self.src_dict, self.tgt_dict = (vocabulary_dictionary(v) for v in self.vocabularies)
+        self.target_symbols = frozenset(FAIRSEQ_SYMBOLS) | frozenset(self.vocabularies[1])
         self.convert_seconds = 0.0  # converted already
         self._load_translator(ctranslate2)
         self._language_prefixes(self.multilingual)
@@ -289,6 +308,17 @@ def ct2_vocabularies(model_dir: str) -> Tuple[List[str], List[str]]:
     check(bool(source and target), f"{model_dir}: no vocabulary (shared_vocabulary.json, or "
           "source_vocabulary.json and target_vocabulary.json)")
     return source, target
+
+
+#: the symbols that start every fairseq dictionary: bos, pad, eos, unk
+FAIRSEQ_SYMBOLS = ("<s>", "<pad>", "</s>", "<unk>")
+
+
+def output_pieces(tokens: Sequence[str], symbols: AbstractSet[str]) -> str:
+    """CTranslate2's output ``tokens`` as fairseq's ``Dictionary.string`` gives them from their
+    ids in a dictionary of ``symbols``: ``<s>`` and ``</s>`` left out, a token it lacks
+    ``<unk>`` (without fairseq: a test compares the two)."""
+    return " ".join(t if t in symbols else "<unk>" for t in tokens if t not in ("<s>", "</s>"))
 
 
 def vocabulary_dictionary(tokens: Sequence[str]):

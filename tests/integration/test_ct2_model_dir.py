@@ -3,9 +3,10 @@ exported by fairseq-bt-export, or one laid out as CTranslate2's converters write
 Marian model (no model.json, source and target vocabularies of their own, older .txt
 vocabularies, a target sentencepiece model of its own). It back-translates exactly as the
 checkpoint it was made from does through CTranslate2 (text, scores, binarized corpus, both
-sides); fairseq-bt-translate --model DIR translates as the checkpoint; wrong files are one
-line, exit 2, nothing written."""
+sides); fairseq-bt-translate --model DIR translates as the checkpoint, without importing
+fairseq; wrong files are one line, exit 2, nothing written."""
 import json
+import os
 import shutil
 import subprocess
 
@@ -161,6 +162,14 @@ def test_translate_with_an_exported_directory(corpus, reverse_model, exported, t
     assert q.returncode == 0, q.stderr
     assert p.stdout == q.stdout and len(p.stdout.splitlines()) == 13
     assert p.stdout.splitlines()[3] == "" and any(p.stdout.splitlines())
+    # the exported model translates without fairseq: its process imports no fairseq module
+    p = tool("fairseq-bt-translate", "--model", exported, *common, input=text,
+             env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert p.returncode == 0 and p.stdout == q.stdout, p.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert {"ctranslate2", "sentencepiece", "fairseq_bt_plugin.translate"} <= imported
+    assert not [m for m in imported if m.split(".")[0] == "fairseq"]
     p = tool("fairseq-bt-translate", "--model", tmp_path, input=text)
     assert p.returncode == 2 and p.stderr.strip() == (
         f"fairseq-bt-translate: error: {tmp_path}: not an exported model directory (no "
