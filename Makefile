@@ -15,7 +15,7 @@ test: setup         ## the test suite (CPU, about 20 minutes on 2 cores): every 
 test-quick: setup   ## the unit tier alone (under a minute)
 	$(PY) -m pytest -q -m "unit and not slow" tests
 
-demo: setup         ## main job: configs/experiments/multi30k_demo.yaml (Multi30K de-en; about 40 minutes on 2 CPU cores)
+demo: setup         ## main job: configs/experiments/multi30k_demo.yaml (Multi30K de-en; about 46 minutes on 2 CPU cores)
 	bash scripts/pipeline.sh configs/experiments/multi30k_demo.yaml
 
 experiment: setup   ## configs/experiments/multi30k_full.yaml: full task1 train, 100k monolingual lines, models to convergence
