@@ -10,8 +10,9 @@ on a small CPU); it calls :func:`setup` before it reads a fairseq checkpoint.
 import os
 import sys
 
-#: console commands whose process imports fairseq only through :func:`setup`, where needed
-DEFERRED_SETUP_COMMANDS = ("fairseq-bt-translate",)
+#: console commands (and their modules, for ``python -m``) whose process imports fairseq only
+#: through :func:`setup`, where needed
+DEFERRED_SETUP_COMMANDS = {"fairseq-bt-translate": "fairseq_bt_plugin.translate"}
 
 _set_up = False
 
@@ -31,10 +32,14 @@ def setup() -> None:
 
 
 def _deferred() -> bool:
-    """Whether this process is one of :data:`DEFERRED_SETUP_COMMANDS` that has not imported
-    fairseq yet."""
+    """Whether this process is one of :data:`DEFERRED_SETUP_COMMANDS` (run by its name or as
+    ``python -m MODULE``) that has not imported fairseq yet."""
+    if "fairseq" in sys.modules:
+        return False
     command = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
-    return command in DEFERRED_SETUP_COMMANDS and "fairseq" not in sys.modules
+    argv = list(getattr(sys, "orig_argv", []))  # Python >= 3.10: the interpreter's own flags
+    module = argv[argv.index("-m") + 1] if "-m" in argv[:-1] else None
+    return command in DEFERRED_SETUP_COMMANDS or module in DEFERRED_SETUP_COMMANDS.values()
 
 
 if not _deferred():

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -162,14 +163,18 @@ def test_translate_with_an_exported_directory(corpus, reverse_model, exported, t
     assert q.returncode == 0, q.stderr
     assert p.stdout == q.stdout and len(p.stdout.splitlines()) == 13
     assert p.stdout.splitlines()[3] == "" and any(p.stdout.splitlines())
-    # the exported model translates without fairseq: its process imports no fairseq module
-    p = tool("fairseq-bt-translate", "--model", exported, *common, input=text,
-             env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
-    assert p.returncode == 0 and p.stdout == q.stdout, p.stderr[-2000:]
-    imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines()
-                if line.startswith("import time:")}
-    assert {"ctranslate2", "sentencepiece", "fairseq_bt_plugin.translate"} <= imported
-    assert not [m for m in imported if m.split(".")[0] == "fairseq"]
+    # the exported model translates without fairseq: its process (the command, or python -m)
+    # imports no fairseq module
+    for command in ([shutil.which("fairseq-bt-translate")],
+                    [sys.executable, "-m", "fairseq_bt_plugin.translate"]):
+        p = subprocess.run([*command, "--model", str(exported), *common], input=text,
+                           capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+        assert p.returncode == 0 and p.stdout == q.stdout, p.stderr[-2000:]
+        imported = {line.rsplit("|", 1)[-1].strip() for line in p.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert {"ctranslate2", "sentencepiece", "fairseq_bt_plugin.evaluate"} <= imported
+        assert not [m for m in imported if m.split(".")[0] == "fairseq"], command
     p = tool("fairseq-bt-translate", "--model", tmp_path, input=text)
     assert p.returncode == 2 and p.stderr.strip() == (
         f"fairseq-bt-translate: error: {tmp_path}: not an exported model directory (no "
